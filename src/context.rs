@@ -1,0 +1,172 @@
+//! Per-call context: key/value pairs that describe one run (route, tenant, request id).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use smallvec::SmallVec;
+
+/// One context value. Context goes to traces and logs only, never to metric attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContextValue {
+    /// Text.
+    Str(Cow<'static, str>),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A floating-point number.
+    F64(f64),
+    /// A flag.
+    Bool(bool),
+}
+
+impl fmt::Display for ContextValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContextValue::Str(text) => f.write_str(text),
+            ContextValue::I64(n) => write!(f, "{n}"),
+            ContextValue::U64(n) => write!(f, "{n}"),
+            ContextValue::F64(n) => write!(f, "{n}"),
+            ContextValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl From<&'static str> for ContextValue {
+    fn from(text: &'static str) -> Self {
+        ContextValue::Str(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for ContextValue {
+    fn from(text: String) -> Self {
+        ContextValue::Str(Cow::Owned(text))
+    }
+}
+
+impl From<Cow<'static, str>> for ContextValue {
+    fn from(text: Cow<'static, str>) -> Self {
+        ContextValue::Str(text)
+    }
+}
+
+macro_rules! context_from_int {
+    ($variant:ident, $wide:ty: $($narrow:ty),*) => {$(
+        impl From<$narrow> for ContextValue {
+            fn from(n: $narrow) -> Self {
+                ContextValue::$variant(<$wide>::from(n))
+            }
+        }
+    )*};
+}
+context_from_int!(I64, i64: i8, i16, i32, i64);
+context_from_int!(U64, u64: u8, u16, u32, u64);
+
+impl From<usize> for ContextValue {
+    fn from(n: usize) -> Self {
+        ContextValue::U64(n as u64)
+    }
+}
+
+impl From<f64> for ContextValue {
+    fn from(n: f64) -> Self {
+        ContextValue::F64(n)
+    }
+}
+
+impl From<bool> for ContextValue {
+    fn from(b: bool) -> Self {
+        ContextValue::Bool(b)
+    }
+}
+
+/// The context of one run: ordered key/value pairs, keys unique.
+///
+/// Up to four entries are stored inline, so a sampled-out call that sets a little context
+/// allocates nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Context {
+    entries: SmallVec<[(Cow<'static, str>, ContextValue); 4]>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value of the same key.
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<ContextValue>) {
+        let key = key.into();
+        let value = value.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&ContextValue> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The entries in the order they were first set.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for ContextValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ContextValue::Str(text) => serializer.serialize_str(text),
+            ContextValue::I64(n) => serializer.serialize_i64(*n),
+            ContextValue::U64(n) => serializer.serialize_u64(*n),
+            ContextValue::F64(n) => serializer.serialize_f64(*n),
+            ContextValue::Bool(b) => serializer.serialize_bool(*b),
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Context {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (key, value) in &self.entries {
+            map.serialize_entry(key.as_ref(), value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_replaces_and_keeps_first_position() {
+        let mut context = Context::new();
+        context.insert("route", "/a");
+        context.insert("user", 7u32);
+        context.insert("route", String::from("/b"));
+        let entries: Vec<_> = context.iter().map(|(k, v)| (k, v.to_string())).collect();
+        assert_eq!(
+            entries,
+            vec![("route", "/b".to_string()), ("user", "7".to_string())]
+        );
+        assert_eq!(context.get("user"), Some(&ContextValue::U64(7)));
+        assert_eq!(context.get("missing"), None);
+    }
+}

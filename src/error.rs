@@ -1,0 +1,50 @@
+//! Configuration errors: everything wrong with an experiment's definition is reported by
+//! `build()`, never later as a panic.
+
+/// A mistake in an experiment's configuration, reported by
+/// [`ExperimentBuilder::build`](crate::ExperimentBuilder::build) or by a sampler handle.
+///
+/// The message says what is wrong and how to fix it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The experiment's name is empty or blank.
+    #[error("experiment name is empty: give the experiment a non-blank name such as \"pricing-v2\"")]
+    EmptyName,
+    /// A sampling percentage is not a number between 0 and 100.
+    #[error("sampling percentage {value} is invalid: use a number from 0 to 100 (for example 5.0 for 5 %)")]
+    InvalidPercent {
+        /// The rejected value, as given.
+        value: f64,
+    },
+    /// A rate limit is not a positive whole number of runs per second.
+    #[error("rate limit of {value} runs per second is invalid: use at least 1")]
+    InvalidRateLimit {
+        /// The rejected value.
+        value: u64,
+    },
+    /// A duration that must be positive is zero.
+    #[error("{setting} is zero: use a positive duration, or leave it unset for no limit")]
+    ZeroDuration {
+        /// The setting's builder method.
+        setting: &'static str,
+    },
+    /// A cap that must be positive is zero.
+    #[error("{setting} is zero: use at least 1, or leave it unset for the default")]
+    ZeroCap {
+        /// The setting's builder method.
+        setting: &'static str,
+    },
+    /// A behaviour name is empty.
+    #[error("the {role} name is empty: give it a non-blank name")]
+    EmptyBehaviorName {
+        /// `"control"` or `"candidate"`.
+        role: &'static str,
+    },
+    /// Two behaviours share one name.
+    #[error("two behaviours are named \"{name}\": give the control and every candidate a distinct name")]
+    DuplicateBehaviorName {
+        /// The shared name.
+        name: String,
+    },
+}

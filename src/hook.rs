@@ -1,0 +1,121 @@
+//! The error hook: where panics from user callbacks go instead of reaching the caller.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// Which user callback (or library step) failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// The value comparator (`compare`).
+    Compare,
+    /// The error comparator (`compare_errors`).
+    CompareErrors,
+    /// An ignore rule (`ignore` / `ignore_when`).
+    Ignore,
+    /// The cleaner (`clean`).
+    Clean,
+    /// The sampler (a `Sampler::when` condition).
+    Sampler,
+    /// The `before_run` setup.
+    BeforeRun,
+    /// A publisher.
+    Publish,
+    /// Serializing values for a structural diff.
+    Diff,
+    /// A trial was malformed (for example two candidates with one name); the offending
+    /// candidate was not run.
+    Trial,
+}
+
+impl Operation {
+    /// Every operation, in a fixed order (the order of [`Operation::index`]).
+    pub const ALL: [Operation; 9] = [
+        Operation::Compare,
+        Operation::CompareErrors,
+        Operation::Ignore,
+        Operation::Clean,
+        Operation::Sampler,
+        Operation::BeforeRun,
+        Operation::Publish,
+        Operation::Diff,
+        Operation::Trial,
+    ];
+
+    /// A stable lowercase name: `compare`, `compare_errors`, `ignore`, `clean`, `sampler`,
+    /// `before_run`, `publish`, `diff`, `trial`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Compare => "compare",
+            Operation::CompareErrors => "compare_errors",
+            Operation::Ignore => "ignore",
+            Operation::Clean => "clean",
+            Operation::Sampler => "sampler",
+            Operation::BeforeRun => "before_run",
+            Operation::Publish => "publish",
+            Operation::Diff => "diff",
+            Operation::Trial => "trial",
+        }
+    }
+
+    /// The position of this operation in [`Operation::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure inside the experiment machinery that was kept away from the caller: a user
+/// callback panicked, or a trial was malformed.
+#[derive(Clone, Debug)]
+pub struct CallbackError {
+    /// The experiment's name.
+    pub experiment: Arc<str>,
+    /// What was being done.
+    pub operation: Operation,
+    /// The candidate concerned, where there is one.
+    pub candidate: Option<Cow<'static, str>>,
+    /// The panic message, or what was wrong.
+    pub message: String,
+}
+
+impl fmt::Display for CallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "experiment \"{}\": {} failed",
+            self.experiment, self.operation
+        )?;
+        if let Some(candidate) = &self.candidate {
+            write!(f, " for candidate \"{candidate}\"")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for CallbackError {}
+
+/// The function that receives every [`CallbackError`].
+pub(crate) type ErrorHook = Arc<dyn Fn(&CallbackError) + Send + Sync>;
+
+/// The hook used when none is configured: a `tracing` warning (target `darklaunch`) when the
+/// `tracing` feature is on, otherwise nothing. Every error is counted in the stats either way.
+pub(crate) fn default_hook() -> ErrorHook {
+    Arc::new(|_error: &CallbackError| {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "darklaunch",
+            experiment = %_error.experiment,
+            operation = _error.operation.as_str(),
+            candidate = _error.candidate.as_deref(),
+            message = %_error.message,
+            "darklaunch callback failed"
+        );
+    })
+}

@@ -1,0 +1,121 @@
+//! # darklaunch
+//!
+//! Shadow execution in the style of GitHub's Scientist. An [`Experiment`] runs the **control**
+//! (the code in production today) and one or more **candidates** (the rewrite), **always
+//! returns the control's result** — its value, its `Err`, or its panic — and publishes what it
+//! observed: matches, mismatches with a structured diff, durations, errors, panics, timeouts.
+//!
+//! ## Quickstart
+//!
+//! ```
+//! use darklaunch::{Experiment, Sampler, Verdict};
+//! use darklaunch::publish::Recorder;
+//! use std::time::Duration;
+//!
+//! fn old_total(items: &[u32]) -> u32 { items.iter().sum() }
+//! fn new_total(items: &[u32]) -> u32 { items.iter().fold(0, |a, b| a + b) }
+//!
+//! # fn main() -> Result<(), darklaunch::ConfigError> {
+//! // Define once (cheap to clone, Send + Sync), run many times.
+//! let recorder = Recorder::new();
+//! let experiment: Experiment<u32> = Experiment::builder("cart-total-v2")
+//!     .sampler(Sampler::percent(100.0))
+//!     .candidate_timeout(Duration::from_millis(50))
+//!     .publisher(recorder.clone())
+//!     .build()?;
+//!
+//! let items = [3, 4, 5];
+//! let total = experiment.run(|| old_total(&items), || new_total(&items));
+//! assert_eq!(total, 12); // always the control's answer
+//!
+//! // Several named candidates, a sticky sampling key and context, per call:
+//! let total = experiment
+//!     .trial()
+//!     .key("user-42")
+//!     .context("route", "/cart")
+//!     .control(|| old_total(&items))
+//!     .candidate("fold", || new_total(&items))
+//!     .candidate("off-by-one", || new_total(&items) + 1)
+//!     .run();
+//! assert_eq!(total, 12);
+//!
+//! let stats = experiment.stats();
+//! assert_eq!((stats.matched, stats.mismatched), (2, 1));
+//! assert!(stats.reconciles());
+//! let last = &recorder.results()[1];
+//! assert_eq!(last.candidate("off-by-one").unwrap().verdict(), Verdict::Mismatch);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! * The control's value, `Err` or panic payload reaches the caller unchanged; a control panic
+//!   is resumed with its original payload after the run is recorded.
+//! * A candidate's panic, error or timeout is recorded and never reaches the caller.
+//! * A panic in a user callback (compare, ignore, clean, sampler, before-run, publisher) never
+//!   reaches the caller: it goes to the error hook ([`ExperimentBuilder::on_error`]) with the
+//!   operation's name, and is counted ([`Stats::callback_errors_by`]).
+//! * A call that is sampled out runs only the control: no candidate, no allocation, no clock.
+//! * Every sampled run ends as exactly one of published, publish-failed, shed or dropped
+//!   ([`Stats::reconciles`]).
+//! * `#![forbid(unsafe_code)]`, and no global state: everything is injected.
+//!
+//! ## Behaviours that return `Result`
+//!
+//! In an `Experiment<T, E>` behaviours return `Result<T, E>`: an `Err` is an error outcome,
+//! two errors compare with [`ExperimentBuilder::compare_errors`] (default: equal `Display`
+//! text), and `Ok` against `Err` is a mismatch.
+//!
+//! ```
+//! use darklaunch::Experiment;
+//!
+//! let experiment: Experiment<u32, String> = Experiment::builder("parse-v2").build().unwrap();
+//! let parsed = experiment.run(|| "7".parse::<u32>().map_err(|e| e.to_string()), || Ok(7));
+//! assert_eq!(parsed, Ok(7));
+//! let failed = experiment.run(|| Err("bad input".to_string()), || Ok(0));
+//! assert_eq!(failed, Err("bad input".to_string()));
+//! assert_eq!(experiment.stats().mismatched, 1);
+//! ```
+//!
+//! ## Features
+//!
+//! * `tokio` (default): async candidate timeouts on tokio's timer.
+//! * `serde` (default): structural diffs of `Serialize` values ([`ExperimentBuilder::diff`]).
+//! * `tracing` (default): the default error hook logs through `tracing`, target `darklaunch`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod builder;
+mod clock;
+mod context;
+#[cfg(feature = "serde")]
+pub mod diff;
+mod error;
+mod experiment;
+mod hook;
+mod observation;
+mod output;
+#[cfg(feature = "serde")]
+pub mod path;
+pub mod publish;
+mod run;
+mod sample;
+mod stats;
+mod trial;
+
+pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};
+pub use clock::{Clock, ManualClock};
+pub use context::{Context, ContextValue};
+#[cfg(feature = "serde")]
+pub use diff::{Diff, DiffKind, DiffOptions, Difference};
+pub use error::ConfigError;
+pub use experiment::Experiment;
+pub use hook::{CallbackError, Operation};
+pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
+pub use output::BehaviorOutput;
+pub use publish::Publisher;
+pub use sample::{stable_key_hash, Sampler, SamplerHandle};
+pub use stats::Stats;
+pub use trial::{Control, Named, NoControl, Trial};

@@ -1,0 +1,242 @@
+//! What a run observed: each behaviour's outcome and duration, each candidate's verdict, and
+//! the result that publishers receive.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::context::Context;
+#[cfg(feature = "serde")]
+use crate::diff::Diff;
+
+/// How one behaviour ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome<T, E = Infallible> {
+    /// It returned a value.
+    Value(T),
+    /// It returned an `Err` (experiments over `Result`s only).
+    Error(E),
+    /// It panicked; the panic's message (or a placeholder for a payload that is not text).
+    Panicked(String),
+    /// A candidate did not finish within `candidate_timeout`; its value, if it produced one
+    /// late, was dropped.
+    TimedOut,
+}
+
+impl<T, E> Outcome<T, E> {
+    /// The value, if it returned one.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Outcome::Value(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The error, if it returned one.
+    pub fn error(&self) -> Option<&E> {
+        match self {
+            Outcome::Error(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// A stable lowercase name: `value`, `error`, `panicked`, `timed_out`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Value(_) => "value",
+            Outcome::Error(_) => "error",
+            Outcome::Panicked(_) => "panicked",
+            Outcome::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// One behaviour's outcome and how long it took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation<T, E = Infallible> {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) duration: Duration,
+    pub(crate) outcome: Outcome<T, E>,
+}
+
+impl<T, E> Observation<T, E> {
+    /// Builds an observation (useful for testing publishers).
+    pub fn new(name: impl Into<Cow<'static, str>>, duration: Duration, outcome: Outcome<T, E>) -> Self {
+        Self {
+            name: name.into(),
+            duration,
+            outcome,
+        }
+    }
+
+    /// The behaviour's name (`control` by default for the control, `candidate` for the single
+    /// candidate of `run`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How long it ran, measured on the experiment's clock. For a candidate that timed out, the
+    /// time until it was given up on.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// How it ended. Values are as published: after `clean`, where one is configured.
+    pub fn outcome(&self) -> &Outcome<T, E> {
+        &self.outcome
+    }
+
+    /// The value, if it returned one.
+    pub fn value(&self) -> Option<&T> {
+        self.outcome.value()
+    }
+}
+
+/// What the comparison of one candidate with the control concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// The candidate's outcome equals the control's (values by `compare`, errors by
+    /// `compare_errors`, panics by message).
+    Match,
+    /// It does not, and no ignore rule applies.
+    Mismatch,
+    /// It does not, but an ignore rule applies. Ignored runs are not matches.
+    Ignored,
+    /// The candidate panicked (and the control did not panic with the same message).
+    CandidateError,
+    /// The candidate did not finish within `candidate_timeout`.
+    TimedOut,
+}
+
+impl Verdict {
+    /// A stable lowercase name, as used for telemetry outcomes: `match`, `mismatch`,
+    /// `ignored`, `candidate_error`, `timeout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Match => "match",
+            Verdict::Mismatch => "mismatch",
+            Verdict::Ignored => "ignored",
+            Verdict::CandidateError => "candidate_error",
+            Verdict::TimedOut => "timeout",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One candidate's observation and its verdict.
+#[derive(Clone, Debug)]
+pub struct CandidateResult<T, E = Infallible> {
+    pub(crate) observation: Observation<T, E>,
+    pub(crate) verdict: Verdict,
+    #[cfg(feature = "serde")]
+    pub(crate) diff: Option<Arc<Diff>>,
+}
+
+impl<T, E> CandidateResult<T, E> {
+    /// Builds a candidate result (useful for testing publishers).
+    pub fn new(observation: Observation<T, E>, verdict: Verdict) -> Self {
+        Self {
+            observation,
+            verdict,
+            #[cfg(feature = "serde")]
+            diff: None,
+        }
+    }
+
+    /// The candidate's name.
+    pub fn name(&self) -> &str {
+        self.observation.name()
+    }
+
+    /// What the candidate did.
+    pub fn observation(&self) -> &Observation<T, E> {
+        &self.observation
+    }
+
+    /// How it compared with the control.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// The structural diff of the (cleaned) values, computed only for a mismatch of two values
+    /// in an experiment configured with [`diff`](crate::ExperimentBuilder::diff).
+    #[cfg(feature = "serde")]
+    pub fn diff(&self) -> Option<&Diff> {
+        self.diff.as_deref()
+    }
+}
+
+/// Everything one sampled run observed: what publishers receive.
+#[derive(Clone, Debug)]
+pub struct ExperimentResult<T, E = Infallible> {
+    pub(crate) experiment: Arc<str>,
+    pub(crate) context: Context,
+    pub(crate) control: Observation<T, E>,
+    pub(crate) candidates: Vec<CandidateResult<T, E>>,
+}
+
+impl<T, E> ExperimentResult<T, E> {
+    /// Builds a result (useful for testing publishers).
+    pub fn new(
+        experiment: impl Into<Arc<str>>,
+        context: Context,
+        control: Observation<T, E>,
+        candidates: Vec<CandidateResult<T, E>>,
+    ) -> Self {
+        Self {
+            experiment: experiment.into(),
+            context,
+            control,
+            candidates,
+        }
+    }
+
+    /// The experiment's name.
+    pub fn name(&self) -> &str {
+        &self.experiment
+    }
+
+    /// The run's context.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The control's observation.
+    pub fn control(&self) -> &Observation<T, E> {
+        &self.control
+    }
+
+    /// Every candidate's observation and verdict, in the order they were given.
+    pub fn candidates(&self) -> &[CandidateResult<T, E>] {
+        &self.candidates
+    }
+
+    /// The candidate of that name.
+    pub fn candidate(&self, name: &str) -> Option<&CandidateResult<T, E>> {
+        self.candidates.iter().find(|c| c.name() == name)
+    }
+
+    /// Whether every candidate matched.
+    pub fn matched(&self) -> bool {
+        self.candidates.iter().all(|c| c.verdict == Verdict::Match)
+    }
+
+    /// The candidates whose verdict is [`Verdict::Mismatch`].
+    pub fn mismatches(&self) -> impl Iterator<Item = &CandidateResult<T, E>> {
+        self.candidates
+            .iter()
+            .filter(|c| c.verdict == Verdict::Mismatch)
+    }
+
+    /// Whether any candidate mismatched (ignored mismatches do not count).
+    pub fn has_mismatch(&self) -> bool {
+        self.mismatches().next().is_some()
+    }
+}

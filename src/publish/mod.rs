@@ -1,0 +1,49 @@
+//! Publishers: where results go.
+//!
+//! A publisher receives every sampled run's [`ExperimentResult`]. Closures are publishers, an
+//! experiment fans out to as many as it is given, and a publisher that panics is reported to
+//! the error hook and never reaches the caller.
+
+mod recorder;
+
+use std::convert::Infallible;
+
+use crate::observation::ExperimentResult;
+
+pub use recorder::Recorder;
+
+/// Receives the result of every sampled run.
+///
+/// Implemented for every `Fn(&ExperimentResult<T, E>) + Send + Sync + 'static` closure.
+///
+/// ```
+/// use darklaunch::{Experiment, ExperimentResult};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let mismatches = Arc::new(AtomicUsize::new(0));
+/// let counter = mismatches.clone();
+/// let experiment: Experiment<u32> = Experiment::builder("closure-publisher")
+///     .publisher(move |result: &ExperimentResult<u32>| {
+///         if result.has_mismatch() {
+///             counter.fetch_add(1, Ordering::Relaxed);
+///         }
+///     })
+///     .build()
+///     .unwrap();
+/// experiment.run(|| 1, || 2);
+/// assert_eq!(mismatches.load(Ordering::Relaxed), 1);
+/// ```
+pub trait Publisher<T, E = Infallible>: Send + Sync {
+    /// Publishes one result. Called on the thread or task that finished the run.
+    fn publish(&self, result: &ExperimentResult<T, E>);
+}
+
+impl<T, E, F> Publisher<T, E> for F
+where
+    F: Fn(&ExperimentResult<T, E>) + Send + Sync,
+{
+    fn publish(&self, result: &ExperimentResult<T, E>) {
+        self(result)
+    }
+}

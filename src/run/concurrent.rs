@@ -1,0 +1,217 @@
+//! The concurrent runner: control and candidates polled together in the caller's task, each
+//! poll guarded against panics, the wait for candidates bounded by `candidate_timeout`.
+
+use std::borrow::Cow;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
+
+use crate::context::Context;
+use crate::experiment::Inner;
+use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
+use crate::output::BehaviorOutput;
+use crate::run::finish::{control_outcome, finish, ControlReturn};
+use crate::run::{panic_message, ActiveRun};
+
+/// The candidates of a concurrent run, polled by index.
+pub(crate) trait PendingCandidates<O> {
+    fn len(&self) -> usize;
+    fn take_name(&mut self, index: usize) -> Cow<'static, str>;
+    fn poll_candidate(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Poll<O>;
+}
+
+/// The one candidate of `run_async`, pinned on the caller's stack: no allocation.
+pub(crate) struct SingleCandidate<'p, K> {
+    name: Cow<'static, str>,
+    future: Pin<&'p mut K>,
+}
+
+impl<'p, K> SingleCandidate<'p, K> {
+    pub(crate) fn new(name: Cow<'static, str>, future: Pin<&'p mut K>) -> Self {
+        Self { name, future }
+    }
+}
+
+impl<O, K: Future<Output = O>> PendingCandidates<O> for SingleCandidate<'_, K> {
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn take_name(&mut self, _index: usize) -> Cow<'static, str> {
+        std::mem::take(&mut self.name)
+    }
+
+    fn poll_candidate(&mut self, _index: usize, cx: &mut TaskContext<'_>) -> Poll<O> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// Several named candidates of differing types, boxed (a trial's candidates).
+pub(crate) type BoxedCandidates<'a, O> =
+    Vec<(Cow<'static, str>, Pin<Box<dyn Future<Output = O> + Send + 'a>>)>;
+
+impl<O> PendingCandidates<O> for BoxedCandidates<'_, O> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn take_name(&mut self, index: usize) -> Cow<'static, str> {
+        std::mem::take(&mut self[index].0)
+    }
+
+    fn poll_candidate(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Poll<O> {
+        self[index].1.as_mut().poll(cx)
+    }
+}
+
+/// Runs an admitted run's control and candidates concurrently and returns what the control
+/// returned (or resumes its panic).
+pub(crate) async fn run_concurrent<T, E, O, C, P>(
+    inner: &Inner<T, E>,
+    run: ActiveRun<'_, T, E>,
+    context: Context,
+    control: C,
+    candidates: &mut P,
+) -> O
+where
+    O: BehaviorOutput<T, E>,
+    C: Future<Output = O>,
+    P: PendingCandidates<O>,
+{
+    let count = candidates.len();
+    let start = inner.clock.now();
+    let mut deadline = Deadline::new(inner, start);
+    let mut control = pin!(control);
+    let mut control_done = None;
+    let mut finished: SmallVec<[Option<(Outcome<T, E>, Instant)>; 4]> =
+        (0..count).map(|_| None).collect();
+    let mut remaining = count;
+
+    poll_fn(|cx| {
+        if control_done.is_none() {
+            match catch_unwind(AssertUnwindSafe(|| control.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(output)) => control_done = Some((Ok(output), inner.clock.now())),
+                Err(payload) => control_done = Some((Err(payload), inner.clock.now())),
+            }
+        }
+        for (index, slot) in finished.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let outcome = match catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx))) {
+                Ok(Poll::Pending) => continue,
+                Ok(Poll::Ready(output)) => match output.into_result() {
+                    Ok(value) => Outcome::Value(value),
+                    Err(error) => Outcome::Error(error),
+                },
+                Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+            };
+            *slot = Some((outcome, inner.clock.now()));
+            remaining -= 1;
+        }
+        match (&control_done, remaining) {
+            (None, _) => Poll::Pending,
+            (Some(_), 0) => Poll::Ready(()),
+            // The control is done; candidates still running may hold the caller only until the
+            // deadline.
+            (Some(_), _) => deadline.poll(cx),
+        }
+    })
+    .await;
+
+    let timeout = inner.candidate_timeout;
+    let observed = finished
+        .into_iter()
+        .enumerate()
+        .map(|(index, done)| {
+            let (outcome, duration) = match done {
+                Some((_, at)) if timeout.is_some_and(|limit| at - start > limit) => {
+                    (Outcome::TimedOut, at - start)
+                }
+                Some((outcome, at)) => (outcome, at - start),
+                None => (
+                    Outcome::TimedOut,
+                    timeout.unwrap_or_else(|| inner.clock.now() - start),
+                ),
+            };
+            let name = candidates.take_name(index);
+            CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
+        })
+        .collect();
+    let Some((returned, finished_at)) = control_done else {
+        // poll_fn above only completes once the control is done.
+        resume_unwind(Box::new("darklaunch: the control did not complete"));
+    };
+    let (outcome, payload) = control_outcome(returned);
+    let control = Observation::new(inner.control_name.clone(), finished_at - start, outcome);
+    let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
+    match outcome {
+        Ok(result) => {
+            if let Some(message) = raise {
+                panic!("{message}");
+            }
+            O::from_result(result)
+        }
+        Err(message) => resume_unwind(payload.unwrap_or_else(|| Box::new(message))),
+    }
+}
+
+/// When the caller stops waiting for candidates: `candidate_timeout` after the run began. The
+/// timer is only created if the control finishes first with candidates still running, so runs
+/// whose candidates finish in time never touch the timer wheel.
+struct Deadline {
+    at: Option<Instant>,
+    #[cfg(feature = "tokio")]
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Deadline {
+    fn new<T, E>(inner: &Inner<T, E>, start: Instant) -> Self {
+        // Timers run on real time, whatever clock measures the durations.
+        let real_start = if inner.clock.is_system() {
+            start
+        } else {
+            Instant::now()
+        };
+        Self {
+            at: inner
+                .candidate_timeout
+                .and_then(|limit: Duration| real_start.checked_add(limit)),
+            #[cfg(feature = "tokio")]
+            timer: None,
+        }
+    }
+
+    /// Ready once the deadline has passed; pending forever without a deadline or a timer.
+    fn poll(&mut self, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        let Some(at) = self.at else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= at {
+            return Poll::Ready(());
+        }
+        #[cfg(feature = "tokio")]
+        {
+            if self.timer.is_none() {
+                self.timer = new_timer(at);
+            }
+            if let Some(timer) = &mut self.timer {
+                return timer.as_mut().poll(_cx);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// A tokio timer for `at`, if the current thread is in a tokio runtime with timers enabled.
+#[cfg(feature = "tokio")]
+fn new_timer(at: Instant) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    // A runtime built without `enable_time` panics here; the wait is then unbounded.
+    catch_unwind(|| Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))).ok()
+}

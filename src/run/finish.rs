@@ -1,0 +1,182 @@
+//! The finishing stage every runner shares: verdicts, cleaning, diffs, publishing, accounting.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::mem;
+
+use crate::context::Context;
+use crate::experiment::{IgnoreRule, Inner};
+use crate::hook::Operation;
+use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
+use crate::output::BehaviorOutput;
+use crate::run::{panic_message, ActiveRun};
+use crate::stats::RunEnd;
+
+/// What goes back to the caller once a run is finished: the control's own value or error
+/// (`Err` holds the message of a control panic, whose payload the runner kept), and the
+/// message to raise when `raise_on_mismatches` applies.
+pub(crate) struct ControlReturn<T, E> {
+    pub(crate) outcome: Result<Result<T, E>, String>,
+    pub(crate) raise: Option<String>,
+}
+
+/// Splits what the control did into its outcome and, for a panic, the payload to resume.
+pub(crate) fn control_outcome<T, E, O: BehaviorOutput<T, E>>(
+    returned: std::thread::Result<O>,
+) -> (Outcome<T, E>, Option<Box<dyn Any + Send>>) {
+    match returned {
+        Ok(output) => match output.into_result() {
+            Ok(value) => (Outcome::Value(value), None),
+            Err(error) => (Outcome::Error(error), None),
+        },
+        Err(payload) => (Outcome::Panicked(panic_message(&*payload)), Some(payload)),
+    }
+}
+
+/// Judges every candidate, cleans and diffs for publication, publishes, ends the run, and hands
+/// back the control's original outcome.
+pub(crate) fn finish<T, E>(
+    inner: &Inner<T, E>,
+    run: ActiveRun<'_, T, E>,
+    context: Context,
+    mut control: Observation<T, E>,
+    mut candidates: Vec<CandidateResult<T, E>>,
+) -> ControlReturn<T, E> {
+    for candidate in &mut candidates {
+        candidate.verdict = judge(
+            inner,
+            &control.outcome,
+            &candidate.observation.name,
+            &candidate.observation.outcome,
+        );
+        inner.counters.verdict(candidate.verdict);
+    }
+
+    let mut unpublishable = false;
+    let mut original_control = None;
+    if let Some(clean) = &inner.clean {
+        if let Outcome::Value(value) = &control.outcome {
+            match inner.guarded(Operation::Clean, None, || clean(value)) {
+                Some(cleaned) => {
+                    original_control = Some(mem::replace(&mut control.outcome, Outcome::Value(cleaned)))
+                }
+                None => unpublishable = true,
+            }
+        }
+        for candidate in &mut candidates {
+            let observation = &mut candidate.observation;
+            if let Outcome::Value(value) = &observation.outcome {
+                match inner.guarded(Operation::Clean, Some(&observation.name), || clean(value)) {
+                    Some(cleaned) => observation.outcome = Outcome::Value(cleaned),
+                    None => unpublishable = true,
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    if !unpublishable {
+        attach_diffs(inner, &control.outcome, &mut candidates);
+    }
+
+    let result = ExperimentResult {
+        experiment: inner.name.clone(),
+        context,
+        control,
+        candidates,
+    };
+    let published = !unpublishable
+        && inner.publishers.iter().fold(true, |all_ok, publisher| {
+            let ok = inner
+                .guarded(Operation::Publish, None, || publisher.publish(&result))
+                .is_some();
+            all_ok && ok
+        });
+    run.end(if published {
+        RunEnd::Published
+    } else {
+        RunEnd::PublishFailed
+    });
+
+    let raise = match (inner.raise_on_mismatches, &result.control.outcome) {
+        (Some(_), Outcome::Panicked(_)) | (None, _) => None,
+        (Some(message), _) => result
+            .candidates
+            .iter()
+            .find(|c| matches!(c.verdict, Verdict::Mismatch | Verdict::CandidateError))
+            .map(|candidate| message(&result, candidate)),
+    };
+    let outcome = match original_control.unwrap_or(result.control.outcome) {
+        Outcome::Value(value) => Ok(Ok(value)),
+        Outcome::Error(error) => Ok(Err(error)),
+        Outcome::Panicked(message) => Err(message),
+        Outcome::TimedOut => Err(String::from("the control timed out")),
+    };
+    ControlReturn { outcome, raise }
+}
+
+/// Compares one candidate's outcome with the control's. Only a comparison that fails is
+/// checked against the ignore rules; a panicking comparator counts as "not equal".
+fn judge<T, E>(
+    inner: &Inner<T, E>,
+    control: &Outcome<T, E>,
+    name: &Cow<'static, str>,
+    candidate: &Outcome<T, E>,
+) -> Verdict {
+    let equal = match (control, candidate) {
+        (_, Outcome::TimedOut) => return Verdict::TimedOut,
+        (Outcome::Panicked(expected), Outcome::Panicked(actual)) if expected == actual => true,
+        (_, Outcome::Panicked(_)) => return Verdict::CandidateError,
+        (Outcome::Value(expected), Outcome::Value(actual)) => inner
+            .guarded(Operation::Compare, Some(name), || (inner.compare)(expected, actual))
+            .unwrap_or(false),
+        (Outcome::Error(expected), Outcome::Error(actual)) => inner
+            .guarded(Operation::CompareErrors, Some(name), || {
+                (inner.compare_errors)(expected, actual)
+            })
+            .unwrap_or(false),
+        _ => false,
+    };
+    if equal {
+        return Verdict::Match;
+    }
+    let ignored = inner.ignores.iter().any(|rule| {
+        inner
+            .guarded(Operation::Ignore, Some(name), || match (rule, control, candidate) {
+                (IgnoreRule::Values(rule), Outcome::Value(expected), Outcome::Value(actual)) => {
+                    rule(expected, actual)
+                }
+                (IgnoreRule::Values(_), _, _) => false,
+                (IgnoreRule::Outcomes(rule), _, _) => rule(control, candidate),
+            })
+            .unwrap_or(false)
+    });
+    if ignored {
+        Verdict::Ignored
+    } else {
+        Verdict::Mismatch
+    }
+}
+
+/// Diffs the (cleaned) values of every mismatched candidate, when a differ is configured.
+#[cfg(feature = "serde")]
+fn attach_diffs<T, E>(
+    inner: &Inner<T, E>,
+    control: &Outcome<T, E>,
+    candidates: &mut [CandidateResult<T, E>],
+) {
+    let (Some(differ), Outcome::Value(expected)) = (&inner.differ, control) else {
+        return;
+    };
+    for candidate in candidates.iter_mut().filter(|c| c.verdict == Verdict::Mismatch) {
+        let name = &candidate.observation.name;
+        let Outcome::Value(actual) = &candidate.observation.outcome else {
+            continue;
+        };
+        match inner.guarded(Operation::Diff, Some(name), || differ(expected, actual)) {
+            Some(Ok(diff)) => candidate.diff = Some(std::sync::Arc::new(diff)),
+            Some(Err(message)) => inner.report(Operation::Diff, Some(name), message),
+            None => {}
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Carrying out a run: admission (sampling, caps, setup), the sync and concurrent runners,
+//! panic capture, and the shared finishing stage (verdicts, cleaning, diffs, publishing).
+
+mod concurrent;
+mod finish;
+pub(crate) mod raise;
+mod sync;
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+use crate::experiment::Inner;
+use crate::hook::{CallbackError, Operation};
+use crate::stats::RunEnd;
+
+pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
+pub(crate) use sync::{run_sync, SyncCandidate};
+
+/// A sampled run that holds one of the experiment's in-flight slots. It must end as exactly one
+/// of published, publish-failed, shed or dropped: if it is dropped without having ended (the
+/// caller's future was cancelled), it counts as dropped.
+pub(crate) struct ActiveRun<'a, T, E> {
+    inner: &'a Inner<T, E>,
+    ended: bool,
+}
+
+impl<T, E> ActiveRun<'_, T, E> {
+    pub(crate) fn end(mut self, end: RunEnd) {
+        self.inner.counters.ended(end);
+        self.ended = true;
+    }
+
+    /// Gives the slot back without counting the run: it never became a sampled run.
+    fn abandon(mut self) {
+        self.ended = true;
+    }
+}
+
+impl<T, E> Drop for ActiveRun<'_, T, E> {
+    fn drop(&mut self) {
+        self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if !self.ended {
+            self.inner.counters.ended(RunEnd::Dropped);
+        }
+    }
+}
+
+impl<T, E> Inner<T, E> {
+    /// Counts the call and decides whether it runs candidates. `None`: run only the control.
+    #[inline]
+    pub(crate) fn admit(&self, key: Option<u64>) -> Option<ActiveRun<'_, T, E>> {
+        self.counters.run();
+        if !self.decide(key) {
+            return None;
+        }
+        self.admit_sampled()
+    }
+
+    fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
+        let already = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let run = ActiveRun {
+            inner: self,
+            ended: false,
+        };
+        if already >= self.max_in_flight {
+            self.counters.sampled();
+            run.end(RunEnd::Shed);
+            return None;
+        }
+        if let Some(setup) = &self.before_run {
+            if self.guarded(Operation::BeforeRun, None, setup).is_none() {
+                run.abandon();
+                return None;
+            }
+        }
+        self.counters.sampled();
+        Some(run)
+    }
+
+    /// Calls user code; a panic goes to the error hook (and is counted) instead of the caller.
+    pub(crate) fn guarded<R>(
+        &self,
+        operation: Operation,
+        candidate: Option<&Cow<'static, str>>,
+        callback: impl FnOnce() -> R,
+    ) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(callback)) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                self.report(operation, candidate, panic_message(&*payload));
+                None
+            }
+        }
+    }
+
+    /// Counts a failure and hands it to the error hook; a panicking hook is swallowed.
+    pub(crate) fn report(
+        &self,
+        operation: Operation,
+        candidate: Option<&Cow<'static, str>>,
+        message: String,
+    ) {
+        self.counters.callback_error(operation);
+        let error = CallbackError {
+            experiment: self.name.clone(),
+            operation,
+            candidate: candidate.cloned(),
+            message,
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| (self.hook)(&error)));
+    }
+}
+
+/// The text of a panic payload (`panic!` with a message gives `&str` or `String`).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        String::from("<panic payload that is not text>")
+    }
+}

@@ -1,0 +1,107 @@
+//! The sync runner: behaviours one after another, in random order, each panic caught.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
+
+use crate::context::Context;
+use crate::experiment::Inner;
+use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
+use crate::output::BehaviorOutput;
+use crate::run::finish::{control_outcome, finish, ControlReturn};
+use crate::run::{panic_message, ActiveRun};
+
+/// A behaviour that can be run once through a `&mut` (so that candidates of different types
+/// fit in one list).
+pub(crate) trait RunOnce<O> {
+    fn run_once(&mut self) -> Option<O>;
+}
+
+impl<O, F: FnOnce() -> O> RunOnce<O> for Option<F> {
+    fn run_once(&mut self) -> Option<O> {
+        self.take().map(|behavior| behavior())
+    }
+}
+
+/// A candidate lent to the sync runner: its name and the behaviour to run once.
+pub struct SyncCandidate<'s, O> {
+    pub(crate) name: std::borrow::Cow<'static, str>,
+    pub(crate) behavior: &'s mut dyn RunOnce<O>,
+}
+
+/// Runs the control and the candidates of an admitted run and returns what the control
+/// returned (or resumes its panic).
+pub(crate) fn run_sync<T, E, O>(
+    inner: &Inner<T, E>,
+    run: ActiveRun<'_, T, E>,
+    context: Context,
+    control: impl FnOnce() -> O,
+    candidates: &mut [SyncCandidate<'_, O>],
+) -> O
+where
+    O: BehaviorOutput<T, E>,
+{
+    let count = candidates.len();
+    let mut order: SmallVec<[usize; 4]> = (0..count).collect();
+    let control_at = if inner.randomize_order {
+        fastrand::shuffle(&mut order);
+        fastrand::usize(0..=count)
+    } else {
+        0
+    };
+    let mut finished: SmallVec<[Option<(Outcome<T, E>, Duration)>; 4]> =
+        candidates.iter().map(|_| None).collect();
+    let mut run_candidates = |indices: &[usize], last: &mut Instant| {
+        for &index in indices {
+            let slot = &mut candidates[index];
+            let returned = catch_unwind(AssertUnwindSafe(|| slot.behavior.run_once()));
+            let now = inner.clock.now();
+            let duration = now - *last;
+            *last = now;
+            let outcome = match returned {
+                _ if inner.candidate_timeout.is_some_and(|limit| duration > limit) => {
+                    Outcome::TimedOut
+                }
+                Ok(Some(output)) => match output.into_result() {
+                    Ok(value) => Outcome::Value(value),
+                    Err(error) => Outcome::Error(error),
+                },
+                Ok(None) => Outcome::Panicked(String::from("candidate was already run")),
+                Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+            };
+            finished[index] = Some((outcome, duration));
+        }
+    };
+
+    // One clock read per behaviour: each one's end is the next one's start.
+    let mut last = inner.clock.now();
+    run_candidates(&order[..control_at], &mut last);
+    let returned = catch_unwind(AssertUnwindSafe(control));
+    let now = inner.clock.now();
+    let control_duration = now - last;
+    last = now;
+    run_candidates(&order[control_at..], &mut last);
+
+    let observed = candidates
+        .iter_mut()
+        .zip(finished)
+        .map(|(slot, done)| {
+            let (outcome, duration) = done.unwrap_or((Outcome::TimedOut, Duration::ZERO));
+            let name = std::mem::take(&mut slot.name);
+            CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
+        })
+        .collect();
+    let (outcome, payload) = control_outcome(returned);
+    let control = Observation::new(inner.control_name.clone(), control_duration, outcome);
+    let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
+    match outcome {
+        Ok(result) => {
+            if let Some(message) = raise {
+                panic!("{message}");
+            }
+            O::from_result(result)
+        }
+        Err(message) => resume_unwind(payload.unwrap_or_else(|| Box::new(message))),
+    }
+}

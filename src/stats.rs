@@ -1,0 +1,172 @@
+//! Counters of everything an experiment did, and the snapshot `stats()` returns.
+
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+
+use crate::hook::Operation;
+use crate::observation::Verdict;
+
+/// A snapshot of an experiment's counters.
+///
+/// Every sampled run ends as exactly one of `published`, `publish_failed`, `shed` or `dropped`;
+/// until it has ended it is `in_flight()`. So at any quiet moment
+/// `sampled == published + publish_failed + shed + dropped`, which
+/// [`reconciles`](Stats::reconciles) checks.
+///
+/// Per-candidate counters (`matched` … `timeouts`) count comparisons: a run with two candidates
+/// adds two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls of any `run` method.
+    pub runs: u64,
+    /// Calls the sampler let through (whose `before_run`, if any, succeeded).
+    pub sampled: u64,
+    /// Candidates whose result matched the control's.
+    pub matched: u64,
+    /// Candidates whose result did not match, and no ignore rule applied.
+    pub mismatched: u64,
+    /// Candidates that did not match, but an ignore rule applied.
+    pub ignored: u64,
+    /// Candidates that panicked (while the control did not panic the same way).
+    pub candidate_errors: u64,
+    /// Candidates that did not finish within `candidate_timeout`.
+    pub timeouts: u64,
+    /// Sampled runs handed to every publisher without a failure.
+    pub published: u64,
+    /// Sampled runs that could not be published: a publisher or the cleaner panicked.
+    pub publish_failed: u64,
+    /// Sampled runs not carried out because `max_in_flight` runs were already under way.
+    pub shed: u64,
+    /// Sampled runs lost at shutdown.
+    pub dropped: u64,
+    /// Failures reported to the error hook (see [`callback_errors_by`](Stats::callback_errors_by)).
+    pub callback_errors: u64,
+    by_operation: [u64; Operation::ALL.len()],
+}
+
+impl Stats {
+    /// Calls that ran only the control because the sampler said no.
+    pub fn sampled_out(&self) -> u64 {
+        self.runs.saturating_sub(self.sampled)
+    }
+
+    /// Sampled runs that have not ended yet.
+    pub fn in_flight(&self) -> u64 {
+        self.sampled
+            .saturating_sub(self.published + self.publish_failed + self.shed + self.dropped)
+    }
+
+    /// Whether every sampled run has ended as exactly one of published, publish-failed, shed or
+    /// dropped.
+    pub fn reconciles(&self) -> bool {
+        self.sampled == self.published + self.publish_failed + self.shed + self.dropped
+    }
+
+    /// Comparisons made: matched + mismatched + ignored + candidate errors + timeouts.
+    pub fn comparisons(&self) -> u64 {
+        self.matched + self.mismatched + self.ignored + self.candidate_errors + self.timeouts
+    }
+
+    /// Failures reported to the error hook for one operation.
+    pub fn callback_errors_by(&self, operation: Operation) -> u64 {
+        self.by_operation[operation.index()]
+    }
+}
+
+/// The live counters. `runs` is touched by every call, so it sits on a cache line of its own,
+/// away from the counters only sampled runs touch.
+#[derive(Default)]
+pub(crate) struct Counters {
+    runs: CacheLine,
+    sampled: AtomicU64,
+    matched: AtomicU64,
+    mismatched: AtomicU64,
+    ignored: AtomicU64,
+    candidate_errors: AtomicU64,
+    timeouts: AtomicU64,
+    published: AtomicU64,
+    publish_failed: AtomicU64,
+    shed: AtomicU64,
+    dropped: AtomicU64,
+    callback_errors: [AtomicU64; Operation::ALL.len()],
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct CacheLine(AtomicU64);
+
+/// How a sampled run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunEnd {
+    Published,
+    PublishFailed,
+    Shed,
+    Dropped,
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn run(&self) {
+        self.runs.0.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn sampled(&self) {
+        self.sampled.fetch_add(1, Release);
+    }
+
+    pub(crate) fn verdict(&self, verdict: Verdict) {
+        let counter = match verdict {
+            Verdict::Match => &self.matched,
+            Verdict::Mismatch => &self.mismatched,
+            Verdict::Ignored => &self.ignored,
+            Verdict::CandidateError => &self.candidate_errors,
+            Verdict::TimedOut => &self.timeouts,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn ended(&self, end: RunEnd) {
+        let counter = match end {
+            RunEnd::Published => &self.published,
+            RunEnd::PublishFailed => &self.publish_failed,
+            RunEnd::Shed => &self.shed,
+            RunEnd::Dropped => &self.dropped,
+        };
+        // Release pairs with the Acquire loads in `snapshot`: whoever sees this end also sees
+        // the `sampled` increment that came before it.
+        counter.fetch_add(1, Release);
+    }
+
+    pub(crate) fn callback_error(&self, operation: Operation) {
+        self.callback_errors[operation.index()].fetch_add(1, Relaxed);
+    }
+
+    /// A snapshot. Ends are read before `sampled`, so a snapshot taken while runs are under way
+    /// never shows more ended runs than sampled ones.
+    pub(crate) fn snapshot(&self) -> Stats {
+        let published = self.published.load(Acquire);
+        let publish_failed = self.publish_failed.load(Acquire);
+        let shed = self.shed.load(Acquire);
+        let dropped = self.dropped.load(Acquire);
+        let by_operation = std::array::from_fn(|i| self.callback_errors[i].load(Relaxed));
+        let sampled = self.sampled.load(Acquire);
+        Stats {
+            runs: self.runs.0.load(Relaxed).max(sampled),
+            sampled,
+            matched: self.matched.load(Relaxed),
+            mismatched: self.mismatched.load(Relaxed),
+            ignored: self.ignored.load(Relaxed),
+            candidate_errors: self.candidate_errors.load(Relaxed),
+            timeouts: self.timeouts.load(Relaxed),
+            published,
+            publish_failed,
+            shed,
+            dropped,
+            callback_errors: by_operation.iter().sum(),
+            by_operation,
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! One call with per-call options: a sampling key, context, several named candidates.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::hash::Hash;
+
+use smallvec::SmallVec;
+
+use crate::context::{Context, ContextValue};
+use crate::experiment::{Experiment, Inner};
+use crate::hook::Operation;
+use crate::output::BehaviorOutput;
+use crate::run::{self, BoxedCandidates, SyncCandidate};
+use crate::sample::hash_with_seed;
+
+/// One call of an experiment, with per-call options; made by [`Experiment::trial`].
+///
+/// Set a sampling key, context, the control and any number of named candidates, then call
+/// [`run`](Trial::run) (closures) or [`run_async`](Trial::run_async) (futures). Nothing is
+/// allocated until the call is sampled in (up to four context entries are stored inline).
+///
+/// ```
+/// use darklaunch::Experiment;
+/// use darklaunch::publish::Recorder;
+///
+/// let recorder = Recorder::new();
+/// let experiment: Experiment<u64> = Experiment::builder("pricing")
+///     .publisher(recorder.clone())
+///     .build()
+///     .unwrap();
+/// let price = experiment
+///     .trial()
+///     .key("user-42")
+///     .context("route", "/checkout")
+///     .control(|| 100)
+///     .candidate("v2", || 100)
+///     .candidate("v3", || 99)
+///     .run();
+/// assert_eq!(price, 100);
+/// let result = &recorder.results()[0];
+/// assert!(result.candidate("v2").unwrap().verdict().as_str() == "match");
+/// assert!(result.candidate("v3").unwrap().verdict().as_str() == "mismatch");
+/// assert_eq!(result.context().get("route").unwrap().to_string(), "/checkout");
+/// ```
+#[must_use = "a trial does nothing until it is run"]
+pub struct Trial<'e, T, E, C = NoControl, K = ()> {
+    experiment: &'e Experiment<T, E>,
+    key: Option<u64>,
+    context: Context,
+    control: C,
+    candidates: K,
+}
+
+/// Trial state: no control given yet.
+#[derive(Debug)]
+pub struct NoControl;
+
+/// Trial state: the control behaviour.
+#[derive(Debug)]
+pub struct Control<F>(F);
+
+/// A named candidate in a trial's list.
+#[derive(Debug)]
+pub struct Named<F> {
+    name: Cow<'static, str>,
+    behavior: Option<F>,
+}
+
+impl<'e, T, E> Trial<'e, T, E> {
+    pub(crate) fn new(experiment: &'e Experiment<T, E>) -> Self {
+        Self {
+            experiment,
+            key: None,
+            context: Context::new(),
+            control: NoControl,
+            candidates: (),
+        }
+    }
+}
+
+impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
+    /// The sampling key (a user id, a tenant): with a keyed sampler, the same key gets the same
+    /// decision on every call, instance and restart. Hashed at once with a stable hash; nothing
+    /// is kept.
+    pub fn key<Q: Hash>(mut self, key: Q) -> Self {
+        self.key = Some(hash_with_seed(self.experiment.inner.salt_seed, &key));
+        self
+    }
+
+    /// Adds a context entry (replacing an earlier one with the same key). Context is published
+    /// with the result, to traces and logs only, never as a metric attribute.
+    pub fn context(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<ContextValue>) -> Self {
+        self.context.insert(key, value);
+        self
+    }
+
+    /// The control: a closure for [`run`](Trial::run), a future for
+    /// [`run_async`](Trial::run_async).
+    pub fn control<F>(self, control: F) -> Trial<'e, T, E, Control<F>, K> {
+        Trial {
+            experiment: self.experiment,
+            key: self.key,
+            context: self.context,
+            control: Control(control),
+            candidates: self.candidates,
+        }
+    }
+
+    /// Adds a named candidate. Names must differ from each other and from the control's; a
+    /// candidate whose name is taken is not run and is reported to the error hook
+    /// ([`Operation::Trial`]).
+    pub fn candidate<F>(
+        self,
+        name: impl Into<Cow<'static, str>>,
+        candidate: F,
+    ) -> Trial<'e, T, E, C, (K, Named<F>)> {
+        Trial {
+            experiment: self.experiment,
+            key: self.key,
+            context: self.context,
+            control: self.control,
+            candidates: (
+                self.candidates,
+                Named {
+                    name: name.into(),
+                    behavior: Some(candidate),
+                },
+            ),
+        }
+    }
+}
+
+impl<T, E, F, K> Trial<'_, T, E, Control<F>, K> {
+    /// Runs the control and, when sampled, the candidates (in random order unless configured
+    /// otherwise); returns exactly what the control returned, or resumes its panic.
+    pub fn run<O>(self) -> O
+    where
+        F: FnOnce() -> O,
+        O: BehaviorOutput<T, E>,
+        K: list::SyncCandidates<O>,
+    {
+        let inner = &*self.experiment.inner;
+        let Some(active) = inner.admit(self.key) else {
+            return (self.control.0)();
+        };
+        let mut candidates = self.candidates;
+        let mut slots = SmallVec::<[SyncCandidate<'_, O>; 4]>::new();
+        candidates.collect(&mut slots);
+        drop_taken_names(inner, &mut slots, |slot| &slot.name);
+        run::run_sync(inner, active, self.context, self.control.0, &mut slots)
+    }
+
+    /// Runs the control and, when sampled, the candidates concurrently in the caller's task;
+    /// returns exactly what the control returned, or resumes its panic. Candidate futures must
+    /// be `Send` (they are boxed); the wait for them is bounded by `candidate_timeout`.
+    pub async fn run_async<'a, O>(self) -> O
+    where
+        F: Future<Output = O>,
+        O: BehaviorOutput<T, E>,
+        K: list::AsyncCandidates<'a, O>,
+    {
+        let inner = &*self.experiment.inner;
+        let Some(active) = inner.admit(self.key) else {
+            return self.control.0.await;
+        };
+        let mut boxed: BoxedCandidates<'a, O> = Vec::new();
+        self.candidates.boxed(&mut boxed);
+        drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        run::run_concurrent(inner, active, self.context, self.control.0, &mut boxed).await
+    }
+}
+
+/// Removes (and reports) candidates whose name is the control's or an earlier candidate's.
+fn drop_taken_names<T, E, S>(
+    inner: &Inner<T, E>,
+    slots: &mut impl SlotList<S>,
+    name_of: impl Fn(&S) -> &Cow<'static, str>,
+) {
+    let mut index = 0;
+    while index < slots.items().len() {
+        let name = name_of(&slots.items()[index]);
+        let taken = *name == inner.control_name
+            || slots.items()[..index].iter().any(|earlier| name_of(earlier) == name);
+        if taken {
+            let name = name.clone();
+            slots.remove_at(index);
+            inner.report(
+                Operation::Trial,
+                Some(&name),
+                format!("candidate name \"{name}\" is already taken in this trial; the candidate was not run"),
+            );
+        } else {
+            index += 1;
+        }
+    }
+}
+
+/// A list of slots that can be inspected and shortened (a `Vec` or a `SmallVec`).
+trait SlotList<S> {
+    fn items(&self) -> &[S];
+    fn remove_at(&mut self, index: usize);
+}
+
+impl<S> SlotList<S> for Vec<S> {
+    fn items(&self) -> &[S] {
+        self
+    }
+    fn remove_at(&mut self, index: usize) {
+        self.remove(index);
+    }
+}
+
+impl<S, const N: usize> SlotList<S> for SmallVec<[S; N]> {
+    fn items(&self) -> &[S] {
+        self
+    }
+    fn remove_at(&mut self, index: usize) {
+        self.remove(index);
+    }
+}
+
+pub(crate) mod list {
+    //! The type-level list of a trial's candidates: `()`, then `((), Named<A>)`,
+    //! `(((), Named<A>), Named<B>)` … so that no candidate is boxed until the call is sampled.
+
+    use super::Named;
+    use crate::run::{BoxedCandidates, SyncCandidate};
+    use smallvec::SmallVec;
+    use std::future::Future;
+
+    /// Candidates that are closures returning `O`.
+    pub trait SyncCandidates<O> {
+        /// Lends every candidate, in order, as a runnable slot.
+        #[doc(hidden)]
+        fn collect<'s>(&'s mut self, slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>);
+    }
+
+    impl<O> SyncCandidates<O> for () {
+        fn collect<'s>(&'s mut self, _slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>) {}
+    }
+
+    impl<O, K: SyncCandidates<O>, F: FnOnce() -> O> SyncCandidates<O> for (K, Named<F>) {
+        fn collect<'s>(&'s mut self, slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>) {
+            self.0.collect(slots);
+            let named = &mut self.1;
+            slots.push(SyncCandidate {
+                name: std::mem::take(&mut named.name),
+                behavior: &mut named.behavior,
+            });
+        }
+    }
+
+    /// Candidates that are `Send` futures resolving to `O`.
+    pub trait AsyncCandidates<'a, O> {
+        /// Boxes every candidate, in order.
+        #[doc(hidden)]
+        fn boxed(self, out: &mut BoxedCandidates<'a, O>);
+    }
+
+    impl<O> AsyncCandidates<'_, O> for () {
+        fn boxed(self, _out: &mut BoxedCandidates<'_, O>) {}
+    }
+
+    impl<'a, O, K, F> AsyncCandidates<'a, O> for (K, Named<F>)
+    where
+        K: AsyncCandidates<'a, O>,
+        F: Future<Output = O> + Send + 'a,
+    {
+        fn boxed(self, out: &mut BoxedCandidates<'a, O>) {
+            self.0.boxed(out);
+            let Named { name, behavior } = self.1;
+            if let Some(future) = behavior {
+                out.push((name, Box::pin(future)));
+            }
+        }
+    }
+}
