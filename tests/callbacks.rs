@@ -1,0 +1,202 @@
+//! Guarantee 3: a panic in any user callback never reaches the caller; it goes to the error hook
+//! with the operation's name and is counted.
+
+use std::sync::{Arc, Mutex, Once};
+
+use darklaunch::publish::Recorder;
+use darklaunch::{CallbackError, Experiment, ExperimentResult, Operation, Sampler, Verdict};
+
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
+/// A hook that keeps every error it receives.
+fn hook() -> (Arc<Mutex<Vec<CallbackError>>>, impl Fn(&CallbackError) + Send + Sync + 'static) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    (seen, move |error: &CallbackError| sink.lock().unwrap().push(error.clone()))
+}
+
+fn operations(seen: &Mutex<Vec<CallbackError>>) -> Vec<Operation> {
+    seen.lock().unwrap().iter().map(|e| e.operation).collect()
+}
+
+#[test]
+fn a_panicking_comparator_is_reported_and_the_run_counts_as_a_mismatch() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let experiment: Experiment<u8> = Experiment::builder("bad-compare")
+        .compare(|_, _| panic!("comparator bug"))
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run(|| 1, || 1), 1);
+    let errors = seen.lock().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].operation, Operation::Compare);
+    assert_eq!(errors[0].message, "comparator bug");
+    assert_eq!(errors[0].candidate.as_deref(), Some("candidate"));
+    assert_eq!(&*errors[0].experiment, "bad-compare");
+    let stats = experiment.stats();
+    assert_eq!(stats.callback_errors_by(Operation::Compare), 1);
+    assert_eq!(stats.mismatched, 1);
+}
+
+#[test]
+fn a_panicking_error_comparator_is_reported() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let experiment: Experiment<u8, String> = Experiment::builder("bad-error-compare")
+        .compare_errors(|_, _| panic!("error comparator bug"))
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    assert_eq!(
+        experiment.run(|| Err("x".to_string()), || Err("x".to_string())),
+        Err("x".to_string())
+    );
+    assert_eq!(operations(&seen), [Operation::CompareErrors]);
+}
+
+#[test]
+fn a_panicking_publisher_is_reported_and_the_others_still_publish() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("bad-publisher")
+        .publisher(|_: &ExperimentResult<u8>| panic!("publisher bug"))
+        .publisher(recorder.clone())
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run(|| 1, || 2), 1);
+    assert_eq!(operations(&seen), [Operation::Publish]);
+    assert_eq!(recorder.len(), 1, "the second publisher still received the run");
+    let stats = experiment.stats();
+    assert_eq!((stats.published, stats.publish_failed), (0, 1));
+    assert!(stats.reconciles());
+}
+
+#[test]
+fn a_panicking_cleaner_is_reported_and_nothing_uncleaned_is_published() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("bad-cleaner")
+        .clean(|_| panic!("cleaner bug"))
+        .publisher(recorder.clone())
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run(|| 1, || 1), 1);
+    assert!(operations(&seen).iter().all(|op| *op == Operation::Clean));
+    assert_eq!(operations(&seen).len(), 2, "control and candidate cleaning both failed");
+    assert!(recorder.is_empty());
+    assert_eq!(experiment.stats().publish_failed, 1);
+}
+
+#[test]
+fn a_panicking_ignore_rule_is_reported_and_does_not_ignore() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let experiment: Experiment<u8> = Experiment::builder("bad-ignore")
+        .ignore(|_, _| panic!("ignore bug"))
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run(|| 1, || 2), 1);
+    assert_eq!(operations(&seen), [Operation::Ignore]);
+    assert_eq!(experiment.stats().mismatched, 1);
+}
+
+#[test]
+fn a_panicking_sampler_condition_is_reported_and_samples_out() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let candidate_ran = Arc::new(Mutex::new(false));
+    let experiment: Experiment<u8> = Experiment::builder("bad-sampler")
+        .sampler(Sampler::when(|| panic!("sampler bug")))
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    let ran = candidate_ran.clone();
+    assert_eq!(
+        experiment.run(|| 1, move || {
+            *ran.lock().unwrap() = true;
+            1
+        }),
+        1
+    );
+    assert_eq!(operations(&seen), [Operation::Sampler]);
+    assert!(!*candidate_ran.lock().unwrap());
+    assert_eq!(experiment.stats().sampled, 0);
+}
+
+#[test]
+fn a_panicking_before_run_is_reported_and_runs_only_the_control() {
+    quiet_panics();
+    let (seen, on_error) = hook();
+    let experiment: Experiment<u8> = Experiment::builder("bad-setup")
+        .before_run(|| panic!("setup bug"))
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    let mut candidate_ran = false;
+    assert_eq!(
+        experiment.run(|| 1, || {
+            candidate_ran = true;
+            1
+        }),
+        1
+    );
+    assert!(!candidate_ran);
+    assert_eq!(operations(&seen), [Operation::BeforeRun]);
+    let stats = experiment.stats();
+    assert_eq!((stats.runs, stats.sampled), (1, 0));
+    assert!(stats.reconciles());
+}
+
+#[test]
+fn a_panicking_hook_is_swallowed_and_the_error_still_counted() {
+    quiet_panics();
+    let experiment: Experiment<u8> = Experiment::builder("bad-hook")
+        .compare(|_, _| panic!("comparator bug"))
+        .on_error(|_| panic!("hook bug"))
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run(|| 1, || 1), 1);
+    assert_eq!(experiment.stats().callback_errors, 1);
+}
+
+#[test]
+fn a_duplicate_candidate_name_is_reported_and_not_run() {
+    let (seen, on_error) = hook();
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("duplicate-names")
+        .publisher(recorder.clone())
+        .on_error(on_error)
+        .build()
+        .unwrap();
+    let mut second_ran = false;
+    let mut control_named_ran = false;
+    let value = experiment
+        .trial()
+        .control(|| 1)
+        .candidate("v2", || 1)
+        .candidate("v2", || {
+            second_ran = true;
+            2
+        })
+        .candidate("control", || {
+            control_named_ran = true;
+            3
+        })
+        .run();
+    assert_eq!(value, 1);
+    assert!(!second_ran && !control_named_ran);
+    assert_eq!(operations(&seen), [Operation::Trial, Operation::Trial]);
+    let result = &recorder.results()[0];
+    assert_eq!(result.candidates().len(), 1);
+    assert_eq!(result.candidates()[0].verdict(), Verdict::Match);
+}
