@@ -1,14 +1,15 @@
 //! Guarantee 3: a panic in any user callback never reaches the caller; it goes to the error hook
 //! with the operation's name and is counted.
 
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use darklaunch::publish::Recorder;
 use darklaunch::{CallbackError, Experiment, ExperimentResult, Operation, Sampler, Verdict};
 
+mod common;
+
 fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    common::silence_expected_panics(&[" bug"]);
 }
 
 /// A hook that keeps every error it receives.

@@ -1,14 +1,14 @@
 //! Guarantee 2: a candidate's panic, error or timeout is recorded and never reaches the caller.
 
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use darklaunch::publish::Recorder;
 use darklaunch::{Clock, Experiment, ManualClock, Outcome, Verdict};
 
+mod common;
+
 fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    common::silence_expected_panics(&["rewrite exploded", "candidate future panicked"]);
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! and without the experiment, whatever the candidates do and in whatever order they run.
 
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
-use std::sync::Once;
 
 use darklaunch::{Experiment, Sampler};
 use proptest::prelude::*;
@@ -24,7 +23,7 @@ fn act() -> impl Strategy<Value = Act> {
         any::<i64>().prop_map(Act::Value),
         "[a-z]{0,8}".prop_map(Act::Err),
         any::<u32>().prop_map(Act::Panic),
-        "[a-z]{0,8}".prop_map(Act::PanicText),
+        "boom-[a-z]{0,8}".prop_map(Act::PanicText),
     ]
 }
 
@@ -59,9 +58,10 @@ fn observe(f: impl FnOnce() -> Result<i64, String>) -> Seen {
     }
 }
 
+mod common;
+
 fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    common::silence_expected_panics(&["boom-"]);
 }
 
 fn experiment(percent: f64, randomize: bool) -> Experiment<i64, String> {

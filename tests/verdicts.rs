@@ -146,10 +146,11 @@ fn before_run_runs_only_on_sampled_calls() {
     assert_eq!(setups.load(Ordering::SeqCst), 1);
 }
 
+mod common;
+
 fn raise_message(run: impl FnOnce()) -> String {
-    std::panic::set_hook(Box::new(|_| {}));
+    common::silence_expected_panics(&["darklaunch: experiment"]);
     let payload = catch_unwind(AssertUnwindSafe(run)).expect_err("a mismatch must raise");
-    let _ = std::panic::take_hook();
     payload.downcast::<String>().map(|s| *s).expect("the message is text")
 }
 

@@ -1,0 +1,239 @@
+//! Guarantee 4: candidates never run when the call is sampled out, and nothing is allocated or
+//! timed then. Plus the samplers' statistics and stickiness.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use darklaunch::publish::Recorder;
+use darklaunch::{Clock, Experiment, ManualClock, Sampler};
+
+fn sampled_out_experiment(clock: &ManualClock, recorder: &Recorder<u64>) -> Experiment<u64> {
+    Experiment::builder("sampled-out")
+        .sampler(Sampler::never())
+        .clock(Clock::manual(clock))
+        .publisher(recorder.clone())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn sampled_out_calls_never_run_the_candidate_nor_read_the_clock() {
+    let clock = ManualClock::new();
+    let recorder = Recorder::new();
+    let experiment = sampled_out_experiment(&clock, &recorder);
+    let candidate_runs = AtomicUsize::new(0);
+    let reads_before = clock.reads();
+    for i in 0..1_000u64 {
+        let value = experiment.run(
+            || i,
+            || {
+                candidate_runs.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+        );
+        assert_eq!(value, i);
+        let value = experiment
+            .trial()
+            .key(i)
+            .context("i", i)
+            .control(|| i)
+            .candidate("a", || {
+                candidate_runs.fetch_add(1, Ordering::SeqCst);
+                i
+            })
+            .run();
+        assert_eq!(value, i);
+    }
+    assert_eq!(candidate_runs.load(Ordering::SeqCst), 0);
+    assert_eq!(clock.reads(), reads_before, "no clock read when sampled out");
+    assert!(recorder.is_empty());
+    let stats = experiment.stats();
+    assert_eq!((stats.runs, stats.sampled, stats.sampled_out()), (2_000, 0, 2_000));
+}
+
+#[test]
+fn sampled_out_calls_allocate_nothing() {
+    let clock = ManualClock::new();
+    let recorder = Recorder::new();
+    let experiment = sampled_out_experiment(&clock, &recorder);
+    let keyed: Experiment<u64> = Experiment::builder("sampled-out-keyed")
+        .sampler(Sampler::keyed(0.0).and(Sampler::percent(50.0)))
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let info = allocation_counter::measure(|| {
+        for i in 0..100u64 {
+            experiment.run(|| i, || i + 1);
+            keyed
+                .trial()
+                .key("user-42")
+                .context("route", "/checkout")
+                .context("attempt", i)
+                .control(|| i)
+                .candidate("v2", || i + 1)
+                .candidate("v3", || i + 2)
+                .run();
+            runtime.block_on(experiment.run_async(async { i }, async { i + 1 }));
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
+fn sampled_in_calls_do_allocate_so_the_counter_works() {
+    let experiment: Experiment<u64> = Experiment::builder("sampled-in").build().unwrap();
+    let info = allocation_counter::measure(|| {
+        experiment.run(|| 1, || 1);
+    });
+    assert!(info.count_total > 0);
+}
+
+#[test]
+fn percent_sampling_lands_within_statistical_tolerance() {
+    for percent in [1.0, 10.0, 50.0] {
+        let experiment: Experiment<u8> = Experiment::builder("percent")
+            .sampler(Sampler::percent(percent))
+            .build()
+            .unwrap();
+        let n = 200_000u64;
+        for _ in 0..n {
+            experiment.run(|| 1, || 1);
+        }
+        let p = percent / 100.0;
+        let expected = n as f64 * p;
+        let sigma = (n as f64 * p * (1.0 - p)).sqrt();
+        let sampled = experiment.stats().sampled as f64;
+        // Six standard deviations: a false failure about once in 500 million runs.
+        assert!(
+            (sampled - expected).abs() < 6.0 * sigma,
+            "{percent} %: sampled {sampled}, expected {expected} ± {}",
+            6.0 * sigma
+        );
+    }
+}
+
+#[test]
+fn keyed_sampling_is_sticky_and_rate_accurate() {
+    let experiment: Experiment<u8> = Experiment::builder("keyed")
+        .sampler(Sampler::keyed(20.0))
+        .build()
+        .unwrap();
+    let decisions: Vec<bool> = (0..50_000u32).map(|user| experiment.samples(&user)).collect();
+    for _ in 0..3 {
+        let again: Vec<bool> = (0..50_000u32).map(|user| experiment.samples(&user)).collect();
+        assert_eq!(decisions, again);
+    }
+    let share = decisions.iter().filter(|d| **d).count() as f64 / decisions.len() as f64;
+    assert!((share - 0.20).abs() < 0.01, "{share}");
+
+    // The trial's key gives the same decision as `samples`.
+    let candidate_runs = Arc::new(AtomicUsize::new(0));
+    for user in 0..2_000u32 {
+        let runs = candidate_runs.clone();
+        experiment
+            .trial()
+            .key(user)
+            .control(|| 1)
+            .candidate("v2", move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                1
+            })
+            .run();
+    }
+    let expected = decisions[..2_000].iter().filter(|d| **d).count();
+    assert_eq!(candidate_runs.load(Ordering::SeqCst), expected);
+}
+
+#[test]
+fn keyed_sampling_differs_between_experiments_and_follows_the_salt() {
+    let build = |name: &str, salt: Option<&str>| {
+        let builder = Experiment::<u8>::builder(name).sampler(Sampler::keyed(50.0));
+        match salt {
+            Some(salt) => builder.sampling_salt(salt),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    };
+    let a = build("alpha", None);
+    let b = build("beta", None);
+    let renamed = build("alpha-renamed", Some("alpha"));
+    let keys: Vec<String> = (0..2_000).map(|i| format!("user-{i}")).collect();
+    let decide = |e: &Experiment<u8>| keys.iter().map(|k| e.samples(k.as_str())).collect::<Vec<_>>();
+    assert_ne!(decide(&a), decide(&b), "independent cohorts per experiment");
+    assert_eq!(decide(&a), decide(&renamed), "the salt keeps the cohort");
+}
+
+#[test]
+fn the_kill_switch_stops_new_candidates_immediately() {
+    let (sampler, handle) = Sampler::runtime(100.0);
+    let experiment: Experiment<u8> = Experiment::builder("kill").sampler(sampler).build().unwrap();
+    let candidate_runs = Arc::new(AtomicUsize::new(0));
+    let run = |experiment: &Experiment<u8>| {
+        let runs = candidate_runs.clone();
+        experiment.run(|| 1, move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            1
+        });
+    };
+    run(&experiment);
+    assert_eq!(candidate_runs.load(Ordering::SeqCst), 1);
+    // Killed from another thread; the very next call sees it.
+    let remote = handle.clone();
+    std::thread::spawn(move || remote.kill()).join().unwrap();
+    for _ in 0..1_000 {
+        run(&experiment);
+    }
+    assert_eq!(candidate_runs.load(Ordering::SeqCst), 1);
+    handle.resume();
+    run(&experiment);
+    assert_eq!(candidate_runs.load(Ordering::SeqCst), 2);
+}
+
+/// Printed by the child process of `keyed_decisions_are_the_same_in_another_process`.
+fn keyed_decisions_line() -> String {
+    let experiment: Experiment<u8> = Experiment::builder("cross-process")
+        .sampler(Sampler::keyed(30.0))
+        .build()
+        .unwrap();
+    (0..256u32)
+        .map(|user| if experiment.samples(&format!("user-{user}")) { '1' } else { '0' })
+        .collect()
+}
+
+#[test]
+fn print_keyed_decisions_for_the_parent_process() {
+    if std::env::var_os("DARKLAUNCH_KEYED_CHILD").is_some() {
+        println!("DECISIONS={}", keyed_decisions_line());
+    }
+}
+
+#[test]
+fn keyed_decisions_are_the_same_in_another_process() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "print_keyed_decisions_for_the_parent_process", "--nocapture"])
+        .env("DARKLAUNCH_KEYED_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let child = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("DECISIONS="))
+        .unwrap_or_else(|| panic!("the child printed no decisions: {stdout}"));
+    assert_eq!(child, keyed_decisions_line());
+}
+
+#[test]
+fn the_stable_key_hash_never_changes() {
+    // Pinned values: a change here would move every keyed cohort of every user. They equal
+    // XXH3-64(b"user-42\xff", seed = XXH3-64(b"pricing-v2")) and XXH3-64 of 42 as eight
+    // little-endian bytes, as computed by the reference implementation (Python's `xxhash`).
+    assert_eq!(
+        darklaunch::stable_key_hash("pricing-v2", "user-42"),
+        darklaunch::stable_key_hash("pricing-v2", &String::from("user-42")),
+    );
+    assert_eq!(darklaunch::stable_key_hash("pricing-v2", "user-42"), PINNED_STR);
+    assert_eq!(darklaunch::stable_key_hash("pricing-v2", &42u64), PINNED_U64);
+}
+const PINNED_STR: u64 = 13_614_631_556_030_689_596;
+const PINNED_U64: u64 = 18_173_829_067_514_733_700;
