@@ -1,1 +1,157 @@
-fn main() {}
+//! What an experiment adds to a call, measured side by side in one run.
+//!
+//! Groups:
+//! * `overhead/1us`: around a ~1 µs control — the control alone, the control and candidate
+//!   called back to back (the cost a sampled-in run cannot avoid), darklaunch sampled out,
+//!   sampled in (sync and `run_async`), and the peer `scientisto` on the same workload.
+//! * `overhead/empty`: the same around a control that does nothing, where a few nanoseconds
+//!   are not lost in the workload's own noise.
+//!
+//! After criterion's report a summary prints each budget as a difference of medians:
+//! sampled-out ≤ 5 ns over the bare call; sampled-in ≤ candidate's cost + 250 ns.
+//!
+//! Run: `cargo bench --bench overhead`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion};
+use darklaunch::{Experiment, ExperimentResult, Sampler};
+
+/// About a microsecond of dependent arithmetic on this machine kind.
+fn workload(seed: u64) -> u64 {
+    let mut x = seed;
+    for i in 0..black_box(600u64) {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+    }
+    x
+}
+
+fn nothing(seed: u64) -> u64 {
+    black_box(seed)
+}
+
+fn experiment(name: &str, sampler: Sampler) -> Experiment<u64> {
+    Experiment::builder(name)
+        .sampler(sampler)
+        // A publisher that looks at the verdict, as a real one would.
+        .publisher(|result: &ExperimentResult<u64>| {
+            black_box(result.matched());
+        })
+        .build()
+        .expect("valid configuration")
+}
+
+fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sampled_out = experiment("bench-sampled-out", Sampler::percent(0.0));
+    let sampled_in = experiment("bench-sampled-in", Sampler::always());
+
+    let mut group = c.benchmark_group(group_name);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("control_alone", |b| b.iter(|| work(black_box(1))));
+    group.bench_function("control_then_candidate", |b| {
+        b.iter(|| {
+            let control = work(black_box(1));
+            black_box(work(black_box(1)));
+            control
+        })
+    });
+    group.bench_function("darklaunch_sampled_out", |b| {
+        b.iter(|| sampled_out.run(|| work(black_box(1)), || work(black_box(1))))
+    });
+    group.bench_function("darklaunch_sampled_in", |b| {
+        b.iter(|| sampled_in.run(|| work(black_box(1)), || work(black_box(1))))
+    });
+    group.bench_function("scientisto", |b| {
+        b.iter(|| {
+            scientisto::Experiment::new("bench-scientisto")
+                .control(|| work(black_box(1)))
+                .experiment(|| work(black_box(1)))
+                .publish(|o: &scientisto::Observation<u64, u64>| {
+                    black_box(o.is_matching());
+                })
+                .run()
+        })
+    });
+    group.bench_function(BenchmarkId::new("async", "control_then_candidate"), |b| {
+        b.to_async(&runtime).iter(|| async {
+            let control = async { work(black_box(1)) }.await;
+            black_box(async { work(black_box(1)) }.await);
+            control
+        })
+    });
+    group.bench_function(BenchmarkId::new("async", "darklaunch_run_async"), |b| {
+        b.to_async(&runtime).iter(|| {
+            sampled_in.run_async(async { work(black_box(1)) }, async { work(black_box(1)) })
+        })
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_group(c, "overhead/1us", workload);
+    bench_group(c, "overhead/empty", nothing);
+}
+
+/// The median of one benchmark, in nanoseconds, from criterion's saved estimates.
+fn median_ns(group: &str, id: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = format!(
+        "{dir}/criterion/{}/{id}/new/estimates.json",
+        group.replace('/', "_")
+    );
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn summary() {
+    println!("\nbudget summary (differences of medians, same run):");
+    for group in ["overhead/1us", "overhead/empty"] {
+        let get = |id: &str| median_ns(group, id);
+        let (Some(alone), Some(both), Some(out), Some(sync_in), Some(peer)) = (
+            get("control_alone"),
+            get("control_then_candidate"),
+            get("darklaunch_sampled_out"),
+            get("darklaunch_sampled_in"),
+            get("scientisto"),
+        ) else {
+            println!("  {group}: estimates missing (filtered run?)");
+            continue;
+        };
+        println!("  {group}: control alone {alone:.1} ns, control+candidate {both:.1} ns");
+        println!(
+            "    sampled out        {out:8.1} ns  = control + {:6.1} ns   (budget ≤ 5 ns)",
+            out - alone
+        );
+        println!(
+            "    sampled in (sync)  {sync_in:8.1} ns  = control+candidate + {:6.1} ns   (budget ≤ 250 ns)",
+            sync_in - both
+        );
+        println!(
+            "    scientisto         {peer:8.1} ns  = control+candidate + {:6.1} ns",
+            peer - both
+        );
+        if let (Some(async_both), Some(async_in)) = (
+            get("async/control_then_candidate"),
+            get("async/darklaunch_run_async"),
+        ) {
+            println!(
+                "    run_async          {async_in:8.1} ns  = async control+candidate + {:6.1} ns   (budget ≤ 250 ns)",
+                async_in - async_both
+            );
+        }
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+    summary();
+}

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 #[cfg(feature = "serde")]
 use crate::diff::DiffOptions;
 use crate::error::ConfigError;
-use crate::experiment::{Comparator, Experiment, IgnoreRule, Inner, MismatchFormatter};
+use crate::experiment::{Cleaner, Comparator, Experiment, IgnoreRule, Inner, MismatchFormatter};
 use crate::hook::{default_hook, CallbackError, ErrorHook};
 use crate::observation::Outcome;
 use crate::publish::Publisher;
@@ -44,7 +44,7 @@ pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
     salt: Option<String>,
     compare_errors: Option<Comparator<E>>,
     ignores: Vec<IgnoreRule<T, E>>,
-    clean: Option<Box<dyn Fn(&T) -> T + Send + Sync>>,
+    clean: Option<Cleaner<T>>,
     #[cfg(feature = "serde")]
     differ: Option<crate::experiment::Differ<T>>,
     publishers: Vec<Box<dyn Publisher<T, E>>>,
@@ -155,7 +155,10 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
 
     /// How errors are compared when both behaviours return `Err` (default: equal `Display`
     /// text).
-    pub fn compare_errors(mut self, compare: impl Fn(&E, &E) -> bool + Send + Sync + 'static) -> Self {
+    pub fn compare_errors(
+        mut self,
+        compare: impl Fn(&E, &E) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.compare_errors = Some(Box::new(compare));
         self
     }
@@ -297,7 +300,10 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 setting: "max_in_flight",
             });
         }
-        for (role, name) in [("control", &self.control_name), ("candidate", &self.candidate_name)] {
+        for (role, name) in [
+            ("control", &self.control_name),
+            ("candidate", &self.candidate_name),
+        ] {
             if name.trim().is_empty() {
                 return Err(ConfigError::EmptyBehaviorName { role });
             }

@@ -9,7 +9,9 @@
 #[non_exhaustive]
 pub enum ConfigError {
     /// The experiment's name is empty or blank.
-    #[error("experiment name is empty: give the experiment a non-blank name such as \"pricing-v2\"")]
+    #[error(
+        "experiment name is empty: give the experiment a non-blank name such as \"pricing-v2\""
+    )]
     EmptyName,
     /// A sampling percentage is not a number between 0 and 100.
     #[error("sampling percentage {value} is invalid: use a number from 0 to 100 (for example 5.0 for 5 %)")]
@@ -42,7 +44,9 @@ pub enum ConfigError {
         role: &'static str,
     },
     /// Two behaviours share one name.
-    #[error("two behaviours are named \"{name}\": give the control and every candidate a distinct name")]
+    #[error(
+        "two behaviours are named \"{name}\": give the control and every candidate a distinct name"
+    )]
     DuplicateBehaviorName {
         /// The shared name.
         name: String,

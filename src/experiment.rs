@@ -61,13 +61,16 @@ pub struct Experiment<T, E = Infallible> {
 pub(crate) type Comparator<V> = Box<dyn Fn(&V, &V) -> bool + Send + Sync>;
 #[cfg(feature = "serde")]
 pub(crate) type Differ<T> = Box<dyn Fn(&T, &T) -> Result<Diff, String> + Send + Sync>;
+pub(crate) type Cleaner<T> = Box<dyn Fn(&T) -> T + Send + Sync>;
+pub(crate) type OutcomeRule<T, E> =
+    Box<dyn Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync>;
 pub(crate) type MismatchFormatter<T, E> =
     fn(&ExperimentResult<T, E>, &CandidateResult<T, E>) -> String;
 
 /// A rule that turns a mismatch into an ignored run.
 pub(crate) enum IgnoreRule<T, E> {
     Values(Comparator<T>),
-    Outcomes(Box<dyn Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync>),
+    Outcomes(OutcomeRule<T, E>),
 }
 
 /// Everything an experiment is: configuration and counters, shared by its clones.
@@ -81,7 +84,7 @@ pub(crate) struct Inner<T, E> {
     pub(crate) compare: Comparator<T>,
     pub(crate) compare_errors: Comparator<E>,
     pub(crate) ignores: Vec<IgnoreRule<T, E>>,
-    pub(crate) clean: Option<Box<dyn Fn(&T) -> T + Send + Sync>>,
+    pub(crate) clean: Option<Cleaner<T>>,
     #[cfg(feature = "serde")]
     pub(crate) differ: Option<Differ<T>>,
     pub(crate) publishers: Vec<Box<dyn Publisher<T, E>>>,

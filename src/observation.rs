@@ -63,7 +63,11 @@ pub struct Observation<T, E = Infallible> {
 
 impl<T, E> Observation<T, E> {
     /// Builds an observation (useful for testing publishers).
-    pub fn new(name: impl Into<Cow<'static, str>>, duration: Duration, outcome: Outcome<T, E>) -> Self {
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        duration: Duration,
+        outcome: Outcome<T, E>,
+    ) -> Self {
         Self {
             name: name.into(),
             duration,

@@ -202,7 +202,9 @@ impl Sampler {
             Kind::Always => true,
             Kind::Never | Kind::Invalid(_) => false,
             Kind::Random { threshold } => below(fastrand::u64(..), *threshold),
-            Kind::Keyed { threshold } => below(key.unwrap_or_else(|| fastrand::u64(..)), *threshold),
+            Kind::Keyed { threshold } => {
+                below(key.unwrap_or_else(|| fastrand::u64(..)), *threshold)
+            }
             Kind::Runtime(state) => state.decide(key),
             Kind::When(condition) => condition(),
             Kind::RateLimit(limiter) => limiter.admit(),
@@ -228,7 +230,11 @@ impl fmt::Debug for Sampler {
                 f,
                 "Sampler::runtime({}{})",
                 state.percent(),
-                if state.killed.load(Ordering::Relaxed) { ", killed" } else { "" }
+                if state.killed.load(Ordering::Relaxed) {
+                    ", killed"
+                } else {
+                    ""
+                }
             ),
             Kind::When(_) => f.write_str("Sampler::when(..)"),
             Kind::RateLimit(limiter) => write!(f, "Sampler::rate_limit({})", limiter.limit),
@@ -329,7 +335,11 @@ struct RateLimiter {
 
 impl RateLimiter {
     fn admit(&self) -> bool {
-        let second = self.clock.now().saturating_duration_since(self.origin).as_secs();
+        let second = self
+            .clock
+            .now()
+            .saturating_duration_since(self.origin)
+            .as_secs();
         let window = second & 0xFFFF_FFFF;
         self.window
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
@@ -405,7 +415,10 @@ mod tests {
             assert!(matches!(error, ConfigError::InvalidPercent { .. }), "{bad}");
             assert!(Sampler::keyed(bad).validate().is_err());
             assert!(Sampler::runtime(bad).0.validate().is_err());
-            assert!(Sampler::always().and(Sampler::percent(bad)).validate().is_err());
+            assert!(Sampler::always()
+                .and(Sampler::percent(bad))
+                .validate()
+                .is_err());
         }
         assert!(Sampler::rate_limit(0).validate().is_err());
     }
@@ -426,7 +439,10 @@ mod tests {
             let mut was_in = false;
             for pct in [0.5, 1.0, 5.0, 20.0, 50.0, 99.0] {
                 let now_in = Sampler::keyed(pct).decide(Some(hash));
-                assert!(!was_in || now_in, "key {key} left the sample when {pct} % was set");
+                assert!(
+                    !was_in || now_in,
+                    "key {key} left the sample when {pct} % was set"
+                );
                 was_in = now_in;
             }
         }
@@ -462,9 +478,12 @@ mod tests {
     #[test]
     fn and_asks_the_second_only_when_the_first_agrees() {
         let clock = ManualClock::new();
-        let limited = Sampler::never().and(Sampler::rate_limit_with_clock(1, Clock::manual(&clock)));
+        let limited =
+            Sampler::never().and(Sampler::rate_limit_with_clock(1, Clock::manual(&clock)));
         assert!(!limited.decide(None));
-        let Kind::All(parts) = &limited.kind else { panic!("and builds a chain") };
+        let Kind::All(parts) = &limited.kind else {
+            panic!("and builds a chain")
+        };
         // The rate limiter's budget for this window is untouched.
         assert!(parts[1].decide(None));
     }

@@ -89,7 +89,11 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
 
     /// Adds a context entry (replacing an earlier one with the same key). Context is published
     /// with the result, to traces and logs only, never as a metric attribute.
-    pub fn context(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<ContextValue>) -> Self {
+    pub fn context(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<ContextValue>,
+    ) -> Self {
         self.context.insert(key, value);
         self
     }
@@ -180,13 +184,15 @@ fn drop_taken_names<T, E, S>(
     while index < slots.items().len() {
         let name = name_of(&slots.items()[index]);
         let taken = *name == inner.control_name
-            || slots.items()[..index].iter().any(|earlier| name_of(earlier) == name);
+            || slots.items()[..index]
+                .iter()
+                .any(|earlier| name_of(earlier) == name);
         if taken {
             let name = name.clone();
             slots.remove_at(index);
             inner.report(
                 Operation::Trial,
-                Some(&name),
+                Some(&*name),
                 format!("candidate name \"{name}\" is already taken in this trial; the candidate was not run"),
             );
         } else {

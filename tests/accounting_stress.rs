@@ -74,7 +74,10 @@ fn counters_reconcile_exactly_under_concurrent_load() {
     assert_eq!(stats.runs, THREADS * CALLS);
     assert!(stats.reconciles(), "{stats:?}");
     assert_eq!(stats.dropped, 0);
-    assert!(stats.shed > 0, "the cap of 2 in flight shed nothing: {stats:?}");
+    assert!(
+        stats.shed > 0,
+        "the cap of 2 in flight shed nothing: {stats:?}"
+    );
     // Runs carried out = sampled - shed; each had one candidate.
     assert_eq!(stats.comparisons(), stats.sampled - stats.shed);
     // The recorder comes first, so it saw every run that reached the publishers.
@@ -86,7 +89,12 @@ fn counters_reconcile_exactly_under_concurrent_load() {
     assert_eq!(stats.publish_failed, failing);
     assert_eq!(stats.callback_errors_by(Operation::Publish), failing);
     assert_eq!(hook_calls.load(Ordering::Relaxed), stats.callback_errors);
-    let count = |verdict| results.iter().filter(|r| r.candidates()[0].verdict() == verdict).count() as u64;
+    let count = |verdict| {
+        results
+            .iter()
+            .filter(|r| r.candidates()[0].verdict() == verdict)
+            .count() as u64
+    };
     assert_eq!(stats.matched, count(Verdict::Match));
     assert_eq!(stats.mismatched, count(Verdict::Mismatch));
     assert_eq!(stats.candidate_errors, count(Verdict::CandidateError));
@@ -132,7 +140,8 @@ async fn async_runs_reconcile_exactly_with_timeouts_and_cancellations() {
                 );
                 if n % 11 == 0 {
                     // Cancel the controls that never finish: those runs must count as dropped.
-                    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(5), run).await;
+                    let cancelled =
+                        tokio::time::timeout(std::time::Duration::from_millis(5), run).await;
                     assert!(cancelled.is_err());
                 } else {
                     assert_eq!(run.await, n);
@@ -151,5 +160,8 @@ async fn async_runs_reconcile_exactly_with_timeouts_and_cancellations() {
         .filter(|n| n % 11 == 0)
         .count() as u64;
     assert_eq!(stats.dropped, cancelled);
-    assert_eq!(stats.comparisons(), stats.sampled - stats.shed - stats.dropped);
+    assert_eq!(
+        stats.comparisons(),
+        stats.sampled - stats.shed - stats.dropped
+    );
 }

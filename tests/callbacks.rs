@@ -13,10 +13,15 @@ fn quiet_panics() {
 }
 
 /// A hook that keeps every error it receives.
-fn hook() -> (Arc<Mutex<Vec<CallbackError>>>, impl Fn(&CallbackError) + Send + Sync + 'static) {
+fn hook() -> (
+    Arc<Mutex<Vec<CallbackError>>>,
+    impl Fn(&CallbackError) + Send + Sync + 'static,
+) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    (seen, move |error: &CallbackError| sink.lock().unwrap().push(error.clone()))
+    (seen, move |error: &CallbackError| {
+        sink.lock().unwrap().push(error.clone())
+    })
 }
 
 fn operations(seen: &Mutex<Vec<CallbackError>>) -> Vec<Operation> {
@@ -73,7 +78,11 @@ fn a_panicking_publisher_is_reported_and_the_others_still_publish() {
         .unwrap();
     assert_eq!(experiment.run(|| 1, || 2), 1);
     assert_eq!(operations(&seen), [Operation::Publish]);
-    assert_eq!(recorder.len(), 1, "the second publisher still received the run");
+    assert_eq!(
+        recorder.len(),
+        1,
+        "the second publisher still received the run"
+    );
     let stats = experiment.stats();
     assert_eq!((stats.published, stats.publish_failed), (0, 1));
     assert!(stats.reconciles());
@@ -92,7 +101,11 @@ fn a_panicking_cleaner_is_reported_and_nothing_uncleaned_is_published() {
         .unwrap();
     assert_eq!(experiment.run(|| 1, || 1), 1);
     assert!(operations(&seen).iter().all(|op| *op == Operation::Clean));
-    assert_eq!(operations(&seen).len(), 2, "control and candidate cleaning both failed");
+    assert_eq!(
+        operations(&seen).len(),
+        2,
+        "control and candidate cleaning both failed"
+    );
     assert!(recorder.is_empty());
     assert_eq!(experiment.stats().publish_failed, 1);
 }
@@ -123,10 +136,13 @@ fn a_panicking_sampler_condition_is_reported_and_samples_out() {
         .unwrap();
     let ran = candidate_ran.clone();
     assert_eq!(
-        experiment.run(|| 1, move || {
-            *ran.lock().unwrap() = true;
-            1
-        }),
+        experiment.run(
+            || 1,
+            move || {
+                *ran.lock().unwrap() = true;
+                1
+            }
+        ),
         1
     );
     assert_eq!(operations(&seen), [Operation::Sampler]);
@@ -145,10 +161,13 @@ fn a_panicking_before_run_is_reported_and_runs_only_the_control() {
         .unwrap();
     let mut candidate_ran = false;
     assert_eq!(
-        experiment.run(|| 1, || {
-            candidate_ran = true;
-            1
-        }),
+        experiment.run(
+            || 1,
+            || {
+                candidate_ran = true;
+                1
+            }
+        ),
         1
     );
     assert!(!candidate_ran);

@@ -72,7 +72,10 @@ fn a_slow_sync_candidate_is_recorded_as_timed_out() {
     assert_eq!(result.control().duration(), Duration::from_millis(3));
     let candidate = &result.candidates()[0];
     assert_eq!(candidate.verdict(), Verdict::TimedOut);
-    assert_eq!(candidate.observation().duration(), Duration::from_millis(11));
+    assert_eq!(
+        candidate.observation().duration(),
+        Duration::from_millis(11)
+    );
     assert_eq!(experiment.stats().timeouts, 1);
 }
 
@@ -224,7 +227,7 @@ async fn an_async_candidate_panic_never_reaches_the_caller() {
 #[tokio::test]
 async fn run_async_borrows_and_runs_both_futures_concurrently() {
     let experiment: Experiment<usize> = Experiment::builder("borrowing").build().unwrap();
-    let data = vec![1, 2, 3];
+    let data = String::from("abc");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // The control can only finish once the candidate has run: proof they run concurrently.
     let value = experiment
@@ -235,7 +238,7 @@ async fn run_async_borrows_and_runs_both_futures_concurrently() {
             },
             async {
                 tx.send(()).unwrap();
-                data.iter().count()
+                data.chars().count()
             },
         )
         .await;
@@ -261,7 +264,10 @@ async fn trial_run_async_runs_several_named_candidates() {
     assert_eq!(value, 10);
     let result = &recorder.results()[0];
     assert_eq!(result.candidate("same").unwrap().verdict(), Verdict::Match);
-    assert_eq!(result.candidate("other").unwrap().verdict(), Verdict::Mismatch);
+    assert_eq!(
+        result.candidate("other").unwrap().verdict(),
+        Verdict::Mismatch
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use darklaunch::{ConfigError, Experiment, Sampler};
 
-fn build_error(builder: darklaunch::ExperimentBuilder<u8, std::convert::Infallible>) -> ConfigError {
+fn build_error(
+    builder: darklaunch::ExperimentBuilder<u8, std::convert::Infallible>,
+) -> ConfigError {
     builder.build().expect_err("the configuration is invalid")
 }
 
@@ -13,17 +15,38 @@ fn every_bad_setting_is_a_config_error_with_a_fix() {
     let cases: Vec<(ConfigError, &str)> = vec![
         (build_error(Experiment::builder("")), "non-blank name"),
         (build_error(Experiment::builder("   ")), "non-blank name"),
-        (build_error(Experiment::builder("x").sampler(Sampler::percent(f64::NAN))), "from 0 to 100"),
-        (build_error(Experiment::builder("x").sampler(Sampler::percent(-1.0))), "from 0 to 100"),
-        (build_error(Experiment::builder("x").sampler(Sampler::percent(100.1))), "from 0 to 100"),
-        (build_error(Experiment::builder("x").sampler(Sampler::keyed(200.0))), "from 0 to 100"),
-        (build_error(Experiment::builder("x").sampler(Sampler::rate_limit(0))), "at least 1"),
+        (
+            build_error(Experiment::builder("x").sampler(Sampler::percent(f64::NAN))),
+            "from 0 to 100",
+        ),
+        (
+            build_error(Experiment::builder("x").sampler(Sampler::percent(-1.0))),
+            "from 0 to 100",
+        ),
+        (
+            build_error(Experiment::builder("x").sampler(Sampler::percent(100.1))),
+            "from 0 to 100",
+        ),
+        (
+            build_error(Experiment::builder("x").sampler(Sampler::keyed(200.0))),
+            "from 0 to 100",
+        ),
+        (
+            build_error(Experiment::builder("x").sampler(Sampler::rate_limit(0))),
+            "at least 1",
+        ),
         (
             build_error(Experiment::builder("x").candidate_timeout(Duration::ZERO)),
             "candidate_timeout is zero",
         ),
-        (build_error(Experiment::builder("x").max_in_flight(0)), "max_in_flight is zero"),
-        (build_error(Experiment::builder("x").candidate_name("")), "candidate name is empty"),
+        (
+            build_error(Experiment::builder("x").max_in_flight(0)),
+            "max_in_flight is zero",
+        ),
+        (
+            build_error(Experiment::builder("x").candidate_name("")),
+            "candidate name is empty",
+        ),
         (
             build_error(Experiment::builder("x").candidate_name("control")),
             "two behaviours are named \"control\"",

@@ -154,7 +154,11 @@ fn a_control_panic_is_resumed_after_the_run_is_recorded() {
     let seen = observe(|| experiment.run(|| panic_any(Payload(7)), || Ok(1)));
     assert_eq!(seen, Seen::PanickedWith(Payload(7)));
     let results = recorder.results();
-    assert_eq!(results.len(), 1, "the run was published before the panic was resumed");
+    assert_eq!(
+        results.len(),
+        1,
+        "the run was published before the panic was resumed"
+    );
     assert_eq!(results[0].control().outcome().kind(), "panicked");
     assert_eq!(
         results[0].candidates()[0].verdict(),

@@ -45,10 +45,17 @@ fn sampled_out_calls_never_run_the_candidate_nor_read_the_clock() {
         assert_eq!(value, i);
     }
     assert_eq!(candidate_runs.load(Ordering::SeqCst), 0);
-    assert_eq!(clock.reads(), reads_before, "no clock read when sampled out");
+    assert_eq!(
+        clock.reads(),
+        reads_before,
+        "no clock read when sampled out"
+    );
     assert!(recorder.is_empty());
     let stats = experiment.stats();
-    assert_eq!((stats.runs, stats.sampled, stats.sampled_out()), (2_000, 0, 2_000));
+    assert_eq!(
+        (stats.runs, stats.sampled, stats.sampled_out()),
+        (2_000, 0, 2_000)
+    );
 }
 
 #[test]
@@ -60,7 +67,9 @@ fn sampled_out_calls_allocate_nothing() {
         .sampler(Sampler::keyed(0.0).and(Sampler::percent(50.0)))
         .build()
         .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let info = allocation_counter::measure(|| {
         for i in 0..100u64 {
             experiment.run(|| i, || i + 1);
@@ -118,9 +127,13 @@ fn keyed_sampling_is_sticky_and_rate_accurate() {
         .sampler(Sampler::keyed(20.0))
         .build()
         .unwrap();
-    let decisions: Vec<bool> = (0..50_000u32).map(|user| experiment.samples(&user)).collect();
+    let decisions: Vec<bool> = (0..50_000u32)
+        .map(|user| experiment.samples(&user))
+        .collect();
     for _ in 0..3 {
-        let again: Vec<bool> = (0..50_000u32).map(|user| experiment.samples(&user)).collect();
+        let again: Vec<bool> = (0..50_000u32)
+            .map(|user| experiment.samples(&user))
+            .collect();
         assert_eq!(decisions, again);
     }
     let share = decisions.iter().filter(|d| **d).count() as f64 / decisions.len() as f64;
@@ -159,7 +172,11 @@ fn keyed_sampling_differs_between_experiments_and_follows_the_salt() {
     let b = build("beta", None);
     let renamed = build("alpha-renamed", Some("alpha"));
     let keys: Vec<String> = (0..2_000).map(|i| format!("user-{i}")).collect();
-    let decide = |e: &Experiment<u8>| keys.iter().map(|k| e.samples(k.as_str())).collect::<Vec<_>>();
+    let decide = |e: &Experiment<u8>| {
+        keys.iter()
+            .map(|k| e.samples(k.as_str()))
+            .collect::<Vec<_>>()
+    };
     assert_ne!(decide(&a), decide(&b), "independent cohorts per experiment");
     assert_eq!(decide(&a), decide(&renamed), "the salt keeps the cohort");
 }
@@ -167,14 +184,20 @@ fn keyed_sampling_differs_between_experiments_and_follows_the_salt() {
 #[test]
 fn the_kill_switch_stops_new_candidates_immediately() {
     let (sampler, handle) = Sampler::runtime(100.0);
-    let experiment: Experiment<u8> = Experiment::builder("kill").sampler(sampler).build().unwrap();
+    let experiment: Experiment<u8> = Experiment::builder("kill")
+        .sampler(sampler)
+        .build()
+        .unwrap();
     let candidate_runs = Arc::new(AtomicUsize::new(0));
     let run = |experiment: &Experiment<u8>| {
         let runs = candidate_runs.clone();
-        experiment.run(|| 1, move || {
-            runs.fetch_add(1, Ordering::SeqCst);
-            1
-        });
+        experiment.run(
+            || 1,
+            move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                1
+            },
+        );
     };
     run(&experiment);
     assert_eq!(candidate_runs.load(Ordering::SeqCst), 1);
@@ -197,7 +220,13 @@ fn keyed_decisions_line() -> String {
         .build()
         .unwrap();
     (0..256u32)
-        .map(|user| if experiment.samples(&format!("user-{user}")) { '1' } else { '0' })
+        .map(|user| {
+            if experiment.samples(&format!("user-{user}")) {
+                '1'
+            } else {
+                '0'
+            }
+        })
         .collect()
 }
 
@@ -211,7 +240,11 @@ fn print_keyed_decisions_for_the_parent_process() {
 #[test]
 fn keyed_decisions_are_the_same_in_another_process() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "print_keyed_decisions_for_the_parent_process", "--nocapture"])
+        .args([
+            "--exact",
+            "print_keyed_decisions_for_the_parent_process",
+            "--nocapture",
+        ])
         .env("DARKLAUNCH_KEYED_CHILD", "1")
         .output()
         .unwrap();
@@ -232,8 +265,14 @@ fn the_stable_key_hash_never_changes() {
         darklaunch::stable_key_hash("pricing-v2", "user-42"),
         darklaunch::stable_key_hash("pricing-v2", &String::from("user-42")),
     );
-    assert_eq!(darklaunch::stable_key_hash("pricing-v2", "user-42"), PINNED_STR);
-    assert_eq!(darklaunch::stable_key_hash("pricing-v2", &42u64), PINNED_U64);
+    assert_eq!(
+        darklaunch::stable_key_hash("pricing-v2", "user-42"),
+        PINNED_STR
+    );
+    assert_eq!(
+        darklaunch::stable_key_hash("pricing-v2", &42u64),
+        PINNED_U64
+    );
 }
 const PINNED_STR: u64 = 13_614_631_556_030_689_596;
 const PINNED_U64: u64 = 18_173_829_067_514_733_700;

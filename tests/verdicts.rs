@@ -36,8 +36,14 @@ fn one_ignored_candidate_cannot_hide_another_candidates_mismatch() {
         .candidate("broken", || 12)
         .run();
     let result = &recorder.results()[0];
-    assert_eq!(result.candidate("ignorable").unwrap().verdict(), Verdict::Ignored);
-    assert_eq!(result.candidate("broken").unwrap().verdict(), Verdict::Mismatch);
+    assert_eq!(
+        result.candidate("ignorable").unwrap().verdict(),
+        Verdict::Ignored
+    );
+    assert_eq!(
+        result.candidate("broken").unwrap().verdict(),
+        Verdict::Mismatch
+    );
     assert!(result.has_mismatch());
     let stats = experiment.stats();
     assert_eq!((stats.ignored, stats.mismatched, stats.matched), (1, 1, 0));
@@ -56,7 +62,11 @@ fn ignore_rules_stack_and_are_asked_only_on_mismatch() {
         .build()
         .unwrap();
     experiment.run(|| 1, || 1);
-    assert_eq!(asked.load(Ordering::SeqCst), 0, "a match asks no ignore rule");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "a match asks no ignore rule"
+    );
     experiment.run(|| 1, || -1);
     experiment.run(|| 1, || 2);
     assert_eq!(asked.load(Ordering::SeqCst), 2);
@@ -95,8 +105,7 @@ fn errors_compare_by_display_text_by_default_and_ok_vs_err_mismatches() {
             f.write_str(self.0)
         }
     }
-    let experiment: Experiment<u8, Failure> =
-        Experiment::builder("errors").build().unwrap();
+    let experiment: Experiment<u8, Failure> = Experiment::builder("errors").build().unwrap();
     let _ = experiment.run(|| Err(Failure("a")), || Err(Failure("a")));
     let _ = experiment.run(|| Err(Failure("a")), || Err(Failure("b")));
     let _ = experiment.run(|| Ok(1), || Err(Failure("a")));
@@ -120,11 +129,17 @@ fn clean_maps_published_values_but_never_the_callers() {
         .publisher(recorder.clone())
         .build()
         .unwrap();
-    let value = experiment.run(|| "token=secret".to_string(), || "token=secret!".to_string());
+    let value = experiment.run(
+        || "token=secret".to_string(),
+        || "token=secret!".to_string(),
+    );
     assert_eq!(value, "token=secret");
     let result = &recorder.results()[0];
     assert_eq!(result.control().value().unwrap(), "token=***");
-    assert_eq!(result.candidates()[0].observation().value().unwrap(), "token=***!");
+    assert_eq!(
+        result.candidates()[0].observation().value().unwrap(),
+        "token=***!"
+    );
     assert_eq!(result.candidates()[0].verdict(), Verdict::Mismatch);
 }
 
@@ -151,7 +166,10 @@ mod common;
 fn raise_message(run: impl FnOnce()) -> String {
     common::silence_expected_panics(&["darklaunch: experiment"]);
     let payload = catch_unwind(AssertUnwindSafe(run)).expect_err("a mismatch must raise");
-    payload.downcast::<String>().map(|s| *s).expect("the message is text")
+    payload
+        .downcast::<String>()
+        .map(|s| *s)
+        .expect("the message is text")
 }
 
 #[test]
@@ -177,7 +195,11 @@ fn raise_on_mismatches_fails_loudly_with_both_values() {
     assert!(message.contains("Value([1, 2])"), "{message}");
     assert!(message.contains("Value([1, 3])"), "{message}");
     assert!(message.contains("user=42"), "{message}");
-    assert_eq!(recorder.len(), 2, "the mismatch was published before raising");
+    assert_eq!(
+        recorder.len(),
+        2,
+        "the mismatch was published before raising"
+    );
 }
 
 #[test]
@@ -206,8 +228,16 @@ fn raise_on_mismatches_shows_the_differing_paths() {
         .unwrap();
     let message = raise_message(|| {
         experiment.run(
-            || Quote { total: 30, items: vec![10, 20], currency: "EUR" },
-            || Quote { total: 31, items: vec![10, 21], currency: "EUR" },
+            || Quote {
+                total: 30,
+                items: vec![10, 20],
+                currency: "EUR",
+            },
+            || Quote {
+                total: 31,
+                items: vec![10, 21],
+                currency: "EUR",
+            },
         );
     });
     assert!(message.contains("$.total"), "{message}");

@@ -69,7 +69,9 @@ impl<T, E> Recorder<T, E> {
 
     fn lock(&self) -> MutexGuard<'_, Vec<ExperimentResult<T, E>>> {
         // A publisher that panicked while holding the lock cannot have left a half-pushed Vec.
-        self.results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.results
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

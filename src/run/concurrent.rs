@@ -8,14 +8,12 @@ use std::pin::{pin, Pin};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use smallvec::SmallVec;
-
 use crate::context::Context;
 use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{control_outcome, finish, ControlReturn};
-use crate::run::{panic_message, ActiveRun};
+use crate::run::{panic_message, ActiveRun, Finished};
 
 /// The candidates of a concurrent run, polled by index.
 pub(crate) trait PendingCandidates<O> {
@@ -51,8 +49,10 @@ impl<O, K: Future<Output = O>> PendingCandidates<O> for SingleCandidate<'_, K> {
 }
 
 /// Several named candidates of differing types, boxed (a trial's candidates).
-pub(crate) type BoxedCandidates<'a, O> =
-    Vec<(Cow<'static, str>, Pin<Box<dyn Future<Output = O> + Send + 'a>>)>;
+pub(crate) type BoxedCandidates<'a, O> = Vec<(
+    Cow<'static, str>,
+    Pin<Box<dyn Future<Output = O> + Send + 'a>>,
+)>;
 
 impl<O> PendingCandidates<O> for BoxedCandidates<'_, O> {
     fn len(&self) -> usize {
@@ -87,8 +87,7 @@ where
     let mut deadline = Deadline::new(inner, start);
     let mut control = pin!(control);
     let mut control_done = None;
-    let mut finished: SmallVec<[Option<(Outcome<T, E>, Instant)>; 4]> =
-        (0..count).map(|_| None).collect();
+    let mut finished: Finished<T, E, Instant> = (0..count).map(|_| None).collect();
     let mut remaining = count;
 
     poll_fn(|cx| {
@@ -103,14 +102,15 @@ where
             if slot.is_some() {
                 continue;
             }
-            let outcome = match catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx))) {
-                Ok(Poll::Pending) => continue,
-                Ok(Poll::Ready(output)) => match output.into_result() {
-                    Ok(value) => Outcome::Value(value),
-                    Err(error) => Outcome::Error(error),
-                },
-                Err(payload) => Outcome::Panicked(panic_message(&*payload)),
-            };
+            let outcome =
+                match catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx))) {
+                    Ok(Poll::Pending) => continue,
+                    Ok(Poll::Ready(output)) => match output.into_result() {
+                        Ok(value) => Outcome::Value(value),
+                        Err(error) => Outcome::Error(error),
+                    },
+                    Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+                };
             *slot = Some((outcome, inner.clock.now()));
             remaining -= 1;
         }

@@ -1,7 +1,6 @@
 //! The finishing stage every runner shares: verdicts, cleaning, diffs, publishing, accounting.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::mem;
 
 use crate::context::Context;
@@ -58,7 +57,8 @@ pub(crate) fn finish<T, E>(
         if let Outcome::Value(value) = &control.outcome {
             match inner.guarded(Operation::Clean, None, || clean(value)) {
                 Some(cleaned) => {
-                    original_control = Some(mem::replace(&mut control.outcome, Outcome::Value(cleaned)))
+                    original_control =
+                        Some(mem::replace(&mut control.outcome, Outcome::Value(cleaned)))
                 }
                 None => unpublishable = true,
             }
@@ -120,7 +120,7 @@ pub(crate) fn finish<T, E>(
 fn judge<T, E>(
     inner: &Inner<T, E>,
     control: &Outcome<T, E>,
-    name: &Cow<'static, str>,
+    name: &str,
     candidate: &Outcome<T, E>,
 ) -> Verdict {
     let equal = match (control, candidate) {
@@ -128,7 +128,9 @@ fn judge<T, E>(
         (Outcome::Panicked(expected), Outcome::Panicked(actual)) if expected == actual => true,
         (_, Outcome::Panicked(_)) => return Verdict::CandidateError,
         (Outcome::Value(expected), Outcome::Value(actual)) => inner
-            .guarded(Operation::Compare, Some(name), || (inner.compare)(expected, actual))
+            .guarded(Operation::Compare, Some(name), || {
+                (inner.compare)(expected, actual)
+            })
             .unwrap_or(false),
         (Outcome::Error(expected), Outcome::Error(actual)) => inner
             .guarded(Operation::CompareErrors, Some(name), || {
@@ -142,12 +144,16 @@ fn judge<T, E>(
     }
     let ignored = inner.ignores.iter().any(|rule| {
         inner
-            .guarded(Operation::Ignore, Some(name), || match (rule, control, candidate) {
-                (IgnoreRule::Values(rule), Outcome::Value(expected), Outcome::Value(actual)) => {
-                    rule(expected, actual)
+            .guarded(Operation::Ignore, Some(name), || {
+                match (rule, control, candidate) {
+                    (
+                        IgnoreRule::Values(rule),
+                        Outcome::Value(expected),
+                        Outcome::Value(actual),
+                    ) => rule(expected, actual),
+                    (IgnoreRule::Values(_), _, _) => false,
+                    (IgnoreRule::Outcomes(rule), _, _) => rule(control, candidate),
                 }
-                (IgnoreRule::Values(_), _, _) => false,
-                (IgnoreRule::Outcomes(rule), _, _) => rule(control, candidate),
             })
             .unwrap_or(false)
     });
@@ -168,7 +174,10 @@ fn attach_diffs<T, E>(
     let (Some(differ), Outcome::Value(expected)) = (&inner.differ, control) else {
         return;
     };
-    for candidate in candidates.iter_mut().filter(|c| c.verdict == Verdict::Mismatch) {
+    for candidate in candidates
+        .iter_mut()
+        .filter(|c| c.verdict == Verdict::Mismatch)
+    {
         let name = &candidate.observation.name;
         let Outcome::Value(actual) = &candidate.observation.outcome else {
             continue;

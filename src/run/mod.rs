@@ -18,6 +18,10 @@ use crate::stats::RunEnd;
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
+/// Each candidate's outcome once it is known, with when (or how long) it finished.
+pub(crate) type Finished<T, E, M> =
+    smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 4]>;
+
 /// A sampled run that holds one of the experiment's in-flight slots. It must end as exactly one
 /// of published, publish-failed, shed or dropped: if it is dropped without having ended (the
 /// caller's future was cancelled), it counts as dropped.
@@ -83,7 +87,7 @@ impl<T, E> Inner<T, E> {
     pub(crate) fn guarded<R>(
         &self,
         operation: Operation,
-        candidate: Option<&Cow<'static, str>>,
+        candidate: Option<&str>,
         callback: impl FnOnce() -> R,
     ) -> Option<R> {
         match catch_unwind(AssertUnwindSafe(callback)) {
@@ -96,17 +100,12 @@ impl<T, E> Inner<T, E> {
     }
 
     /// Counts a failure and hands it to the error hook; a panicking hook is swallowed.
-    pub(crate) fn report(
-        &self,
-        operation: Operation,
-        candidate: Option<&Cow<'static, str>>,
-        message: String,
-    ) {
+    pub(crate) fn report(&self, operation: Operation, candidate: Option<&str>, message: String) {
         self.counters.callback_error(operation);
         let error = CallbackError {
             experiment: self.name.clone(),
             operation,
-            candidate: candidate.cloned(),
+            candidate: candidate.map(|name| Cow::Owned(name.to_owned())),
             message,
         };
         let _ = catch_unwind(AssertUnwindSafe(|| (self.hook)(&error)));

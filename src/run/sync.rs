@@ -10,7 +10,7 @@ use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{control_outcome, finish, ControlReturn};
-use crate::run::{panic_message, ActiveRun};
+use crate::run::{panic_message, ActiveRun, Finished};
 
 /// A behaviour that can be run once through a `&mut` (so that candidates of different types
 /// fit in one list).
@@ -50,8 +50,7 @@ where
     } else {
         0
     };
-    let mut finished: SmallVec<[Option<(Outcome<T, E>, Duration)>; 4]> =
-        candidates.iter().map(|_| None).collect();
+    let mut finished: Finished<T, E, Duration> = candidates.iter().map(|_| None).collect();
     let mut run_candidates = |indices: &[usize], last: &mut Instant| {
         for &index in indices {
             let slot = &mut candidates[index];
@@ -60,7 +59,10 @@ where
             let duration = now - *last;
             *last = now;
             let outcome = match returned {
-                _ if inner.candidate_timeout.is_some_and(|limit| duration > limit) => {
+                _ if inner
+                    .candidate_timeout
+                    .is_some_and(|limit| duration > limit) =>
+                {
                     Outcome::TimedOut
                 }
                 Ok(Some(output)) => match output.into_result() {
