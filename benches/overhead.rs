@@ -21,8 +21,8 @@ use darklaunch::{Experiment, ExperimentResult, Sampler};
 /// About a microsecond of dependent arithmetic on this machine kind.
 fn workload(seed: u64) -> u64 {
     let mut x = seed;
-    for i in 0..black_box(600u64) {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+    for i in 0..800u64 {
+        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
     }
     x
 }

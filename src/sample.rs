@@ -330,7 +330,7 @@ struct RateLimiter {
     limit: u64,
     window: AtomicU64,
     clock: Clock,
-    origin: std::time::Instant,
+    origin: crate::clock::Tick,
 }
 
 impl RateLimiter {

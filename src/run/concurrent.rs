@@ -6,8 +6,9 @@ use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::{Clock, Tick};
 use crate::context::Context;
 use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
@@ -87,7 +88,7 @@ where
     let mut deadline = Deadline::new(inner, start);
     let mut control = pin!(control);
     let mut control_done = None;
-    let mut finished: Finished<T, E, Instant> = (0..count).map(|_| None).collect();
+    let mut finished: Finished<T, E, Tick> = (0..count).map(|_| None).collect();
     let mut remaining = count;
 
     poll_fn(|cx| {
@@ -119,7 +120,7 @@ where
             (Some(_), 0) => Poll::Ready(()),
             // The control is done; candidates still running may hold the caller only until the
             // deadline.
-            (Some(_), _) => deadline.poll(cx),
+            (Some(_), _) => deadline.poll(&inner.clock, cx),
         }
     })
     .await;
@@ -130,13 +131,17 @@ where
         .enumerate()
         .map(|(index, done)| {
             let (outcome, duration) = match done {
-                Some((_, at)) if timeout.is_some_and(|limit| at - start > limit) => {
-                    (Outcome::TimedOut, at - start)
+                Some((outcome, at)) => {
+                    let took = at.saturating_duration_since(start);
+                    if timeout.is_some_and(|limit| took > limit) {
+                        (Outcome::TimedOut, took)
+                    } else {
+                        (outcome, took)
+                    }
                 }
-                Some((outcome, at)) => (outcome, at - start),
                 None => (
                     Outcome::TimedOut,
-                    timeout.unwrap_or_else(|| inner.clock.now() - start),
+                    timeout.unwrap_or_else(|| inner.clock.now().saturating_duration_since(start)),
                 ),
             };
             let name = candidates.take_name(index);
@@ -148,7 +153,8 @@ where
         resume_unwind(Box::new("darklaunch: the control did not complete"));
     };
     let (outcome, payload) = control_outcome(returned);
-    let control = Observation::new(inner.control_name.clone(), finished_at - start, outcome);
+    let took = finished_at.saturating_duration_since(start);
+    let control = Observation::new(inner.control_name.clone(), took, outcome);
     let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
     match outcome {
         Ok(result) => {
@@ -165,40 +171,42 @@ where
 /// timer is only created if the control finishes first with candidates still running, so runs
 /// whose candidates finish in time never touch the timer wheel.
 struct Deadline {
-    at: Option<Instant>,
+    limit: Option<Duration>,
+    start: Tick,
+    /// Timers run on real time: with a manual clock, the real start is read separately.
+    real_start: Option<std::time::Instant>,
     #[cfg(feature = "tokio")]
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Deadline {
-    fn new<T, E>(inner: &Inner<T, E>, start: Instant) -> Self {
-        // Timers run on real time, whatever clock measures the durations.
-        let real_start = if inner.clock.is_system() {
-            start
-        } else {
-            Instant::now()
-        };
+    fn new<T, E>(inner: &Inner<T, E>, start: Tick) -> Self {
+        let limit = inner.candidate_timeout;
         Self {
-            at: inner
-                .candidate_timeout
-                .and_then(|limit: Duration| real_start.checked_add(limit)),
+            limit,
+            start,
+            real_start: (limit.is_some() && !inner.clock.is_system()).then(std::time::Instant::now),
             #[cfg(feature = "tokio")]
             timer: None,
         }
     }
 
     /// Ready once the deadline has passed; pending forever without a deadline or a timer.
-    fn poll(&mut self, _cx: &mut TaskContext<'_>) -> Poll<()> {
-        let Some(at) = self.at else {
+    fn poll(&mut self, clock: &Clock, _cx: &mut TaskContext<'_>) -> Poll<()> {
+        let Some(limit) = self.limit else {
             return Poll::Pending;
         };
-        if Instant::now() >= at {
+        let elapsed = match self.real_start {
+            Some(real_start) => real_start.elapsed(),
+            None => clock.now().saturating_duration_since(self.start),
+        };
+        let Some(_remaining) = limit.checked_sub(elapsed).filter(|left| !left.is_zero()) else {
             return Poll::Ready(());
-        }
+        };
         #[cfg(feature = "tokio")]
         {
             if self.timer.is_none() {
-                self.timer = new_timer(at);
+                self.timer = new_timer(_remaining);
             }
             if let Some(timer) = &mut self.timer {
                 return timer.as_mut().poll(_cx);
@@ -208,10 +216,11 @@ impl Deadline {
     }
 }
 
-/// A tokio timer for `at`, if the current thread is in a tokio runtime with timers enabled.
+/// A tokio timer firing after `after`, if the current thread is in a tokio runtime with timers
+/// enabled.
 #[cfg(feature = "tokio")]
-fn new_timer(at: Instant) -> Option<Pin<Box<tokio::time::Sleep>>> {
+fn new_timer(after: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
     tokio::runtime::Handle::try_current().ok()?;
     // A runtime built without `enable_time` panics here; the wait is then unbounded.
-    catch_unwind(|| Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))).ok()
+    catch_unwind(|| Box::pin(tokio::time::sleep(after))).ok()
 }

@@ -1,10 +1,11 @@
 //! The sync runner: behaviours one after another, in random order, each panic caught.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smallvec::SmallVec;
 
+use crate::clock::Tick;
 use crate::context::Context;
 use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
@@ -51,12 +52,12 @@ where
         0
     };
     let mut finished: Finished<T, E, Duration> = candidates.iter().map(|_| None).collect();
-    let mut run_candidates = |indices: &[usize], last: &mut Instant| {
+    let mut run_candidates = |indices: &[usize], last: &mut Tick| {
         for &index in indices {
             let slot = &mut candidates[index];
             let returned = catch_unwind(AssertUnwindSafe(|| slot.behavior.run_once()));
             let now = inner.clock.now();
-            let duration = now - *last;
+            let duration = now.saturating_duration_since(*last);
             *last = now;
             let outcome = match returned {
                 _ if inner
@@ -81,7 +82,7 @@ where
     run_candidates(&order[..control_at], &mut last);
     let returned = catch_unwind(AssertUnwindSafe(control));
     let now = inner.clock.now();
-    let control_duration = now - last;
+    let control_duration = now.saturating_duration_since(last);
     last = now;
     run_candidates(&order[control_at..], &mut last);
 
