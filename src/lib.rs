@@ -103,6 +103,7 @@ pub mod publish;
 mod run;
 mod sample;
 mod stats;
+mod thread_slot;
 mod trial;
 
 pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};

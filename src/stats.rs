@@ -7,6 +7,7 @@ use std::sync::atomic::{
 
 use crate::hook::Operation;
 use crate::observation::Verdict;
+use crate::thread_slot::RunCounter;
 
 /// A snapshot of an experiment's counters.
 ///
@@ -76,11 +77,11 @@ impl Stats {
     }
 }
 
-/// The live counters. `runs` is touched by every call, so it sits on a cache line of its own,
-/// away from the counters only sampled runs touch.
+/// The live counters. `runs` is touched by every call, sampled or not, so it is a
+/// [`RunCounter`]; the others are touched only by sampled runs.
 #[derive(Default)]
 pub(crate) struct Counters {
-    runs: CacheLine,
+    runs: RunCounter,
     sampled: AtomicU64,
     matched: AtomicU64,
     mismatched: AtomicU64,
@@ -94,10 +95,6 @@ pub(crate) struct Counters {
     callback_errors: [AtomicU64; Operation::ALL.len()],
 }
 
-#[derive(Default)]
-#[repr(align(128))]
-struct CacheLine(AtomicU64);
-
 /// How a sampled run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RunEnd {
@@ -110,7 +107,7 @@ pub(crate) enum RunEnd {
 impl Counters {
     #[inline]
     pub(crate) fn run(&self) {
-        self.runs.0.fetch_add(1, Relaxed);
+        self.runs.increment();
     }
 
     pub(crate) fn sampled(&self) {
@@ -154,7 +151,7 @@ impl Counters {
         let by_operation = std::array::from_fn(|i| self.callback_errors[i].load(Relaxed));
         let sampled = self.sampled.load(Acquire);
         Stats {
-            runs: self.runs.0.load(Relaxed).max(sampled),
+            runs: self.runs.sum().max(sampled),
             sampled,
             matched: self.matched.load(Relaxed),
             mismatched: self.mismatched.load(Relaxed),
