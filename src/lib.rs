@@ -120,3 +120,8 @@ pub use publish::Publisher;
 pub use sample::{stable_key_hash, Sampler, SamplerHandle};
 pub use stats::Stats;
 pub use trial::{Control, Named, NoControl, Trial};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
