@@ -29,7 +29,7 @@ fn old_price(items: &[u64]) -> Quote {
 
 /// The rewrite: faster, but it rounds the discount to nearest instead of down.
 fn new_price(items: &[u64]) -> Quote {
-    let subtotal = items.iter().fold(0u64, |sum, item| sum + item);
+    let subtotal = items.iter().copied().reduce(|a, b| a + b).unwrap_or(0);
     let discount = if items.len() >= 5 {
         (subtotal + 5) / 10
     } else {
