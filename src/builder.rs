@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::background::Background;
 use crate::clock::Clock;
 #[cfg(feature = "serde")]
 use crate::diff::DiffOptions;
@@ -55,6 +56,7 @@ pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
     raise_on_mismatches: Option<MismatchFormatter<T, E>>,
     clock: Clock,
     hook: Option<ErrorHook>,
+    background: Option<Background>,
     compare: C,
 }
 
@@ -79,6 +81,7 @@ impl<T, E> ExperimentBuilder<T, E, DefaultCompare> {
             raise_on_mismatches: None,
             clock: Clock::system(),
             hook: None,
+            background: None,
             compare: DefaultCompare,
         }
     }
@@ -148,6 +151,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             raise_on_mismatches: self.raise_on_mismatches,
             clock: self.clock,
             hook: self.hook,
+            background: self.background,
             compare,
         };
         (builder, self.compare)
@@ -250,6 +254,13 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// The background workers detached runs use (default: the experiment's own, one thread,
+    /// started on the first detached run). Share one between experiments to bound threads.
+    pub fn background(mut self, background: Background) -> Self {
+        self.background = Some(background);
+        self
+    }
+
     /// With true, a run in which a candidate mismatched or panicked panics — after it was
     /// published — with a message naming the experiment and the candidate, showing both
     /// outcomes and, with [`diff`](Self::diff), the differing paths. Meant for tests:
@@ -337,6 +348,9 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 candidate_timeout: self.candidate_timeout,
                 max_in_flight: self.max_in_flight,
                 in_flight: AtomicUsize::new(0),
+                queued_results: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                background: self.background.map(OnceLock::from).unwrap_or_default(),
                 randomize_order: self.randomize_order,
                 raise_on_mismatches: self.raise_on_mismatches,
                 clock: self.clock,

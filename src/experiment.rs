@@ -6,10 +6,11 @@ use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::pin;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::background::Background;
 use crate::builder::{DefaultCompare, ExperimentBuilder};
 use crate::clock::Clock;
 #[cfg(feature = "serde")]
@@ -92,6 +93,12 @@ pub(crate) struct Inner<T, E> {
     pub(crate) candidate_timeout: Option<Duration>,
     pub(crate) max_in_flight: usize,
     pub(crate) in_flight: AtomicUsize,
+    /// Detached results waiting in the publish queue.
+    pub(crate) queued_results: AtomicUsize,
+    /// Set by `shutdown`: no new candidates start.
+    pub(crate) closed: AtomicBool,
+    /// The workers of detached runs; the default one starts on first use.
+    pub(crate) background: OnceLock<Background>,
     pub(crate) randomize_order: bool,
     pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
     pub(crate) clock: Clock,
@@ -176,6 +183,11 @@ impl<T, E> Experiment<T, E> {
 }
 
 impl<T, E> Inner<T, E> {
+    /// The background workers (the default ones are made on first use).
+    pub(crate) fn background(&self) -> &Background {
+        self.background.get_or_init(Background::new)
+    }
+
     pub(crate) fn decide(&self, key: Option<u64>) -> bool {
         if self.sampler_calls_user_code {
             self.guarded(crate::hook::Operation::Sampler, None, || {

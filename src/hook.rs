@@ -24,6 +24,9 @@ pub enum Operation {
     Publish,
     /// Serializing values for a structural diff.
     Diff,
+    /// A detached run could not be started (no async runtime to run its candidate on); the
+    /// run was shed.
+    Detach,
     /// A trial was malformed (for example two candidates with one name); the offending
     /// candidate was not run.
     Trial,
@@ -31,7 +34,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in a fixed order (the order of [`Operation::index`]).
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::Compare,
         Operation::CompareErrors,
         Operation::Ignore,
@@ -40,11 +43,12 @@ impl Operation {
         Operation::BeforeRun,
         Operation::Publish,
         Operation::Diff,
+        Operation::Detach,
         Operation::Trial,
     ];
 
     /// A stable lowercase name: `compare`, `compare_errors`, `ignore`, `clean`, `sampler`,
-    /// `before_run`, `publish`, `diff`, `trial`.
+    /// `before_run`, `publish`, `diff`, `detach`, `trial`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Compare => "compare",
@@ -55,6 +59,7 @@ impl Operation {
             Operation::BeforeRun => "before_run",
             Operation::Publish => "publish",
             Operation::Diff => "diff",
+            Operation::Detach => "detach",
             Operation::Trial => "trial",
         }
     }

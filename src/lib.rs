@@ -87,6 +87,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod background;
 mod builder;
 mod clock;
 mod context;
@@ -94,6 +95,7 @@ mod context;
 pub mod diff;
 mod error;
 mod experiment;
+mod flush;
 mod hook;
 mod observation;
 mod output;
@@ -106,6 +108,7 @@ mod stats;
 mod thread_slot;
 mod trial;
 
+pub use background::{Background, BackgroundBuilder};
 pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub use clock::{Clock, ManualClock};
 pub use context::{Context, ContextValue};
@@ -113,6 +116,7 @@ pub use context::{Context, ContextValue};
 pub use diff::{Diff, DiffKind, DiffOptions, Difference};
 pub use error::ConfigError;
 pub use experiment::Experiment;
+pub use flush::FlushReport;
 pub use hook::{CallbackError, Operation};
 pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
 pub use output::BehaviorOutput;

@@ -11,9 +11,9 @@ use crate::thread_slot::RunCounter;
 
 /// A snapshot of an experiment's counters.
 ///
-/// Every sampled run ends as exactly one of `published`, `publish_failed`, `shed` or `dropped`;
-/// until it has ended it is `in_flight()`. So at any quiet moment
-/// `sampled == published + publish_failed + shed + dropped`, which
+/// Every sampled run ends as exactly one of `published`, `publish_failed`, `publish_dropped`,
+/// `shed` or `dropped`; until it has ended it is `in_flight()`. So at any quiet moment
+/// `sampled == published + publish_failed + publish_dropped + shed + dropped`, which
 /// [`reconciles`](Stats::reconciles) checks.
 ///
 /// Per-candidate counters (`matched` … `timeouts`) count comparisons: a run with two candidates
@@ -39,9 +39,12 @@ pub struct Stats {
     pub published: u64,
     /// Sampled runs that could not be published: a publisher or the cleaner panicked.
     pub publish_failed: u64,
+    /// Detached runs whose result was dropped because the publish queue was full.
+    pub publish_dropped: u64,
     /// Sampled runs not carried out because `max_in_flight` runs were already under way.
     pub shed: u64,
-    /// Sampled runs lost at shutdown.
+    /// Sampled runs lost: the caller's future was cancelled mid-run, or queued work was
+    /// discarded when the background stopped.
     pub dropped: u64,
     /// Failures reported to the error hook (see [`callback_errors_by`](Stats::callback_errors_by)).
     pub callback_errors: u64,
@@ -56,14 +59,17 @@ impl Stats {
 
     /// Sampled runs that have not ended yet.
     pub fn in_flight(&self) -> u64 {
-        self.sampled
-            .saturating_sub(self.published + self.publish_failed + self.shed + self.dropped)
+        self.sampled.saturating_sub(self.ended())
     }
 
     /// Whether every sampled run has ended as exactly one of published, publish-failed, shed or
     /// dropped.
     pub fn reconciles(&self) -> bool {
-        self.sampled == self.published + self.publish_failed + self.shed + self.dropped
+        self.sampled == self.ended()
+    }
+
+    fn ended(&self) -> u64 {
+        self.published + self.publish_failed + self.publish_dropped + self.shed + self.dropped
     }
 
     /// Comparisons made: matched + mismatched + ignored + candidate errors + timeouts.
@@ -90,6 +96,7 @@ pub(crate) struct Counters {
     timeouts: AtomicU64,
     published: AtomicU64,
     publish_failed: AtomicU64,
+    publish_dropped: AtomicU64,
     shed: AtomicU64,
     dropped: AtomicU64,
     callback_errors: [AtomicU64; Operation::ALL.len()],
@@ -100,6 +107,7 @@ pub(crate) struct Counters {
 pub(crate) enum RunEnd {
     Published,
     PublishFailed,
+    PublishDropped,
     Shed,
     Dropped,
 }
@@ -129,6 +137,7 @@ impl Counters {
         let counter = match end {
             RunEnd::Published => &self.published,
             RunEnd::PublishFailed => &self.publish_failed,
+            RunEnd::PublishDropped => &self.publish_dropped,
             RunEnd::Shed => &self.shed,
             RunEnd::Dropped => &self.dropped,
         };
@@ -146,6 +155,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> Stats {
         let published = self.published.load(Acquire);
         let publish_failed = self.publish_failed.load(Acquire);
+        let publish_dropped = self.publish_dropped.load(Acquire);
         let shed = self.shed.load(Acquire);
         let dropped = self.dropped.load(Acquire);
         let by_operation = std::array::from_fn(|i| self.callback_errors[i].load(Relaxed));
@@ -160,6 +170,7 @@ impl Counters {
             timeouts: self.timeouts.load(Relaxed),
             published,
             publish_failed,
+            publish_dropped,
             shed,
             dropped,
             callback_errors: by_operation.iter().sum(),

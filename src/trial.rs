@@ -174,6 +174,64 @@ impl<T, E, F, K> Trial<'_, T, E, Control<F>, K> {
     }
 }
 
+impl<T, E, F, K> Trial<'_, T, E, Control<F>, K>
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    /// Awaits the control and returns its result at once; when sampled, the candidates run in
+    /// the background, as [`Experiment::run_detached`] describes. Candidate futures must be
+    /// `Send + 'static`.
+    ///
+    /// ```
+    /// use darklaunch::{Experiment, Sampler};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let experiment: Experiment<String> = Experiment::builder("search-v3")
+    ///     .sampler(Sampler::keyed(100.0))
+    ///     .build()
+    ///     .unwrap();
+    /// let answer = experiment
+    ///     .trial()
+    ///     .key("user-7")
+    ///     .context("route", "/search")
+    ///     .control(async { "old".to_string() })
+    ///     .candidate("v3", async { "new".to_string() })
+    ///     .run_detached()
+    ///     .await;
+    /// assert_eq!(answer, "old");
+    /// assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+    /// assert_eq!(experiment.stats().mismatched, 1);
+    /// # }
+    /// ```
+    pub async fn run_detached<O>(self) -> O
+    where
+        F: Future<Output = O>,
+        O: BehaviorOutput<T, E> + Send + 'static,
+        K: list::AsyncCandidates<'static, O>,
+    {
+        let experiment = self.experiment;
+        let inner = &*experiment.inner;
+        let Some(active) = inner.admit(self.key) else {
+            return self.control.0.await;
+        };
+        let mut boxed: BoxedCandidates<'static, O> = Vec::new();
+        self.candidates.boxed(&mut boxed);
+        drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        let (control, returned) = experiment.observe_control(self.control.0).await;
+        let shared = experiment.inner.clone();
+        let context = self.context;
+        let run = active.detach(&experiment.inner);
+        run::dispatch(&experiment.inner, run, move |run| async move {
+            let mut boxed = boxed;
+            run::complete_candidates(shared, run, context, control, &mut boxed).await;
+        });
+        returned.into_output()
+    }
+}
+
 /// Removes (and reports) candidates whose name is the control's or an earlier candidate's.
 fn drop_taken_names<T, E, S>(
     inner: &Inner<T, E>,

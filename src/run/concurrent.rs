@@ -83,13 +83,10 @@ where
     C: Future<Output = O>,
     P: PendingCandidates<O>,
 {
-    let count = candidates.len();
     let start = inner.clock.now();
-    let mut deadline = Deadline::new(inner, start);
+    let mut poller = CandidatePoller::new(inner, candidates, start);
     let mut control = pin!(control);
     let mut control_done = None;
-    let mut finished: Finished<T, E, Tick> = (0..count).map(|_| None).collect();
-    let mut remaining = count;
 
     poll_fn(|cx| {
         if control_done.is_none() {
@@ -99,55 +96,18 @@ where
                 Err(payload) => control_done = Some((Err(payload), inner.clock.now())),
             }
         }
-        for (index, slot) in finished.iter_mut().enumerate() {
-            if slot.is_some() {
-                continue;
-            }
-            let outcome =
-                match catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx))) {
-                    Ok(Poll::Pending) => continue,
-                    Ok(Poll::Ready(output)) => match output.into_result() {
-                        Ok(value) => Outcome::Value(value),
-                        Err(error) => Outcome::Error(error),
-                    },
-                    Err(payload) => Outcome::Panicked(panic_message(&*payload)),
-                };
-            *slot = Some((outcome, inner.clock.now()));
-            remaining -= 1;
-        }
-        match (&control_done, remaining) {
+        let all_done = poller.poll(cx);
+        match (&control_done, all_done) {
             (None, _) => Poll::Pending,
-            (Some(_), 0) => Poll::Ready(()),
+            (Some(_), true) => Poll::Ready(()),
             // The control is done; candidates still running may hold the caller only until the
             // deadline.
-            (Some(_), _) => deadline.poll(&inner.clock, cx),
+            (Some(_), false) => poller.poll_deadline(cx),
         }
     })
     .await;
 
-    let timeout = inner.candidate_timeout;
-    let observed = finished
-        .into_iter()
-        .enumerate()
-        .map(|(index, done)| {
-            let (outcome, duration) = match done {
-                Some((outcome, at)) => {
-                    let took = at.saturating_duration_since(start);
-                    if timeout.is_some_and(|limit| took > limit) {
-                        (Outcome::TimedOut, took)
-                    } else {
-                        (outcome, took)
-                    }
-                }
-                None => (
-                    Outcome::TimedOut,
-                    timeout.unwrap_or_else(|| inner.clock.now().saturating_duration_since(start)),
-                ),
-            };
-            let name = candidates.take_name(index);
-            CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
-        })
-        .collect();
+    let observed = poller.into_results();
     let Some((returned, finished_at)) = control_done else {
         // poll_fn above only completes once the control is done.
         resume_unwind(Box::new("darklaunch: the control did not complete"));
@@ -164,6 +124,102 @@ where
             O::from_result(result)
         }
         Err(message) => resume_unwind(payload.unwrap_or_else(|| Box::new(message))),
+    }
+}
+
+/// Polls a run's candidates, each poll guarded against panics, and records when each finished.
+pub(crate) struct CandidatePoller<'c, T, E, P> {
+    inner: &'c Inner<T, E>,
+    candidates: &'c mut P,
+    start: Tick,
+    deadline: Deadline,
+    finished: Finished<T, E, Tick>,
+    remaining: usize,
+}
+
+impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
+    pub(crate) fn new<O>(inner: &'c Inner<T, E>, candidates: &'c mut P, start: Tick) -> Self
+    where
+        P: PendingCandidates<O>,
+    {
+        let count = candidates.len();
+        Self {
+            inner,
+            candidates,
+            start,
+            deadline: Deadline::new(inner, start),
+            finished: (0..count).map(|_| None).collect(),
+            remaining: count,
+        }
+    }
+
+    /// Polls every candidate still running; true once all have finished.
+    pub(crate) fn poll<O>(&mut self, cx: &mut TaskContext<'_>) -> bool
+    where
+        P: PendingCandidates<O>,
+        O: BehaviorOutput<T, E>,
+    {
+        for (index, slot) in self.finished.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let candidates = &mut *self.candidates;
+            let polled = catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx)));
+            let outcome = match polled {
+                Ok(Poll::Pending) => continue,
+                Ok(Poll::Ready(output)) => match output.into_result() {
+                    Ok(value) => Outcome::Value(value),
+                    Err(error) => Outcome::Error(error),
+                },
+                Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+            };
+            *slot = Some((outcome, self.inner.clock.now()));
+            self.remaining -= 1;
+        }
+        self.remaining == 0
+    }
+
+    /// Ready once `candidate_timeout` has passed since the start.
+    pub(crate) fn poll_deadline(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.deadline.poll(&self.inner.clock, cx)
+    }
+
+    /// Each candidate's observation; a candidate that finished late or not at all timed out.
+    pub(crate) fn into_results<O>(self) -> Vec<CandidateResult<T, E>>
+    where
+        P: PendingCandidates<O>,
+    {
+        let Self {
+            inner,
+            candidates,
+            start,
+            finished,
+            ..
+        } = self;
+        let timeout = inner.candidate_timeout;
+        finished
+            .into_iter()
+            .enumerate()
+            .map(|(index, done)| {
+                let (outcome, duration) = match done {
+                    Some((outcome, at)) => {
+                        let took = at.saturating_duration_since(start);
+                        if timeout.is_some_and(|limit| took > limit) {
+                            (Outcome::TimedOut, took)
+                        } else {
+                            (outcome, took)
+                        }
+                    }
+                    None => (
+                        Outcome::TimedOut,
+                        timeout
+                            .unwrap_or_else(|| inner.clock.now().saturating_duration_since(start)),
+                    ),
+                };
+                let name = candidates.take_name(index);
+                CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
+            })
+            .collect()
     }
 }
 

@@ -32,15 +32,38 @@ pub(crate) fn control_outcome<T, E, O: BehaviorOutput<T, E>>(
     }
 }
 
-/// Judges every candidate, cleans and diffs for publication, publishes, ends the run, and hands
-/// back the control's original outcome.
+/// Judges, cleans, diffs, publishes and ends the run; hands back the control's original outcome.
 pub(crate) fn finish<T, E>(
     inner: &Inner<T, E>,
     run: ActiveRun<'_, T, E>,
     context: Context,
+    control: Observation<T, E>,
+    candidates: Vec<CandidateResult<T, E>>,
+) -> ControlReturn<T, E> {
+    let prepared = prepare(inner, context, control, candidates);
+    run.end(prepared.publish(inner));
+    ControlReturn {
+        raise: prepared.raise_message(inner),
+        outcome: prepared.into_control(),
+    }
+}
+
+/// A run's result, judged and made ready for the publishers.
+pub(crate) struct Prepared<T, E> {
+    pub(crate) result: ExperimentResult<T, E>,
+    /// The control's own outcome where `clean` replaced it in the result.
+    original_control: Option<Outcome<T, E>>,
+    /// False when the cleaner failed: uncleaned values must not be published.
+    publishable: bool,
+}
+
+/// Judges every candidate (counting the verdicts), then cleans and diffs for publication.
+pub(crate) fn prepare<T, E>(
+    inner: &Inner<T, E>,
+    context: Context,
     mut control: Observation<T, E>,
     mut candidates: Vec<CandidateResult<T, E>>,
-) -> ControlReturn<T, E> {
+) -> Prepared<T, E> {
     for candidate in &mut candidates {
         candidate.verdict = judge(
             inner,
@@ -51,7 +74,7 @@ pub(crate) fn finish<T, E>(
         inner.counters.verdict(candidate.verdict);
     }
 
-    let mut unpublishable = false;
+    let mut publishable = true;
     let mut original_control = None;
     if let Some(clean) = &inner.clean {
         if let Outcome::Value(value) = &control.outcome {
@@ -60,7 +83,7 @@ pub(crate) fn finish<T, E>(
                     original_control =
                         Some(mem::replace(&mut control.outcome, Outcome::Value(cleaned)))
                 }
-                None => unpublishable = true,
+                None => publishable = false,
             }
         }
         for candidate in &mut candidates {
@@ -68,51 +91,71 @@ pub(crate) fn finish<T, E>(
             if let Outcome::Value(value) = &observation.outcome {
                 match inner.guarded(Operation::Clean, Some(&observation.name), || clean(value)) {
                     Some(cleaned) => observation.outcome = Outcome::Value(cleaned),
-                    None => unpublishable = true,
+                    None => publishable = false,
                 }
             }
         }
     }
 
     #[cfg(feature = "serde")]
-    if !unpublishable {
+    if publishable {
         attach_diffs(inner, &control.outcome, &mut candidates);
     }
 
-    let result = ExperimentResult {
-        experiment: inner.name.clone(),
-        context,
-        control,
-        candidates,
-    };
-    let published = !unpublishable
-        && inner.publishers.iter().fold(true, |all_ok, publisher| {
+    Prepared {
+        result: ExperimentResult {
+            experiment: inner.name.clone(),
+            context,
+            control,
+            candidates,
+        },
+        original_control,
+        publishable,
+    }
+}
+
+impl<T, E> Prepared<T, E> {
+    /// Hands the result to every publisher; how the run ends.
+    pub(crate) fn publish(&self, inner: &Inner<T, E>) -> RunEnd {
+        if !self.publishable {
+            return RunEnd::PublishFailed;
+        }
+        let all_ok = inner.publishers.iter().fold(true, |all_ok, publisher| {
             let ok = inner
-                .guarded(Operation::Publish, None, || publisher.publish(&result))
+                .guarded(Operation::Publish, None, || publisher.publish(&self.result))
                 .is_some();
             all_ok && ok
         });
-    run.end(if published {
-        RunEnd::Published
-    } else {
-        RunEnd::PublishFailed
-    });
+        if all_ok {
+            RunEnd::Published
+        } else {
+            RunEnd::PublishFailed
+        }
+    }
 
-    let raise = match (inner.raise_on_mismatches, &result.control.outcome) {
-        (Some(_), Outcome::Panicked(_)) | (None, _) => None,
-        (Some(message), _) => result
+    /// The message to raise, when `raise_on_mismatches` is on and a candidate mismatched or
+    /// panicked (a control panic is resumed instead).
+    pub(crate) fn raise_message(&self, inner: &Inner<T, E>) -> Option<String> {
+        let message = inner.raise_on_mismatches?;
+        if matches!(self.result.control.outcome, Outcome::Panicked(_)) {
+            return None;
+        }
+        self.result
             .candidates
             .iter()
             .find(|c| matches!(c.verdict, Verdict::Mismatch | Verdict::CandidateError))
-            .map(|candidate| message(&result, candidate)),
-    };
-    let outcome = match original_control.unwrap_or(result.control.outcome) {
-        Outcome::Value(value) => Ok(Ok(value)),
-        Outcome::Error(error) => Ok(Err(error)),
-        Outcome::Panicked(message) => Err(message),
-        Outcome::TimedOut => Err(String::from("the control timed out")),
-    };
-    ControlReturn { outcome, raise }
+            .map(|candidate| message(&self.result, candidate))
+    }
+
+    /// The control's original value or error; `Err` holds the message of a control panic.
+    pub(crate) fn into_control(self) -> Result<Result<T, E>, String> {
+        match self.original_control.unwrap_or(self.result.control.outcome) {
+            Outcome::Value(value) => Ok(Ok(value)),
+            Outcome::Error(error) => Ok(Err(error)),
+            Outcome::Panicked(message) => Err(message),
+            Outcome::TimedOut => Err(String::from("the control timed out")),
+        }
+    }
 }
 
 /// Compares one candidate's outcome with the control's. Only a comparison that fails is

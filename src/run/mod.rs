@@ -2,6 +2,7 @@
 //! panic capture, and the shared finishing stage (verdicts, cleaning, diffs, publishing).
 
 mod concurrent;
+mod detached;
 mod finish;
 pub(crate) mod raise;
 mod sync;
@@ -10,12 +11,14 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::experiment::Inner;
 use crate::hook::{CallbackError, Operation};
 use crate::stats::RunEnd;
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
+pub(crate) use detached::{complete_candidates, dispatch};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.
@@ -23,11 +26,29 @@ pub(crate) type Finished<T, E, M> =
     smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 4]>;
 
 /// A sampled run that holds one of the experiment's in-flight slots. It must end as exactly one
-/// of published, publish-failed, shed or dropped: if it is dropped without having ended (the
-/// caller's future was cancelled), it counts as dropped.
+/// of published, publish-failed, publish-dropped, shed or dropped: if it is dropped without
+/// having ended (the caller's future was cancelled, a queued job was discarded), it counts as
+/// dropped.
 pub(crate) struct ActiveRun<'a, T, E> {
-    inner: &'a Inner<T, E>,
+    inner: InnerRef<'a, T, E>,
     ended: bool,
+}
+
+/// The experiment a run belongs to: borrowed on the caller's path, shared once detached.
+enum InnerRef<'a, T, E> {
+    Borrowed(&'a Inner<T, E>),
+    Shared(Arc<Inner<T, E>>),
+}
+
+impl<T, E> std::ops::Deref for InnerRef<'_, T, E> {
+    type Target = Inner<T, E>;
+
+    fn deref(&self) -> &Inner<T, E> {
+        match self {
+            InnerRef::Borrowed(inner) => inner,
+            InnerRef::Shared(inner) => inner,
+        }
+    }
 }
 
 impl<T, E> ActiveRun<'_, T, E> {
@@ -39,6 +60,17 @@ impl<T, E> ActiveRun<'_, T, E> {
     /// Gives the slot back without counting the run: it never became a sampled run.
     fn abandon(mut self) {
         self.ended = true;
+    }
+
+    /// The same run, holding the experiment itself so that it can outlive the caller.
+    pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> ActiveRun<'static, T, E> {
+        let ended = self.ended;
+        // The slot and the duty to end the run move to the detached run.
+        std::mem::forget(self);
+        ActiveRun {
+            inner: InnerRef::Shared(inner.clone()),
+            ended,
+        }
     }
 }
 
@@ -65,9 +97,14 @@ impl<T, E> Inner<T, E> {
     fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
         let already = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let run = ActiveRun {
-            inner: self,
+            inner: InnerRef::Borrowed(self),
             ended: false,
         };
+        if self.closed.load(Ordering::Acquire) {
+            // Shut down: no new candidates. The call counts as sampled out.
+            run.abandon();
+            return None;
+        }
         if already >= self.max_in_flight {
             self.counters.sampled();
             run.end(RunEnd::Shed);

@@ -1,0 +1,118 @@
+//! What a flush or shutdown reports: exactly what did not finish in time.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::experiment::Experiment;
+
+/// The outcome of [`Experiment::flush`](crate::Experiment::flush) or
+/// [`shutdown`](crate::Experiment::shutdown): what was still under way when it returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a flush report says what was lost"]
+pub struct FlushReport {
+    /// Sampled runs whose candidates were still running (detached, or a concurrent call still
+    /// in progress).
+    pub candidates_running: usize,
+    /// Detached results still waiting in the publish queue.
+    pub results_queued: usize,
+    /// How long the flush waited.
+    pub waited: Duration,
+}
+
+impl FlushReport {
+    pub(crate) fn new(candidates_running: usize, results_queued: usize, waited: Duration) -> Self {
+        Self {
+            candidates_running,
+            results_queued,
+            waited,
+        }
+    }
+
+    /// Whether everything finished: nothing running, nothing queued.
+    pub fn is_complete(&self) -> bool {
+        self.candidates_running == 0 && self.results_queued == 0
+    }
+
+    /// Runs that did not finish: candidates running plus results queued.
+    pub fn unfinished(&self) -> usize {
+        self.candidates_running + self.results_queued
+    }
+}
+
+impl fmt::Display for FlushReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_complete() {
+            write!(f, "flushed: nothing under way (waited {:?})", self.waited)
+        } else {
+            write!(
+                f,
+                "not flushed after {:?}: {} candidate run(s) still running, {} result(s) still queued",
+                self.waited, self.candidates_running, self.results_queued
+            )
+        }
+    }
+}
+
+impl<T, E> Experiment<T, E> {
+    /// Waits up to `deadline` for every run under way — detached candidates still running and
+    /// results still queued for publication — and reports what did not finish.
+    ///
+    /// Needs a tokio runtime with timers (the `tokio` feature); sync services use
+    /// [`flush_blocking`](Self::flush_blocking).
+    #[cfg(feature = "tokio")]
+    pub async fn flush(&self, deadline: Duration) -> FlushReport {
+        let started = std::time::Instant::now();
+        loop {
+            let report = self.flush_report(started);
+            if report.is_complete() || started.elapsed() >= deadline {
+                return report;
+            }
+            self.nudge_background();
+            tokio::time::sleep(FLUSH_POLL.min(deadline.saturating_sub(started.elapsed()))).await;
+        }
+    }
+
+    /// [`flush`](Self::flush) for callers without an async runtime: blocks the thread.
+    pub fn flush_blocking(&self, deadline: Duration) -> FlushReport {
+        let started = std::time::Instant::now();
+        loop {
+            let report = self.flush_report(started);
+            if report.is_complete() || started.elapsed() >= deadline {
+                return report;
+            }
+            self.nudge_background();
+            std::thread::sleep(FLUSH_POLL.min(deadline.saturating_sub(started.elapsed())));
+        }
+    }
+
+    /// Stops starting candidates (later calls run only the control, as if sampled out), then
+    /// flushes. Runs that do not finish by the deadline are reported; should they finish later
+    /// they are still published and counted.
+    #[cfg(feature = "tokio")]
+    pub async fn shutdown(&self, deadline: Duration) -> FlushReport {
+        self.inner.closed.store(true, Ordering::Release);
+        self.flush(deadline).await
+    }
+
+    /// [`shutdown`](Self::shutdown) for callers without an async runtime: blocks the thread.
+    pub fn shutdown_blocking(&self, deadline: Duration) -> FlushReport {
+        self.inner.closed.store(true, Ordering::Release);
+        self.flush_blocking(deadline)
+    }
+
+    fn flush_report(&self, started: std::time::Instant) -> FlushReport {
+        let queued = self.inner.queued_results.load(Ordering::Acquire);
+        let in_flight = self.inner.in_flight.load(Ordering::Acquire);
+        FlushReport::new(in_flight.saturating_sub(queued), queued, started.elapsed())
+    }
+
+    fn nudge_background(&self) {
+        if let Some(background) = self.inner.background.get() {
+            background.wake_all();
+        }
+    }
+}
+
+/// How often a flush looks again.
+const FLUSH_POLL: Duration = Duration::from_millis(1);

@@ -1,0 +1,385 @@
+//! Detached runs: the caller awaits only the control; the candidates run in the background, and
+//! their results are judged and published from the background's queue.
+
+use std::borrow::Cow;
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::background::Job;
+use crate::context::Context;
+use crate::experiment::{Experiment, Inner};
+use crate::hook::Operation;
+use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
+use crate::output::BehaviorOutput;
+use crate::run::concurrent::{CandidatePoller, PendingCandidates, SingleCandidate};
+use crate::run::finish::{control_outcome, prepare};
+use crate::run::{panic_message, ActiveRun};
+use crate::stats::RunEnd;
+
+/// Starts the background part of a detached run: `make_task` builds the future that runs the
+/// candidates. On a runtime worker it is spawned at once; from any other thread it is handed to
+/// a background worker, which spawns it, so that the caller never wakes a thread.
+pub(crate) fn dispatch<T, E, F, Fut>(
+    inner: &Arc<Inner<T, E>>,
+    run: ActiveRun<'static, T, E>,
+    make_task: F,
+) where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce(ActiveRun<'static, T, E>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    #[cfg(feature = "tokio")]
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if tokio::task::try_id().is_some() => {
+            handle.spawn(make_task(run));
+        }
+        Ok(handle) => inner.background().submit_candidate(Box::new(HandOver {
+            handle,
+            run,
+            make_task,
+        })),
+        Err(_) => no_runtime(inner, run),
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        let _ = make_task;
+        no_runtime(inner, run);
+    }
+}
+
+fn no_runtime<T, E>(inner: &Inner<T, E>, run: ActiveRun<'static, T, E>) {
+    inner.report(
+        Operation::Detach,
+        None,
+        String::from(
+            "no tokio runtime to run the detached candidate on (enable the `tokio` feature and \
+             call run_detached inside a runtime); the run was shed",
+        ),
+    );
+    run.end(RunEnd::Shed);
+}
+
+/// A detached task handed from a thread that is not a runtime worker to a background worker.
+#[cfg(feature = "tokio")]
+struct HandOver<T: 'static, E: 'static, F> {
+    handle: tokio::runtime::Handle,
+    run: ActiveRun<'static, T, E>,
+    make_task: F,
+}
+
+#[cfg(feature = "tokio")]
+impl<T, E, F, Fut> Job for HandOver<T, E, F>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce(ActiveRun<'static, T, E>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn run(self: Box<Self>) {
+        let HandOver {
+            handle,
+            run,
+            make_task,
+        } = *self;
+        handle.spawn(make_task(run));
+    }
+
+    fn reject(self: Box<Self>) {
+        self.run.end(RunEnd::Shed);
+    }
+}
+
+/// The background task of a detached run: awaits the candidates (each bounded by
+/// `candidate_timeout`), then queues the run for judging and publishing.
+pub(crate) async fn complete_candidates<T, E, O, P>(
+    inner: Arc<Inner<T, E>>,
+    run: ActiveRun<'static, T, E>,
+    context: Context,
+    control: Observation<T, E>,
+    candidates: &mut P,
+) where
+    T: Send + 'static,
+    E: Send + 'static,
+    O: BehaviorOutput<T, E>,
+    P: PendingCandidates<O>,
+{
+    let start = inner.clock.now();
+    let mut poller = CandidatePoller::new(&inner, candidates, start);
+    poll_fn(|cx| {
+        if poller.poll(cx) {
+            Poll::Ready(())
+        } else {
+            poller.poll_deadline(cx)
+        }
+    })
+    .await;
+    let observed = poller.into_results();
+    queue_for_publication(&inner, run, context, control, observed);
+}
+
+/// Queues a finished run; judging, cleaning, diffing and publishing happen on a background
+/// worker. A full queue drops the result (counted as publish-dropped).
+pub(crate) fn queue_for_publication<T, E>(
+    inner: &Arc<Inner<T, E>>,
+    run: ActiveRun<'static, T, E>,
+    context: Context,
+    control: Observation<T, E>,
+    candidates: Vec<CandidateResult<T, E>>,
+) where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    inner.queued_results.fetch_add(1, Ordering::AcqRel);
+    inner.background().submit_publish(Box::new(PublishJob {
+        queued: QueuedResult(inner.clone()),
+        run,
+        context,
+        control,
+        candidates,
+    }));
+}
+
+/// Counts a result as queued for as long as it exists.
+struct QueuedResult<T, E>(Arc<Inner<T, E>>);
+
+impl<T, E> Drop for QueuedResult<T, E> {
+    fn drop(&mut self) {
+        self.0.queued_results.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+struct PublishJob<T: 'static, E: 'static> {
+    queued: QueuedResult<T, E>,
+    run: ActiveRun<'static, T, E>,
+    context: Context,
+    control: Observation<T, E>,
+    candidates: Vec<CandidateResult<T, E>>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Job for PublishJob<T, E> {
+    fn run(self: Box<Self>) {
+        let PublishJob {
+            queued,
+            run,
+            context,
+            control,
+            candidates,
+        } = *self;
+        let inner = &*queued.0;
+        let prepared = prepare(inner, context, control, candidates);
+        run.end(prepared.publish(inner));
+    }
+
+    fn reject(self: Box<Self>) {
+        self.run.end(RunEnd::PublishDropped);
+    }
+}
+
+/// The candidate of `run_detached_blocking`, run on a background worker.
+pub(crate) struct BlockingCandidate<T: 'static, E: 'static, F> {
+    pub(crate) inner: Arc<Inner<T, E>>,
+    pub(crate) run: ActiveRun<'static, T, E>,
+    pub(crate) context: Context,
+    pub(crate) control: Observation<T, E>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) candidate: F,
+}
+
+impl<T, E, O, F> Job for BlockingCandidate<T, E, F>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    O: BehaviorOutput<T, E>,
+    F: FnOnce() -> O + Send + 'static,
+{
+    fn run(self: Box<Self>) {
+        let BlockingCandidate {
+            inner,
+            run,
+            context,
+            control,
+            name,
+            candidate,
+        } = *self;
+        let start = inner.clock.now();
+        let returned = catch_unwind(AssertUnwindSafe(candidate));
+        let took = inner.clock.now().saturating_duration_since(start);
+        let outcome = match returned {
+            _ if inner.candidate_timeout.is_some_and(|limit| took > limit) => Outcome::TimedOut,
+            Ok(output) => match output.into_result() {
+                Ok(value) => Outcome::Value(value),
+                Err(error) => Outcome::Error(error),
+            },
+            Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+        };
+        let observed = vec![CandidateResult::new(
+            Observation::new(name, took, outcome),
+            Verdict::Match,
+        )];
+        // Already off the caller's path: judge and publish here.
+        let prepared = prepare(&inner, context, control, observed);
+        run.end(prepared.publish(&inner));
+    }
+
+    fn reject(self: Box<Self>) {
+        self.run.end(RunEnd::Shed);
+    }
+}
+
+impl<T, E> Experiment<T, E>
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    /// Awaits `control` and returns its result at once; when sampled, `candidate` runs in the
+    /// background on tokio, and the comparison and publishing happen off the caller's path.
+    ///
+    /// On a runtime worker the candidate is spawned directly; from any other thread it is
+    /// handed to a background worker that spawns it, so the caller never wakes a thread. At
+    /// most `max_in_flight` detached runs are under way: further sampled calls are shed. The
+    /// candidate is bounded by `candidate_timeout`; its panics are caught. The control's value
+    /// is cloned for the comparison. `raise_on_mismatches` does not apply (the comparison
+    /// happens after the call returned).
+    ///
+    /// ```
+    /// use darklaunch::Experiment;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let experiment: Experiment<u64> = Experiment::builder("detached").build().unwrap();
+    /// let price = experiment.run_detached(async { 42 }, async { 42 }).await;
+    /// assert_eq!(price, 42);
+    /// let report = experiment.flush(Duration::from_secs(5)).await;
+    /// assert!(report.is_complete());
+    /// assert_eq!(experiment.stats().matched, 1);
+    /// # }
+    /// ```
+    pub async fn run_detached<O, C, K>(&self, control: C, candidate: K) -> O
+    where
+        O: BehaviorOutput<T, E> + Send + 'static,
+        C: Future<Output = O>,
+        K: Future<Output = O> + Send + 'static,
+    {
+        let Some(run) = self.inner.admit(None) else {
+            return control.await;
+        };
+        let (control, returned) = self.observe_control(control).await;
+        let inner = self.inner.clone();
+        let name = inner.candidate_name.clone();
+        dispatch(
+            &self.inner,
+            run.detach(&self.inner),
+            move |run| async move {
+                let candidate = pin!(candidate);
+                let mut pending = SingleCandidate::new(name, candidate);
+                complete_candidates(inner, run, Context::new(), control, &mut pending).await;
+            },
+        );
+        returned.into_output()
+    }
+
+    /// The blocking form of [`run_detached`](Self::run_detached), for sync services: runs
+    /// `control` and returns its result at once; when sampled, `candidate` runs on a background
+    /// worker thread (which cannot interrupt it: one that overruns `candidate_timeout` is
+    /// recorded as timed out when it returns). The caller only pushes onto a queue; it never
+    /// wakes a thread per call.
+    pub fn run_detached_blocking<O>(
+        &self,
+        control: impl FnOnce() -> O,
+        candidate: impl FnOnce() -> O + Send + 'static,
+    ) -> O
+    where
+        O: BehaviorOutput<T, E>,
+    {
+        let Some(run) = self.inner.admit(None) else {
+            return control();
+        };
+        let start = self.inner.clock.now();
+        let returned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(control));
+        let took = self.inner.clock.now().saturating_duration_since(start);
+        let (control, returned) = ControlReturned::split(&self.inner, took, returned);
+        self.inner
+            .background()
+            .submit_candidate(Box::new(BlockingCandidate {
+                inner: self.inner.clone(),
+                run: run.detach(&self.inner),
+                context: Context::new(),
+                control,
+                name: self.inner.candidate_name.clone(),
+                candidate,
+            }));
+        returned.into_output()
+    }
+
+    /// Awaits the control, timing it and catching its panic; returns the observation to
+    /// publish (with a clone of the value) and what to hand back to the caller.
+    pub(crate) async fn observe_control<O, C>(
+        &self,
+        control: C,
+    ) -> (Observation<T, E>, ControlReturned<T, E>)
+    where
+        O: BehaviorOutput<T, E>,
+        C: Future<Output = O>,
+    {
+        let start = self.inner.clock.now();
+        let mut control = pin!(control);
+        let returned = std::future::poll_fn(|cx| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                control.as_mut().poll(cx)
+            })) {
+                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
+                Err(payload) => std::task::Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        let took = self.inner.clock.now().saturating_duration_since(start);
+        ControlReturned::split(&self.inner, took, returned)
+    }
+}
+
+/// What a detached run's control did, to be handed back to the caller.
+pub(crate) struct ControlReturned<T, E> {
+    outcome: Result<Result<T, E>, Box<dyn std::any::Any + Send>>,
+}
+
+impl<T: Clone, E: Clone> ControlReturned<T, E> {
+    fn split<O: BehaviorOutput<T, E>>(
+        inner: &Inner<T, E>,
+        took: Duration,
+        returned: std::thread::Result<O>,
+    ) -> (Observation<T, E>, Self) {
+        let (outcome, payload) = control_outcome(returned);
+        let published = outcome.clone();
+        let outcome = match (outcome, payload) {
+            (_, Some(payload)) => Err(payload),
+            (Outcome::Value(value), None) => Ok(Ok(value)),
+            (Outcome::Error(error), None) => Ok(Err(error)),
+            (other, None) => Err(
+                Box::new(format!("darklaunch: control ended as {}", other.kind()))
+                    as Box<dyn std::any::Any + Send>,
+            ),
+        };
+        (
+            Observation::new(inner.control_name.clone(), took, published),
+            Self { outcome },
+        )
+    }
+}
+
+impl<T, E> ControlReturned<T, E> {
+    /// The control's value or error, or its panic resumed with the original payload.
+    pub(crate) fn into_output<O: BehaviorOutput<T, E>>(self) -> O {
+        match self.outcome {
+            Ok(result) => O::from_result(result),
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+}
