@@ -108,6 +108,7 @@ impl Background {
             threads,
             workers: OnceLock::new(),
             stop: AtomicBool::new(false),
+            handed_over: AtomicUsize::new(0),
         });
         Background {
             _owner: Arc::new(Owner {
@@ -143,6 +144,17 @@ impl Background {
         }
     }
 
+    /// Counts a detached task handed over to tokio by a worker.
+    pub(crate) fn count_hand_over(&self) {
+        self.shared.handed_over.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many detached tasks workers have handed over to tokio.
+    #[cfg(test)]
+    pub(crate) fn handed_over(&self) -> usize {
+        self.shared.handed_over.load(Ordering::Relaxed)
+    }
+
     /// Wakes every worker so queued work is done now (used by flush).
     pub(crate) fn wake_all(&self) {
         if let Some(workers) = self.shared.workers.get() {
@@ -174,6 +186,8 @@ struct Shared {
     threads: usize,
     workers: OnceLock<Workers>,
     stop: AtomicBool,
+    /// Detached tasks handed to tokio by a worker (callers that were not runtime workers).
+    handed_over: AtomicUsize,
 }
 
 impl Shared {

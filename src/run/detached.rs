@@ -36,14 +36,23 @@ pub(crate) fn dispatch<T, E, F, Fut>(
 {
     #[cfg(feature = "tokio")]
     match tokio::runtime::Handle::try_current() {
-        Ok(handle) if tokio::task::try_id().is_some() => {
+        // Inside a task, or on a current-thread runtime (whose only thread is this one),
+        // spawning wakes no other thread.
+        Ok(handle)
+            if tokio::task::try_id().is_some()
+                || handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread =>
+        {
             handle.spawn(make_task(run));
         }
-        Ok(handle) => inner.background().submit_candidate(Box::new(HandOver {
-            handle,
-            run,
-            make_task,
-        })),
+        Ok(handle) => {
+            let background = inner.background();
+            background.submit_candidate(Box::new(HandOver {
+                handle,
+                run,
+                make_task,
+                background: background.clone(),
+            }))
+        }
         Err(_) => no_runtime(inner, run),
     }
     #[cfg(not(feature = "tokio"))]
@@ -71,6 +80,7 @@ struct HandOver<T: 'static, E: 'static, F> {
     handle: tokio::runtime::Handle,
     run: ActiveRun<'static, T, E>,
     make_task: F,
+    background: crate::background::Background,
 }
 
 #[cfg(feature = "tokio")]
@@ -86,7 +96,9 @@ where
             handle,
             run,
             make_task,
+            background,
         } = *self;
+        background.count_hand_over();
         handle.spawn(make_task(run));
     }
 
@@ -381,5 +393,39 @@ impl<T, E> ControlReturned<T, E> {
             Ok(result) => O::from_result(result),
             Err(payload) => std::panic::resume_unwind(payload),
         }
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use crate::Experiment;
+    use std::time::Duration;
+
+    #[test]
+    fn only_callers_outside_runtime_tasks_hand_over_to_a_worker() {
+        let experiment: Experiment<u8> = Experiment::builder("hand-over").build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        // From block_on's thread (not a task): handed over.
+        runtime.block_on(experiment.run_detached(async { 1 }, async { 1 }));
+        assert!(experiment
+            .flush_blocking(Duration::from_secs(5))
+            .is_complete());
+        assert_eq!(experiment.inner.background().handed_over(), 1);
+        // From inside a task on a worker: spawned directly.
+        let inside = experiment.clone();
+        runtime
+            .block_on(
+                runtime.spawn(async move { inside.run_detached(async { 2 }, async { 2 }).await }),
+            )
+            .unwrap();
+        assert!(experiment
+            .flush_blocking(Duration::from_secs(5))
+            .is_complete());
+        assert_eq!(experiment.inner.background().handed_over(), 1);
+        assert_eq!(experiment.stats().matched, 2);
     }
 }
