@@ -1,15 +1,15 @@
-//! Where detached work runs off the callers' path: a few worker threads that publish results,
-//! run the candidates of `run_detached_blocking`, and hand async candidates from threads that
-//! are not runtime workers over to tokio.
+//! Where detached work runs off the callers' path: a few worker threads that publish detached
+//! results, run the candidates of `run_detached_blocking`, and hand async candidates from
+//! threads that are not runtime workers over to tokio.
 //!
-//! Producers never wake a worker per call: they push onto a bounded lock-free queue, and idle
-//! workers poll it with a short, growing nap. Only when a queue is filling up (an eighth of its
-//! capacity) does a producer unpark a worker, so a burst is drained at once.
+//! Producers never wake a worker per call: they push onto a queue, and idle workers poll with a
+//! short, growing nap. Only when a queue is filling up (an eighth of its capacity) does a
+//! producer unpark a worker, so that a burst is drained at once.
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crossbeam_queue::ArrayQueue;
 
 use crate::error::ConfigError;
 
-/// A unit of background work.
+/// A unit of background work queued on its own (a blocking candidate, a hand-over to tokio).
 pub(crate) trait Job: Send {
     /// Does the work (on a worker thread).
     fn run(self: Box<Self>);
@@ -25,12 +25,20 @@ pub(crate) trait Job: Send {
     fn reject(self: Box<Self>);
 }
 
+/// A queue of results that an experiment keeps itself (typed, so that queued results need no
+/// allocation of their own), drained by the background workers.
+pub(crate) trait Drain: Send + Sync {
+    /// Publishes up to `budget` queued results; how many it published.
+    fn drain(&self, budget: usize) -> usize;
+}
+
 /// Background workers for detached runs; cheap to clone, shareable between experiments.
 ///
 /// Every experiment gets its own by default, started on its first detached run. Share one
-/// between many experiments with [`ExperimentBuilder::background`](crate::ExperimentBuilder::background)
-/// to bound the threads a process spends on dark launches. The threads stop once the last
-/// clone is dropped; work still queued then is counted as dropped.
+/// between many experiments with
+/// [`ExperimentBuilder::background`](crate::ExperimentBuilder::background) to bound the
+/// threads a process spends on dark launches. The threads stop once the last clone is dropped
+/// and no experiment has results left to publish.
 ///
 /// ```
 /// use darklaunch::{Background, Experiment};
@@ -61,9 +69,9 @@ impl BackgroundBuilder {
         self
     }
 
-    /// The capacity of each queue, results awaiting publication and detached candidates
-    /// (default 4096). A full publish queue drops the result (counted as `publish_dropped`); a
-    /// full candidate queue sheds the run.
+    /// The capacity of the queue of detached candidates waiting for a worker
+    /// (`run_detached_blocking`, and hand-overs from threads that are not runtime workers);
+    /// default 4096. When it is full the run is shed.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
         self
@@ -86,7 +94,7 @@ impl BackgroundBuilder {
 }
 
 impl Background {
-    /// Settings, starting from the defaults (1 thread, queues of 4096).
+    /// Settings, starting from the defaults (1 thread, a queue of 4096).
     pub fn builder() -> BackgroundBuilder {
         BackgroundBuilder {
             threads: 1,
@@ -102,9 +110,10 @@ impl Background {
     /// `threads` and `queue_capacity` are at least 1 (checked by the builder).
     fn with(threads: usize, queue_capacity: usize) -> Self {
         let shared = Arc::new(Shared {
-            publishes: ArrayQueue::new(queue_capacity),
             candidates: ArrayQueue::new(queue_capacity),
             wake_at: (queue_capacity / 8).max(1),
+            drains: Mutex::new(Vec::new()),
+            drains_version: AtomicU64::new(0),
             threads,
             workers: OnceLock::new(),
             stop: AtomicBool::new(false),
@@ -118,29 +127,40 @@ impl Background {
         }
     }
 
-    /// Queues a result for publication; a full queue rejects the job.
-    pub(crate) fn submit_publish(&self, job: Box<dyn Job>) {
-        self.submit(&self.shared.publishes, job);
+    /// Adds an experiment's result queue to the ones the workers drain.
+    pub(crate) fn register(&self, drain: Weak<dyn Drain>) {
+        let mut drains = self.shared.drains.lock().unwrap_or_else(|p| p.into_inner());
+        drains.retain(|d| d.strong_count() > 0);
+        drains.push(drain);
+        self.shared.drains_version.fetch_add(1, Ordering::Release);
     }
 
     /// Queues a detached candidate (or a hand-over to tokio); a full queue rejects the job.
     pub(crate) fn submit_candidate(&self, job: Box<dyn Job>) {
-        self.submit(&self.shared.candidates, job);
-    }
-
-    fn submit(&self, queue: &ArrayQueue<Box<dyn Job>>, job: Box<dyn Job>) {
         let workers = self.shared.workers();
         if workers.threads.is_empty() {
             // No worker thread could be started: nothing would ever run the job.
             return job.reject();
         }
-        match queue.push(job) {
+        match self.shared.candidates.push(job) {
             Ok(()) => {
-                if queue.len() >= self.shared.wake_at {
+                if self.shared.candidates.len() >= self.shared.wake_at {
                     workers.wake_one();
                 }
             }
             Err(job) => job.reject(),
+        }
+    }
+
+    /// Starts the workers if they are not running yet; false if none could be started.
+    pub(crate) fn start(&self) -> bool {
+        !self.shared.workers().threads.is_empty()
+    }
+
+    /// Wakes one worker because a result queue is filling up.
+    pub(crate) fn wake_one(&self) {
+        if let Some(workers) = self.shared.workers.get() {
+            workers.wake_one();
         }
     }
 
@@ -173,22 +193,25 @@ impl fmt::Debug for Background {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Background")
             .field("threads", &self.shared.threads)
-            .field("queued_publishes", &self.shared.publishes.len())
             .field("queued_candidates", &self.shared.candidates.len())
             .finish()
     }
 }
 
 struct Shared {
-    publishes: ArrayQueue<Box<dyn Job>>,
     candidates: ArrayQueue<Box<dyn Job>>,
     wake_at: usize,
+    drains: Mutex<Vec<Weak<dyn Drain>>>,
+    drains_version: AtomicU64,
     threads: usize,
     workers: OnceLock<Workers>,
     stop: AtomicBool,
     /// Detached tasks handed to tokio by a worker (callers that were not runtime workers).
     handed_over: AtomicUsize,
 }
+
+/// Results a worker publishes from one queue before it looks at the others.
+const DRAIN_BUDGET: usize = 64;
 
 impl Shared {
     /// The worker threads, started on first use.
@@ -212,25 +235,40 @@ impl Shared {
     }
 
     fn work(&self) {
+        let mut drains: Vec<Weak<dyn Drain>> = Vec::new();
+        let mut seen_version = u64::MAX;
         // Naps grow from 50 µs to about 6 ms while there is nothing to do.
         let mut idle: u32 = 0;
         loop {
-            match self.publishes.pop().or_else(|| self.candidates.pop()) {
-                Some(job) => {
-                    let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
-                    idle = 0;
-                }
-                None => {
-                    if self.stop.load(Ordering::Acquire) {
-                        break;
-                    }
-                    std::thread::park_timeout(Duration::from_micros(50 << idle.min(7)));
-                    idle = idle.saturating_add(1);
-                }
+            let version = self.drains_version.load(Ordering::Acquire);
+            if version != seen_version {
+                drains = self
+                    .drains
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                seen_version = version;
             }
+            let mut done = 0;
+            for drain in drains.iter().filter_map(Weak::upgrade) {
+                done += catch_unwind(AssertUnwindSafe(|| drain.drain(DRAIN_BUDGET))).unwrap_or(1);
+            }
+            if let Some(job) = self.candidates.pop() {
+                let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
+                done += 1;
+            }
+            if done > 0 {
+                idle = 0;
+                continue;
+            }
+            if self.stop.load(Ordering::Acquire) && drains.iter().all(|d| d.strong_count() == 0) {
+                break;
+            }
+            std::thread::park_timeout(Duration::from_micros(50 << idle.min(7)));
+            idle = idle.saturating_add(1);
         }
-        // Stopped: what is still queued will not be done, and its runs count as dropped.
-        while let Some(job) = self.publishes.pop().or_else(|| self.candidates.pop()) {
+        // Stopped: queued candidates will not run, and their runs count as dropped.
+        while let Some(job) = self.candidates.pop() {
             drop(job);
         }
     }

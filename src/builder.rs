@@ -18,9 +18,13 @@ use crate::publish::Publisher;
 use crate::run::raise::mismatch_message;
 use crate::sample::{salt_seed, Sampler};
 use crate::stats::Counters;
+use crossbeam_queue::SegQueue;
 
 /// The default number of sampled runs an experiment carries out at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+/// The default capacity of an experiment's queue of detached results awaiting publication.
+pub const DEFAULT_PUBLISH_CAPACITY: usize = 4096;
 
 /// Builder state: values are compared with `PartialEq` (the default).
 #[derive(Debug)]
@@ -57,6 +61,7 @@ pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
     clock: Clock,
     hook: Option<ErrorHook>,
     background: Option<Background>,
+    publish_capacity: usize,
     compare: C,
 }
 
@@ -82,6 +87,7 @@ impl<T, E> ExperimentBuilder<T, E, DefaultCompare> {
             clock: Clock::system(),
             hook: None,
             background: None,
+            publish_capacity: DEFAULT_PUBLISH_CAPACITY,
             compare: DefaultCompare,
         }
     }
@@ -152,6 +158,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             clock: self.clock,
             hook: self.hook,
             background: self.background,
+            publish_capacity: self.publish_capacity,
             compare,
         };
         (builder, self.compare)
@@ -261,6 +268,14 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// The most detached results waiting to be published (default 4096); when the background
+    /// falls behind, further results are dropped and counted as `publish_dropped`. Must be at
+    /// least 1.
+    pub fn publish_queue_capacity(mut self, capacity: usize) -> Self {
+        self.publish_capacity = capacity;
+        self
+    }
+
     /// With true, a run in which a candidate mismatched or panicked panics — after it was
     /// published — with a message naming the experiment and the candidate, showing both
     /// outcomes and, with [`diff`](Self::diff), the differing paths. Meant for tests:
@@ -306,6 +321,11 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 setting: "candidate_timeout",
             });
         }
+        if self.publish_capacity == 0 {
+            return Err(ConfigError::ZeroCap {
+                setting: "publish_queue_capacity",
+            });
+        }
         if self.max_in_flight == 0 {
             return Err(ConfigError::ZeroCap {
                 setting: "max_in_flight",
@@ -349,6 +369,9 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 max_in_flight: self.max_in_flight,
                 in_flight: AtomicUsize::new(0),
                 queued_results: AtomicUsize::new(0),
+                publish_queue: SegQueue::new(),
+                publish_capacity: self.publish_capacity,
+                draining: OnceLock::new(),
                 closed: AtomicBool::new(false),
                 background: self.background.map(OnceLock::from).unwrap_or_default(),
                 randomize_order: self.randomize_order,

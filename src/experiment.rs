@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crossbeam_queue::SegQueue;
+
 use crate::background::Background;
 use crate::builder::{DefaultCompare, ExperimentBuilder};
 use crate::clock::Clock;
@@ -19,7 +21,7 @@ use crate::hook::ErrorHook;
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
 use crate::output::BehaviorOutput;
 use crate::publish::Publisher;
-use crate::run::{self, SingleCandidate};
+use crate::run::{self, QueuedRun, SingleCandidate};
 use crate::sample::{hash_with_seed, Sampler};
 use crate::stats::{Counters, Stats};
 use crate::trial::Trial;
@@ -93,8 +95,14 @@ pub(crate) struct Inner<T, E> {
     pub(crate) candidate_timeout: Option<Duration>,
     pub(crate) max_in_flight: usize,
     pub(crate) in_flight: AtomicUsize,
-    /// Detached results waiting in the publish queue.
+    /// Detached results waiting in the publish queue (or being published).
     pub(crate) queued_results: AtomicUsize,
+    /// Finished detached runs waiting for a background worker to publish them.
+    pub(crate) publish_queue: SegQueue<QueuedRun<T, E>>,
+    /// The most results the publish queue holds; more are dropped.
+    pub(crate) publish_capacity: usize,
+    /// Whether the publish queue is registered with running background workers.
+    pub(crate) draining: OnceLock<bool>,
     /// Set by `shutdown`: no new candidates start.
     pub(crate) closed: AtomicBool,
     /// The workers of detached runs; the default one starts on first use.

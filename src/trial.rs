@@ -222,7 +222,7 @@ where
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
         let (control, returned) = experiment.observe_control(self.control.0).await;
         let shared = experiment.inner.clone();
-        let context = self.context;
+        let context = (!self.context.is_empty()).then(|| Box::new(self.context));
         let run = active.detach(&experiment.inner);
         run::dispatch(&experiment.inner, run, move |run| async move {
             let mut boxed = boxed;

@@ -69,6 +69,7 @@ fn a_million_detached_runs_reconcile_exactly() {
         // machine.
         .candidate_timeout(Duration::from_millis(250))
         .max_in_flight(512)
+        .publish_queue_capacity(256)
         .background(
             Background::builder()
                 .threads(1)

@@ -226,7 +226,7 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
 /// When the caller stops waiting for candidates: `candidate_timeout` after the run began. The
 /// timer is only created if the control finishes first with candidates still running, so runs
 /// whose candidates finish in time never touch the timer wheel.
-struct Deadline {
+pub(crate) struct Deadline {
     limit: Option<Duration>,
     start: Tick,
     /// Timers run on real time: with a manual clock, the real start is read separately.
@@ -236,7 +236,7 @@ struct Deadline {
 }
 
 impl Deadline {
-    fn new<T, E>(inner: &Inner<T, E>, start: Tick) -> Self {
+    pub(crate) fn new<T, E>(inner: &Inner<T, E>, start: Tick) -> Self {
         let limit = inner.candidate_timeout;
         Self {
             limit,
@@ -248,7 +248,7 @@ impl Deadline {
     }
 
     /// Ready once the deadline has passed; pending forever without a deadline or a timer.
-    fn poll(&mut self, clock: &Clock, _cx: &mut TaskContext<'_>) -> Poll<()> {
+    pub(crate) fn poll(&mut self, clock: &Clock, _cx: &mut TaskContext<'_>) -> Poll<()> {
         let Some(limit) = self.limit else {
             return Poll::Pending;
         };

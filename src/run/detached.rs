@@ -6,32 +6,32 @@ use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use smallvec::SmallVec;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::background::Job;
+use crate::background::{Drain, Job};
+use crate::clock::Tick;
 use crate::context::Context;
 use crate::experiment::{Experiment, Inner};
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::concurrent::{CandidatePoller, PendingCandidates, SingleCandidate};
+use crate::run::concurrent::{CandidatePoller, Deadline, PendingCandidates};
 use crate::run::finish::{control_outcome, prepare};
-use crate::run::{panic_message, ActiveRun};
+use crate::run::{panic_message, OwnedRun};
 use crate::stats::RunEnd;
 
 /// Starts the background part of a detached run: `make_task` builds the future that runs the
 /// candidates. On a runtime worker it is spawned at once; from any other thread it is handed to
 /// a background worker, which spawns it, so that the caller never wakes a thread.
-pub(crate) fn dispatch<T, E, F, Fut>(
-    inner: &Arc<Inner<T, E>>,
-    run: ActiveRun<'static, T, E>,
-    make_task: F,
-) where
+pub(crate) fn dispatch<T, E, F, Fut>(inner: &Arc<Inner<T, E>>, run: OwnedRun<T, E>, make_task: F)
+where
     T: Send + 'static,
     E: Send + 'static,
-    F: FnOnce(ActiveRun<'static, T, E>) -> Fut + Send + 'static,
+    F: FnOnce(OwnedRun<T, E>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     #[cfg(feature = "tokio")]
@@ -62,7 +62,7 @@ pub(crate) fn dispatch<T, E, F, Fut>(
     }
 }
 
-fn no_runtime<T, E>(inner: &Inner<T, E>, run: ActiveRun<'static, T, E>) {
+fn no_runtime<T, E>(inner: &Inner<T, E>, run: OwnedRun<T, E>) {
     inner.report(
         Operation::Detach,
         None,
@@ -76,9 +76,9 @@ fn no_runtime<T, E>(inner: &Inner<T, E>, run: ActiveRun<'static, T, E>) {
 
 /// A detached task handed from a thread that is not a runtime worker to a background worker.
 #[cfg(feature = "tokio")]
-struct HandOver<T: 'static, E: 'static, F> {
+struct HandOver<T, E, F> {
     handle: tokio::runtime::Handle,
-    run: ActiveRun<'static, T, E>,
+    run: OwnedRun<T, E>,
     make_task: F,
     background: crate::background::Background,
 }
@@ -88,7 +88,7 @@ impl<T, E, F, Fut> Job for HandOver<T, E, F>
 where
     T: Send + 'static,
     E: Send + 'static,
-    F: FnOnce(ActiveRun<'static, T, E>) -> Fut + Send + 'static,
+    F: FnOnce(OwnedRun<T, E>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     fn run(self: Box<Self>) {
@@ -111,8 +111,8 @@ where
 /// `candidate_timeout`), then queues the run for judging and publishing.
 pub(crate) async fn complete_candidates<T, E, O, P>(
     inner: Arc<Inner<T, E>>,
-    run: ActiveRun<'static, T, E>,
-    context: Context,
+    run: OwnedRun<T, E>,
+    context: Option<Box<Context>>,
     control: Observation<T, E>,
     candidates: &mut P,
 ) where
@@ -132,71 +132,164 @@ pub(crate) async fn complete_candidates<T, E, O, P>(
     })
     .await;
     let observed = poller.into_results();
-    queue_for_publication(&inner, run, context, control, observed);
+    queue_for_publication(&inner, run, context, control, SmallVec::from_vec(observed));
+}
+
+pin_project_lite::pin_project! {
+    /// The background task of `run_detached`: one candidate, polled with its panics caught and
+    /// bounded by `candidate_timeout`, then queued for publication. A hand-written future
+    /// rather than an `async` block, to keep what each in-flight candidate holds small.
+    pub(crate) struct DetachedCandidate<T, E, K> {
+        #[pin]
+        candidate: K,
+        inner: Arc<Inner<T, E>>,
+        run: Option<OwnedRun<T, E>>,
+        control: Option<Observation<T, E>>,
+        started: Option<(Tick, Deadline)>,
+    }
+}
+
+impl<T, E, K> DetachedCandidate<T, E, K> {
+    pub(crate) fn new(
+        inner: Arc<Inner<T, E>>,
+        run: OwnedRun<T, E>,
+        control: Observation<T, E>,
+        candidate: K,
+    ) -> Self {
+        Self {
+            candidate,
+            inner,
+            run: Some(run),
+            control: Some(control),
+            started: None,
+        }
+    }
+}
+
+impl<T, E, O, K> Future for DetachedCandidate<T, E, K>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    O: BehaviorOutput<T, E>,
+    K: Future<Output = O>,
+{
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if this.run.is_none() {
+            return Poll::Ready(());
+        }
+        let inner = &**this.inner;
+        let (start, deadline) = this.started.get_or_insert_with(|| {
+            let start = inner.clock.now();
+            (start, Deadline::new(inner, start))
+        });
+        let polled = catch_unwind(AssertUnwindSafe(|| this.candidate.as_mut().poll(cx)));
+        let outcome = match polled {
+            Ok(Poll::Pending) => match deadline.poll(&inner.clock, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => Outcome::TimedOut,
+            },
+            Ok(Poll::Ready(output)) => match output.into_result() {
+                Ok(value) => Outcome::Value(value),
+                Err(error) => Outcome::Error(error),
+            },
+            Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+        };
+        let took = inner.clock.now().saturating_duration_since(*start);
+        let outcome = match inner.candidate_timeout {
+            Some(limit) if took > limit => Outcome::TimedOut,
+            _ => outcome,
+        };
+        let (Some(run), Some(control)) = (this.run.take(), this.control.take()) else {
+            return Poll::Ready(());
+        };
+        let name = inner.candidate_name.clone();
+        let observed = smallvec::smallvec![CandidateResult::new(
+            Observation::new(name, took, outcome),
+            Verdict::Match,
+        )];
+        queue_for_publication(this.inner, run, None, control, observed);
+        Poll::Ready(())
+    }
+}
+
+/// The candidates' observations of one run; one candidate is stored inline.
+pub(crate) type Observed<T, E> = SmallVec<[CandidateResult<T, E>; 1]>;
+
+/// A finished detached run waiting in its experiment's publish queue. Stored by value, so that
+/// queuing allocates nothing that another thread would have to free.
+pub(crate) struct QueuedRun<T, E> {
+    run: OwnedRun<T, E>,
+    context: Option<Box<Context>>,
+    control: Observation<T, E>,
+    candidates: Observed<T, E>,
 }
 
 /// Queues a finished run; judging, cleaning, diffing and publishing happen on a background
 /// worker. A full queue drops the result (counted as publish-dropped).
 pub(crate) fn queue_for_publication<T, E>(
     inner: &Arc<Inner<T, E>>,
-    run: ActiveRun<'static, T, E>,
-    context: Context,
+    run: OwnedRun<T, E>,
+    context: Option<Box<Context>>,
     control: Observation<T, E>,
-    candidates: Vec<CandidateResult<T, E>>,
+    candidates: Observed<T, E>,
 ) where
     T: Send + 'static,
     E: Send + 'static,
 {
-    inner.queued_results.fetch_add(1, Ordering::AcqRel);
-    inner.background().submit_publish(Box::new(PublishJob {
-        queued: QueuedResult(inner.clone()),
+    let background = inner.background();
+    let workers_running = *inner.draining.get_or_init(|| {
+        let drain: Weak<dyn Drain> = Arc::downgrade(inner) as Weak<dyn Drain>;
+        background.register(drain);
+        background.start()
+    });
+    let queued = inner.queued_results.fetch_add(1, Ordering::AcqRel);
+    if queued >= inner.publish_capacity || !workers_running {
+        inner.queued_results.fetch_sub(1, Ordering::AcqRel);
+        run.end(RunEnd::PublishDropped);
+        return;
+    }
+    inner.publish_queue.push(QueuedRun {
         run,
         context,
         control,
         candidates,
-    }));
-}
-
-/// Counts a result as queued for as long as it exists.
-struct QueuedResult<T, E>(Arc<Inner<T, E>>);
-
-impl<T, E> Drop for QueuedResult<T, E> {
-    fn drop(&mut self) {
-        self.0.queued_results.fetch_sub(1, Ordering::AcqRel);
+    });
+    if queued + 1 == (inner.publish_capacity / 8).max(1) {
+        background.wake_one();
     }
 }
 
-struct PublishJob<T: 'static, E: 'static> {
-    queued: QueuedResult<T, E>,
-    run: ActiveRun<'static, T, E>,
-    context: Context,
-    control: Observation<T, E>,
-    candidates: Vec<CandidateResult<T, E>>,
-}
-
-impl<T: Send + 'static, E: Send + 'static> Job for PublishJob<T, E> {
-    fn run(self: Box<Self>) {
-        let PublishJob {
-            queued,
-            run,
-            context,
-            control,
-            candidates,
-        } = *self;
-        let inner = &*queued.0;
-        let prepared = prepare(inner, context, control, candidates);
-        run.end(prepared.publish(inner));
-    }
-
-    fn reject(self: Box<Self>) {
-        self.run.end(RunEnd::PublishDropped);
+impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
+    fn drain(&self, budget: usize) -> usize {
+        let mut published = 0;
+        while published < budget {
+            let Some(queued) = self.publish_queue.pop() else {
+                break;
+            };
+            let QueuedRun {
+                run,
+                context,
+                control,
+                candidates,
+            } = queued;
+            let context = context.map(|context| *context).unwrap_or_default();
+            let prepared = prepare(self, context, control, candidates.into_vec());
+            run.end(prepared.publish(self));
+            // Counted as queued until published, so that a flush waits for it.
+            self.queued_results.fetch_sub(1, Ordering::AcqRel);
+            published += 1;
+        }
+        published
     }
 }
 
 /// The candidate of `run_detached_blocking`, run on a background worker.
-pub(crate) struct BlockingCandidate<T: 'static, E: 'static, F> {
+pub(crate) struct BlockingCandidate<T, E, F> {
     pub(crate) inner: Arc<Inner<T, E>>,
-    pub(crate) run: ActiveRun<'static, T, E>,
+    pub(crate) run: OwnedRun<T, E>,
     pub(crate) context: Context,
     pub(crate) control: Observation<T, E>,
     pub(crate) name: Cow<'static, str>,
@@ -284,16 +377,9 @@ where
         };
         let (control, returned) = self.observe_control(control).await;
         let inner = self.inner.clone();
-        let name = inner.candidate_name.clone();
-        dispatch(
-            &self.inner,
-            run.detach(&self.inner),
-            move |run| async move {
-                let candidate = pin!(candidate);
-                let mut pending = SingleCandidate::new(name, candidate);
-                complete_candidates(inner, run, Context::new(), control, &mut pending).await;
-            },
-        );
+        dispatch(&self.inner, run.detach(&self.inner), move |run| {
+            DetachedCandidate::new(inner, run, control, candidate)
+        });
         returned.into_output()
     }
 

@@ -18,37 +18,19 @@ use crate::hook::{CallbackError, Operation};
 use crate::stats::RunEnd;
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
-pub(crate) use detached::{complete_candidates, dispatch};
+pub(crate) use detached::{complete_candidates, dispatch, QueuedRun};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.
 pub(crate) type Finished<T, E, M> =
-    smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 4]>;
+    smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 1]>;
 
 /// A sampled run that holds one of the experiment's in-flight slots. It must end as exactly one
 /// of published, publish-failed, publish-dropped, shed or dropped: if it is dropped without
-/// having ended (the caller's future was cancelled, a queued job was discarded), it counts as
-/// dropped.
+/// having ended (the caller's future was cancelled), it counts as dropped.
 pub(crate) struct ActiveRun<'a, T, E> {
-    inner: InnerRef<'a, T, E>,
+    inner: &'a Inner<T, E>,
     ended: bool,
-}
-
-/// The experiment a run belongs to: borrowed on the caller's path, shared once detached.
-enum InnerRef<'a, T, E> {
-    Borrowed(&'a Inner<T, E>),
-    Shared(Arc<Inner<T, E>>),
-}
-
-impl<T, E> std::ops::Deref for InnerRef<'_, T, E> {
-    type Target = Inner<T, E>;
-
-    fn deref(&self) -> &Inner<T, E> {
-        match self {
-            InnerRef::Borrowed(inner) => inner,
-            InnerRef::Shared(inner) => inner,
-        }
-    }
 }
 
 impl<T, E> ActiveRun<'_, T, E> {
@@ -63,23 +45,47 @@ impl<T, E> ActiveRun<'_, T, E> {
     }
 
     /// The same run, holding the experiment itself so that it can outlive the caller.
-    pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> ActiveRun<'static, T, E> {
-        let ended = self.ended;
-        // The slot and the duty to end the run move to the detached run.
+    pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> OwnedRun<T, E> {
+        // The slot and the duty to end the run move to the owned run.
         std::mem::forget(self);
-        ActiveRun {
-            inner: InnerRef::Shared(inner.clone()),
-            ended,
+        OwnedRun {
+            inner: inner.clone(),
+            ended: false,
         }
     }
 }
 
 impl<T, E> Drop for ActiveRun<'_, T, E> {
     fn drop(&mut self) {
-        self.inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if !self.ended {
-            self.inner.counters.ended(RunEnd::Dropped);
-        }
+        release(self.inner, self.ended);
+    }
+}
+
+/// A detached sampled run: like [`ActiveRun`], but it keeps the experiment alive until it ends,
+/// wherever it ends (a tokio task, a background worker, a queue dropped at shutdown).
+pub(crate) struct OwnedRun<T, E> {
+    inner: Arc<Inner<T, E>>,
+    ended: bool,
+}
+
+impl<T, E> OwnedRun<T, E> {
+    pub(crate) fn end(mut self, end: RunEnd) {
+        self.inner.counters.ended(end);
+        self.ended = true;
+    }
+}
+
+impl<T, E> Drop for OwnedRun<T, E> {
+    fn drop(&mut self) {
+        release(&self.inner, self.ended);
+    }
+}
+
+/// Gives a run's in-flight slot back; a run that never ended counts as dropped.
+fn release<T, E>(inner: &Inner<T, E>, ended: bool) {
+    inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+    if !ended {
+        inner.counters.ended(RunEnd::Dropped);
     }
 }
 
@@ -97,7 +103,7 @@ impl<T, E> Inner<T, E> {
     fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
         let already = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let run = ActiveRun {
-            inner: InnerRef::Borrowed(self),
+            inner: self,
             ended: false,
         };
         if self.closed.load(Ordering::Acquire) {
