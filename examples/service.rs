@@ -130,7 +130,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for handle in wave(0) {
         answered += handle.await?;
     }
-    println!("after the first wave at 10 %: {} runs sampled", experiment.stats().sampled);
+    println!(
+        "after the first wave at 10 %: {} runs sampled",
+        experiment.stats().sampled
+    );
     rate.set_percent(50.0)?; // an operator (or a feature-flag service) turns it up
     for handle in wave(8) {
         answered += handle.await?;

@@ -64,12 +64,10 @@ impl<T, E> Experiment<T, E> {
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
         let started = std::time::Instant::now();
         loop {
-            let report = self.flush_report(started);
-            if report.is_complete() || started.elapsed() >= deadline {
-                return report;
+            match self.flush_step(started, deadline) {
+                Ok(report) => return report,
+                Err(nap) => tokio::time::sleep(nap).await,
             }
-            self.nudge_background();
-            tokio::time::sleep(FLUSH_POLL.min(deadline.saturating_sub(started.elapsed()))).await;
         }
     }
 
@@ -77,12 +75,10 @@ impl<T, E> Experiment<T, E> {
     pub fn flush_blocking(&self, deadline: Duration) -> FlushReport {
         let started = std::time::Instant::now();
         loop {
-            let report = self.flush_report(started);
-            if report.is_complete() || started.elapsed() >= deadline {
-                return report;
+            match self.flush_step(started, deadline) {
+                Ok(report) => return report,
+                Err(nap) => std::thread::sleep(nap),
             }
-            self.nudge_background();
-            std::thread::sleep(FLUSH_POLL.min(deadline.saturating_sub(started.elapsed())));
         }
     }
 
@@ -101,16 +97,24 @@ impl<T, E> Experiment<T, E> {
         self.flush_blocking(deadline)
     }
 
-    fn flush_report(&self, started: std::time::Instant) -> FlushReport {
+    /// One look of a flush: the report once everything finished or the deadline passed;
+    /// otherwise the background is nudged and the time to wait before looking again.
+    fn flush_step(
+        &self,
+        started: std::time::Instant,
+        deadline: Duration,
+    ) -> Result<FlushReport, Duration> {
         let queued = self.inner.queued_results.load(Ordering::Acquire);
         let in_flight = self.inner.in_flight.load(Ordering::Acquire);
-        FlushReport::new(in_flight.saturating_sub(queued), queued, started.elapsed())
-    }
-
-    fn nudge_background(&self) {
+        let waited = started.elapsed();
+        let report = FlushReport::new(in_flight.saturating_sub(queued), queued, waited);
+        if report.is_complete() || waited >= deadline {
+            return Ok(report);
+        }
         if let Some(background) = self.inner.background.get() {
             background.wake_all();
         }
+        Err(FLUSH_POLL.min(deadline - waited))
     }
 }
 
