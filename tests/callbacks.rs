@@ -220,3 +220,26 @@ fn a_duplicate_candidate_name_is_reported_and_not_run() {
     assert_eq!(result.candidates().len(), 1);
     assert_eq!(result.candidates()[0].verdict(), Verdict::Match);
 }
+
+#[test]
+fn publishers_hear_of_shed_runs() {
+    struct CountSheds(Arc<Mutex<Vec<String>>>);
+    impl darklaunch::Publisher<u8> for CountSheds {
+        fn publish(&self, _: &ExperimentResult<u8>) {}
+        fn shed(&self, experiment: &str) {
+            self.0.lock().unwrap().push(experiment.to_string());
+        }
+    }
+    let sheds = Arc::new(Mutex::new(Vec::new()));
+    let experiment: Experiment<u8> = Experiment::builder("sheds")
+        .max_in_flight(1)
+        .publisher(CountSheds(sheds.clone()))
+        .build()
+        .unwrap();
+    // The candidate runs the experiment again while its own run holds the only slot.
+    let value = experiment.run(|| 1, || experiment.run(|| 2, || 2));
+    assert_eq!(value, 1);
+    assert_eq!(*sheds.lock().unwrap(), ["sheds"]);
+    let stats = experiment.stats();
+    assert_eq!((stats.sampled, stats.shed, stats.published), (2, 1, 1));
+}

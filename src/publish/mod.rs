@@ -4,13 +4,25 @@
 //! experiment fans out to as many as it is given, and a publisher that panics is reported to
 //! the error hook and never reaches the caller.
 
+#[cfg(feature = "serde")]
+pub mod jsonl;
+#[cfg(feature = "opentelemetry")]
+pub mod otel;
 mod recorder;
+#[cfg(feature = "tracing")]
+pub mod tracing_publisher;
 
 use std::convert::Infallible;
 
 use crate::observation::ExperimentResult;
 
+#[cfg(feature = "serde")]
+pub use jsonl::JsonLinesPublisher;
+#[cfg(feature = "opentelemetry")]
+pub use otel::OtelPublisher;
 pub use recorder::Recorder;
+#[cfg(feature = "tracing")]
+pub use tracing_publisher::TracingPublisher;
 
 /// Receives the result of every sampled run.
 ///
@@ -35,8 +47,16 @@ pub use recorder::Recorder;
 /// assert_eq!(mismatches.load(Ordering::Relaxed), 1);
 /// ```
 pub trait Publisher<T, E = Infallible>: Send + Sync {
-    /// Publishes one result. Called on the thread or task that finished the run.
+    /// Publishes one result. Called on the thread or task that finished the run (for detached
+    /// runs, a background worker).
     fn publish(&self, result: &ExperimentResult<T, E>);
+
+    /// A sampled run of `experiment` was shed (over `max_in_flight`, or a full queue of
+    /// detached candidates): it has no result. Telemetry publishers count it; the default does
+    /// nothing.
+    fn shed(&self, experiment: &str) {
+        let _ = experiment;
+    }
 }
 
 impl<T, E, F> Publisher<T, E> for F

@@ -71,7 +71,7 @@ fn no_runtime<T, E>(inner: &Inner<T, E>, run: OwnedRun<T, E>) {
              call run_detached inside a runtime); the run was shed",
         ),
     );
-    run.end(RunEnd::Shed);
+    inner.shed(run);
 }
 
 /// A detached task handed from a thread that is not a runtime worker to a background worker.
@@ -103,7 +103,7 @@ where
     }
 
     fn reject(self: Box<Self>) {
-        self.run.end(RunEnd::Shed);
+        self.run.shed();
     }
 }
 
@@ -333,7 +333,7 @@ where
     }
 
     fn reject(self: Box<Self>) {
-        self.run.end(RunEnd::Shed);
+        self.run.shed();
     }
 }
 

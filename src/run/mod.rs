@@ -73,11 +73,34 @@ impl<T, E> OwnedRun<T, E> {
         self.inner.counters.ended(end);
         self.ended = true;
     }
+
+    /// Ends the run as shed and tells the publishers.
+    pub(crate) fn shed(self) {
+        let inner = self.inner.clone();
+        inner.shed(self);
+    }
 }
 
 impl<T, E> Drop for OwnedRun<T, E> {
     fn drop(&mut self) {
         release(&self.inner, self.ended);
+    }
+}
+
+/// A run that can be ended: borrowed on the caller's path or owned once detached.
+pub(crate) trait EndRun {
+    fn end_as(self, end: RunEnd);
+}
+
+impl<T, E> EndRun for ActiveRun<'_, T, E> {
+    fn end_as(self, end: RunEnd) {
+        self.end(end);
+    }
+}
+
+impl<T, E> EndRun for OwnedRun<T, E> {
+    fn end_as(self, end: RunEnd) {
+        self.end(end);
     }
 }
 
@@ -113,7 +136,7 @@ impl<T, E> Inner<T, E> {
         }
         if already >= self.max_in_flight {
             self.counters.sampled();
-            run.end(RunEnd::Shed);
+            self.shed(run);
             return None;
         }
         if let Some(setup) = &self.before_run {
@@ -124,6 +147,14 @@ impl<T, E> Inner<T, E> {
         }
         self.counters.sampled();
         Some(run)
+    }
+
+    /// Ends a run as shed and tells the publishers.
+    pub(crate) fn shed(&self, run: impl EndRun) {
+        run.end_as(RunEnd::Shed);
+        for publisher in &self.publishers {
+            self.guarded(Operation::Publish, None, || publisher.shed(&self.name));
+        }
     }
 
     /// Calls user code; a panic goes to the error hook (and is counted) instead of the caller.

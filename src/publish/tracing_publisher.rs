@@ -1,0 +1,5 @@
+//! Runs as `tracing` events (work in progress).
+
+/// Publishes runs as `tracing` events (work in progress).
+#[derive(Debug, Default)]
+pub struct TracingPublisher {}
