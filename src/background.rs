@@ -117,6 +117,7 @@ impl Background {
             threads,
             workers: OnceLock::new(),
             stop: AtomicBool::new(false),
+            #[cfg(feature = "tokio")]
             handed_over: AtomicUsize::new(0),
         });
         Background {
@@ -165,12 +166,13 @@ impl Background {
     }
 
     /// Counts a detached task handed over to tokio by a worker.
+    #[cfg(feature = "tokio")]
     pub(crate) fn count_hand_over(&self) {
         self.shared.handed_over.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many detached tasks workers have handed over to tokio.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn handed_over(&self) -> usize {
         self.shared.handed_over.load(Ordering::Relaxed)
     }
@@ -207,6 +209,7 @@ struct Shared {
     workers: OnceLock<Workers>,
     stop: AtomicBool,
     /// Detached tasks handed to tokio by a worker (callers that were not runtime workers).
+    #[cfg(feature = "tokio")]
     handed_over: AtomicUsize,
 }
 

@@ -3,8 +3,8 @@
 //! [`diff`] serializes two values with `serde_json` and compares them with
 //! [`diff_values`], which walks both trees and reports each [`Difference`]
 //! with its JSON path (see [`crate::path`]). [`DiffOptions`] bounds the size
-//! of the report, ignores subtrees, sets a numeric tolerance and selects
-//! arrays to compare as multisets.
+//! of the report, ignores subtrees, redacts subtrees, sets a numeric
+//! tolerance and selects arrays to compare as multisets.
 //!
 //! Rules:
 //! - Object members are compared by key, in sorted key order. A key only in
@@ -23,7 +23,13 @@
 //!   is a float both are compared as `f64` (so `1` equals `1.0`).
 //! - Below 128 levels of nesting the walk stops descending: differing
 //!   subtrees there are reported as one Changed at the depth-128 path.
+//! - Redacted subtrees ([`DiffOptions::redact`]) are compared like any
+//!   other, but their contents never appear in the report: a reported value
+//!   at or below a redacted path is replaced by [`REDACTED`], and so is every
+//!   redacted subtree nested inside a reported value. Values are redacted
+//!   first and truncated ([`DiffOptions::max_value_chars`]) second.
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
@@ -41,6 +47,10 @@ const MAX_DEPTH: usize = 128;
 /// How deep element hashing (for multiset matching) looks.
 const HASH_DEPTH: usize = 32;
 
+/// The text that replaces redacted values in a [`Diff`] (see
+/// [`DiffOptions::redact`]).
+pub const REDACTED: &str = "[redacted]";
+
 /// Options for [`diff`] and [`diff_values`], built in builder style.
 ///
 /// `DiffOptions::default()` equals [`DiffOptions::new()`].
@@ -52,6 +62,7 @@ const HASH_DEPTH: usize = 32;
 ///     .max_differences(10)
 ///     .float_tolerance(1e-9)
 ///     .try_ignore_path("$..updated_at")?
+///     .try_redact("$..password")?
 ///     .try_unordered_arrays("$.tags")?;
 /// # Ok::<(), darklaunch::diff::PathPatternError>(())
 /// ```
@@ -60,6 +71,7 @@ pub struct DiffOptions {
     max_differences: usize,
     max_value_chars: usize,
     ignored: Vec<PathPattern>,
+    redacted: Vec<PathPattern>,
     unordered: Vec<PathPattern>,
     float_tolerance: Option<f64>,
 }
@@ -72,13 +84,14 @@ impl Default for DiffOptions {
 
 impl DiffOptions {
     /// Default options: at most 32 differences kept, values longer than 256
-    /// characters of compact JSON truncated, nothing ignored, exact number
-    /// comparison, all arrays ordered.
+    /// characters of compact JSON truncated, nothing ignored or redacted,
+    /// exact number comparison, all arrays ordered.
     pub fn new() -> Self {
         DiffOptions {
             max_differences: 32,
             max_value_chars: 256,
             ignored: Vec::new(),
+            redacted: Vec::new(),
             unordered: Vec::new(),
             float_tolerance: None,
         }
@@ -117,6 +130,69 @@ impl DiffOptions {
     /// Returns the parse error if `pattern` is not a valid [`PathPattern`].
     pub fn try_ignore_path(self, pattern: &str) -> Result<Self, PathPatternError> {
         Ok(self.ignore_path(PathPattern::parse(pattern)?))
+    }
+
+    /// Keeps the values of every path matched by `pattern`, and of whole
+    /// subtrees below a matched path, out of the report. May be given
+    /// several times.
+    ///
+    /// Redacted subtrees are still compared: a difference at or below a
+    /// redacted path is reported with its path and kind, but its control and
+    /// candidate values (where present) are replaced by
+    /// `Value::String(`[`REDACTED`]`)`. A difference reported above a
+    /// redacted path — a [`DiffKind::Reordered`] array, a
+    /// [`DiffKind::TypeChanged`] object, an Added or Removed object — carries
+    /// its values with every redacted subtree inside them replaced by
+    /// [`REDACTED`]. Redaction happens before truncation
+    /// ([`max_value_chars`](Self::max_value_chars)), so a truncated value
+    /// never holds a prefix of redacted text.
+    ///
+    /// Paths themselves are kept: a difference below a redacted path still
+    /// names the keys leading to it. To hide a map whose keys are sensitive,
+    /// redact (or [ignore](Self::ignore_path)) the map and make sure its
+    /// entries cannot differ, or drop them with the experiment's `clean`.
+    ///
+    /// In an experiment, redaction complements
+    /// [`ExperimentBuilder::clean`](crate::ExperimentBuilder::clean):
+    /// `clean` runs first (the diff is computed on cleaned values), then
+    /// redaction, then truncation.
+    ///
+    /// ```
+    /// use darklaunch::diff::{diff_values, DiffKind, DiffOptions, REDACTED};
+    /// use serde_json::json;
+    ///
+    /// let options = DiffOptions::new().try_redact("$..password")?;
+    /// let control = json!({"user": {"name": "ann", "password": "hunter2"}});
+    /// let candidate = json!({"user": {"name": "bob", "password": "swordfish"}});
+    /// let d = diff_values(&control, &candidate, &options);
+    /// assert_eq!(
+    ///     d.to_string(),
+    ///     "$.user.name: changed \"ann\" → \"bob\"\n\
+    ///      $.user.password: changed \"[redacted]\" → \"[redacted]\""
+    /// );
+    ///
+    /// // Inside a value reported at a parent path, too.
+    /// let d = diff_values(&json!({"user": null}), &candidate, &options);
+    /// assert_eq!(d.differences[0].path, "$.user");
+    /// assert_eq!(d.differences[0].kind, DiffKind::TypeChanged);
+    /// assert_eq!(
+    ///     d.differences[0].candidate,
+    ///     Some(json!({"name": "bob", "password": REDACTED}))
+    /// );
+    /// # Ok::<(), darklaunch::diff::PathPatternError>(())
+    /// ```
+    pub fn redact(mut self, pattern: PathPattern) -> Self {
+        self.redacted.push(pattern);
+        self
+    }
+
+    /// Parses `pattern` and calls [`redact`](Self::redact).
+    ///
+    /// # Errors
+    ///
+    /// Returns the parse error if `pattern` is not a valid [`PathPattern`].
+    pub fn try_redact(self, pattern: &str) -> Result<Self, PathPatternError> {
+        Ok(self.redact(PathPattern::parse(pattern)?))
     }
 
     /// Treats two numbers as equal when `|a - b| <= abs`.
@@ -737,6 +813,15 @@ impl<'a> Walker<'a, '_> {
             .any(|p| p.matches_segments(path, false))
     }
 
+    /// True if the current path is at or below a redacted path.
+    fn is_redacted(&self) -> bool {
+        let path = self.path.as_slice();
+        self.options
+            .redacted
+            .iter()
+            .any(|p| p.matches_segments(path, true))
+    }
+
     fn is_unordered(&self) -> bool {
         let path = self.path.as_slice();
         self.options
@@ -769,8 +854,17 @@ impl<'a> Walker<'a, '_> {
             .collect();
         let limit = self.options.max_value_chars;
         let mut truncated = false;
-        let control = control.map(|v| limit_value(v, limit, &mut truncated));
-        let candidate = candidate.map(|v| limit_value(v, limit, &mut truncated));
+        let redact_here = self.is_redacted();
+        let mut publishable = |value: &Value| {
+            let value = if redact_here {
+                Cow::Owned(Value::String(REDACTED.to_owned()))
+            } else {
+                redact_nested(value, self.path.as_slice(), &self.options.redacted)
+            };
+            limit_value(value, limit, &mut truncated)
+        };
+        let control = control.map(&mut publishable);
+        let candidate = candidate.map(&mut publishable);
         self.out.differences.push(Difference {
             path: render_path(&segments),
             segments,
@@ -889,11 +983,113 @@ fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
     }
 }
 
-/// Clones `value`, or replaces it with a truncated rendering if its compact
+/// A step of the iterative walk in [`redact_nested`].
+enum RedactStep<'v> {
+    /// Visit `value` at the current path extended by the segment.
+    Enter(SegRef<'v>, &'v Value),
+    /// Leave the most recently entered container.
+    Exit,
+}
+
+/// `value` (found at path `at`) with every nested subtree whose path is
+/// matched by one of `patterns` replaced by [`REDACTED`]; borrowed when
+/// nothing inside it is redacted. The caller has checked that no prefix of
+/// `at` (including `at` itself) is matched. Iterative, so deep values cannot
+/// overflow the stack.
+fn redact_nested<'v>(
+    value: &'v Value,
+    at: &[SegRef<'_>],
+    patterns: &[PathPattern],
+) -> Cow<'v, Value> {
+    if patterns.is_empty() || !matches!(value, Value::Array(_) | Value::Object(_)) {
+        return Cow::Borrowed(value);
+    }
+    // Without `..`, no pattern matches paths longer than its own length.
+    let longest = patterns
+        .iter()
+        .try_fold(0usize, |longest, p| p.fixed_len().map(|n| longest.max(n)));
+    let may_match_below = |len: usize| longest.is_none_or(|n| len < n);
+    if !may_match_below(at.len()) {
+        return Cow::Borrowed(value);
+    }
+    let mut path: Vec<SegRef<'_>> = at.to_vec();
+    let base = path.len();
+    let mut hits: Vec<Vec<PathSegment>> = Vec::new();
+    let mut stack: Vec<RedactStep<'v>> = Vec::new();
+    push_children(value, &mut stack);
+    while let Some(step) = stack.pop() {
+        let (segment, node) = match step {
+            RedactStep::Exit => {
+                path.pop();
+                continue;
+            }
+            RedactStep::Enter(segment, node) => (segment, node),
+        };
+        path.push(segment);
+        if patterns.iter().any(|p| p.matches_segments(&path, false)) {
+            let relative = path.get(base..).unwrap_or(&[]);
+            hits.push(relative.iter().map(|s| s.to_segment()).collect());
+            path.pop();
+        } else if matches!(node, Value::Array(_) | Value::Object(_)) && may_match_below(path.len())
+        {
+            stack.push(RedactStep::Exit);
+            push_children(node, &mut stack);
+        } else {
+            path.pop();
+        }
+    }
+    if hits.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    let mut out = value.clone();
+    for hit in hits {
+        if let Some(slot) = value_at_mut(&mut out, &hit) {
+            *slot = Value::String(REDACTED.to_owned());
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Pushes an `Enter` step for each child of `value`, last child first (so
+/// that children are visited in order).
+fn push_children<'v>(value: &'v Value, stack: &mut Vec<RedactStep<'v>>) {
+    match value {
+        Value::Array(items) => stack.extend(
+            items
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, item)| RedactStep::Enter(SegRef::Index(i), item)),
+        ),
+        Value::Object(members) => {
+            let start = stack.len();
+            stack.extend(
+                members
+                    .iter()
+                    .map(|(key, item)| RedactStep::Enter(SegRef::Key(key), item)),
+            );
+            stack.get_mut(start..).unwrap_or(&mut []).reverse();
+        }
+        _ => {}
+    }
+}
+
+/// The node at `path` below `value`, if there is one.
+fn value_at_mut<'v>(mut value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Value> {
+    for segment in path {
+        value = match segment {
+            PathSegment::Key(key) => value.as_object_mut()?.get_mut(key)?,
+            PathSegment::Index(i) => value.as_array_mut()?.get_mut(*i)?,
+        };
+    }
+    Some(value)
+}
+
+/// Takes `value`, or replaces it with a truncated rendering if its compact
 /// JSON exceeds `limit` characters.
-fn limit_value(value: &Value, limit: usize, truncated: &mut bool) -> Value {
+fn limit_value(value: Cow<'_, Value>, limit: usize, truncated: &mut bool) -> Value {
     if limit == usize::MAX {
-        return value.clone();
+        return value.into_owned();
     }
     let mut writer = LimitedWriter {
         buf: Vec::new(),
@@ -902,9 +1098,9 @@ fn limit_value(value: &Value, limit: usize, truncated: &mut bool) -> Value {
         exceeded: false,
     };
     // The only possible error is the writer refusing more output.
-    let _ = serde_json::to_writer(&mut writer, value);
+    let _ = serde_json::to_writer(&mut writer, value.as_ref());
     if !writer.exceeded {
-        return value.clone();
+        return value.into_owned();
     }
     *truncated = true;
     let mut text = String::from_utf8_lossy(&writer.buf).into_owned();
@@ -1291,12 +1487,175 @@ mod tests {
         assert_eq!(back.differences[1].candidate, Some(Value::Null));
     }
 
+    fn redacted() -> Value {
+        json!(REDACTED)
+    }
+
+    #[test]
+    fn redaction_at_and_below_redacted_paths() {
+        let options = DiffOptions::new()
+            .try_redact("$.user.password")
+            .unwrap()
+            .redact(pat("$.card"));
+        let diff = diff_values(
+            &json!({"user": {"name": "ann", "password": "hunter2"}, "card": {"number": "4111", "cvc": 1}}),
+            &json!({"user": {"name": "bob", "password": "swordfish"}, "card": {"number": "5500", "exp": "12/30"}}),
+            &options,
+        );
+        assert_eq!(
+            kinds(&diff),
+            [
+                ("$.card.cvc", DiffKind::Removed),
+                ("$.card.exp", DiffKind::Added),
+                ("$.card.number", DiffKind::Changed),
+                ("$.user.name", DiffKind::Changed),
+                ("$.user.password", DiffKind::Changed),
+            ]
+        );
+        let values: Vec<_> = diff
+            .differences
+            .iter()
+            .map(|d| (d.control.clone(), d.candidate.clone()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (Some(redacted()), None),
+                (None, Some(redacted())),
+                (Some(redacted()), Some(redacted())),
+                (Some(json!("ann")), Some(json!("bob"))),
+                (Some(redacted()), Some(redacted())),
+            ]
+        );
+        assert!(diff.differences.iter().all(|d| !d.truncated));
+        let text = format!("{diff} {diff:?} {}", serde_json::to_string(&diff).unwrap());
+        for secret in ["hunter2", "swordfish", "4111", "5500", "12/30"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+
+        // Equal redacted values are still equal; redaction changes no verdict.
+        let same = json!({"user": {"password": "x"}});
+        assert!(diff_values(&same, &same, &options).is_empty());
+        // A redacted root redacts everything.
+        let all = DiffOptions::new().redact(pat("$"));
+        let diff = diff_values(&json!({"a": 1}), &json!([2]), &all);
+        assert_eq!(kinds(&diff), [("$", DiffKind::TypeChanged)]);
+        assert_eq!(diff.differences[0].control, Some(redacted()));
+        assert_eq!(diff.differences[0].candidate, Some(redacted()));
+    }
+
+    #[test]
+    fn redaction_inside_parent_level_values() {
+        let options = DiffOptions::new()
+            .try_redact("$..token")
+            .unwrap()
+            .redact(pat("$.list[*].secret"));
+        // Reordered: both arrays carry redacted elements.
+        let diff = diff_values(
+            &json!({"list": [{"id": 1, "secret": "s1"}, {"id": 2, "secret": "s2"}]}),
+            &json!({"list": [{"id": 2, "secret": "s2"}, {"id": 1, "secret": "s1"}]}),
+            &options,
+        );
+        assert_eq!(kinds(&diff), [("$.list", DiffKind::Reordered)]);
+        assert_eq!(
+            diff.differences[0].control,
+            Some(json!([{"id": 1, "secret": REDACTED}, {"id": 2, "secret": REDACTED}]))
+        );
+        assert_eq!(
+            diff.differences[0].candidate,
+            Some(json!([{"id": 2, "secret": REDACTED}, {"id": 1, "secret": REDACTED}]))
+        );
+
+        // TypeChanged, Added and Removed objects; `..` reaches any depth.
+        let diff = diff_values(
+            &json!({"a": {"token": "t1", "deep": [{"token": {"x": "t2"}}]}, "gone": {"token": "t3"}}),
+            &json!({"a": "now a string", "new": [{"token": "t4", "keep": 1}]}),
+            &options,
+        );
+        assert_eq!(
+            kinds(&diff),
+            [
+                ("$.a", DiffKind::TypeChanged),
+                ("$.gone", DiffKind::Removed),
+                ("$.new", DiffKind::Added),
+            ]
+        );
+        assert_eq!(
+            diff.differences[0].control,
+            Some(json!({"token": REDACTED, "deep": [{"token": REDACTED}]}))
+        );
+        assert_eq!(diff.differences[0].candidate, Some(json!("now a string")));
+        assert_eq!(
+            diff.differences[1].control,
+            Some(json!({"token": REDACTED}))
+        );
+        assert_eq!(
+            diff.differences[2].candidate,
+            Some(json!([{"token": REDACTED, "keep": 1}]))
+        );
+        let text = serde_json::to_string(&diff).unwrap();
+        for secret in ["t1", "t2", "t3", "t4", "s1", "s2"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+
+        // Values with nothing redacted inside are reported unchanged.
+        let diff = diff_values(&json!({"a": [1, {"b": 2}]}), &json!({"a": 3}), &options);
+        assert_eq!(diff.differences[0].control, Some(json!([1, {"b": 2}])));
+    }
+
+    #[test]
+    fn redaction_before_truncation() {
+        // The secret sorts first, so truncating the unredacted value would
+        // keep a prefix of it.
+        let options = DiffOptions::new().redact(pat("$.a")).max_value_chars(20);
+        let diff = diff_values(
+            &json!(null),
+            &json!({"a": "secret-secret-secret", "b": "x".repeat(40)}),
+            &options,
+        );
+        let d = &diff.differences[0];
+        assert!(d.truncated);
+        assert_eq!(d.candidate, Some(json!("{\"a\":\"[redacted]\",\"b…")));
+        assert!(!format!("{diff:?}").contains("secret"));
+
+        // The placeholder itself obeys the limit.
+        let tiny = DiffOptions::new().redact(pat("$")).max_value_chars(3);
+        let diff = diff_values(&json!(1), &json!(2), &tiny);
+        assert_eq!(diff.differences[0].control, Some(json!("\"[r…")));
+        assert!(diff.differences[0].truncated);
+    }
+
+    #[test]
+    fn redaction_of_deep_values() {
+        // Reported at the depth limit; the secret lies far below it.
+        let options = DiffOptions::new()
+            .try_redact("$..secret")
+            .unwrap()
+            .max_value_chars(usize::MAX);
+        let a = nested(400, json!({"secret": "deep-secret-1"}));
+        let b = nested(400, json!({"secret": "deep-secret-2"}));
+        let diff = diff_values(&a, &b, &options);
+        assert_eq!(diff.len(), 1);
+        let text = serde_json::to_string(&diff).unwrap();
+        assert!(!text.contains("deep-secret"));
+        assert!(text.contains(REDACTED));
+
+        // Patterns without `..` stop the search at their own length.
+        let fixed = DiffOptions::new().redact(pat("$.n[0].x"));
+        let diff = diff_values(&json!({"n": [{"x": 1}]}), &json!(0), &fixed);
+        assert_eq!(
+            diff.differences[0].control,
+            Some(json!({"n": [{"x": REDACTED}]}))
+        );
+        assert!(DiffOptions::new().try_redact("$.[").is_err());
+    }
+
     #[test]
     fn defaults() {
         let o = DiffOptions::default();
         assert_eq!(o.max_differences, 32);
         assert_eq!(o.max_value_chars, 256);
-        assert!(o.ignored.is_empty() && o.unordered.is_empty());
+        assert!(o.ignored.is_empty() && o.unordered.is_empty() && o.redacted.is_empty());
         assert!(o.tolerance().is_none());
         assert!(Diff::default().is_empty());
     }

@@ -266,6 +266,12 @@ impl PathPattern {
         self.matches_segments(path, true)
     }
 
+    /// The length of every path this pattern matches exactly, or `None` if
+    /// it contains `..` (and so matches paths of many lengths).
+    pub(crate) fn fixed_len(&self) -> Option<usize> {
+        self.fixed_len
+    }
+
     /// Matching over any segment representation. With `prefix`, a match of
     /// any prefix of `path` counts.
     pub(crate) fn matches_segments<S: AsSegRef>(&self, path: &[S], prefix: bool) -> bool {

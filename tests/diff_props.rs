@@ -3,10 +3,12 @@
 
 use darklaunch::diff::{
     diff_values, render_path, Diff, DiffKind, DiffOptions, Difference, PathPattern, PathSegment,
+    REDACTED,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Number, Value};
+use std::collections::HashSet;
 
 // ---------------------------------------------------------------------------
 // Strategies
@@ -388,6 +390,60 @@ fn deep_shuffle(value: &mut Value, state: &mut u64) {
     }
 }
 
+/// Replaces every string leaf not in `keep` with a fresh marker
+/// `zq<n>qz`, recording it in `keep`.
+fn mark_strings(value: &mut Value, keep: &mut HashSet<String>) {
+    match value {
+        Value::String(s) if !keep.contains(s.as_str()) => {
+            *s = format!("zq{}qz", keep.len());
+            keep.insert(s.clone());
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mark_strings(v, keep)),
+        Value::Object(members) => members.values_mut().for_each(|v| mark_strings(v, keep)),
+        _ => {}
+    }
+}
+
+/// Like [`arb_pair`], but every string leaf is a unique marker (equal
+/// leaves of control and candidate share theirs).
+fn arb_marked_pair() -> impl Strategy<Value = (Value, Value)> {
+    (arb_json(), prop::collection::vec(arb_mutation(), 0..5)).prop_map(
+        |(mut control, mutations)| {
+            let mut markers = HashSet::new();
+            mark_strings(&mut control, &mut markers);
+            let mut candidate = control.clone();
+            for (at, mutation) in mutations {
+                mutate(&mut candidate, at, mutation);
+            }
+            mark_strings(&mut candidate, &mut markers);
+            (control, candidate)
+        },
+    )
+}
+
+/// Sorts the string leaves of `value` into those inside a subtree matched by
+/// one of `patterns` and the others; collects every key into `keys`.
+fn partition_strings(
+    value: &Value,
+    patterns: &[PathPattern],
+    redacted: &mut HashSet<String>,
+    plain: &mut HashSet<String>,
+    keys: &mut Vec<String>,
+) {
+    for path in all_paths(value) {
+        if let Some(PathSegment::Key(k)) = path.last() {
+            keys.push(k.clone());
+        }
+        if let Some(Value::String(s)) = get(value, &path) {
+            if patterns.iter().any(|p| p.matches_prefix_of(&path)) {
+                redacted.insert(s.clone());
+            } else {
+                plain.insert(s.clone());
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Properties
 
@@ -533,6 +589,74 @@ proptest! {
             let has_index = f.segments.iter().any(|s| matches!(s, PathSegment::Index(_)));
             if !has_index && f.kind != DiffKind::Reordered && !pattern.matches_prefix_of(&f.segments) {
                 prop_assert!(diff.differences.contains(f), "{} missing with ignore {}", f, text);
+            }
+        }
+    }
+
+    /// 4b. No string found only inside redacted subtrees appears anywhere in
+    /// the diff (Debug, Display or JSON), whatever the limits; redaction
+    /// changes neither the paths nor the kinds reported.
+    #[test]
+    fn redacted_values_never_appear(
+        (control, candidate) in arb_marked_pair(),
+        picks in prop::collection::vec(
+            (
+                any::<Index>(),
+                any::<bool>(),
+                prop::collection::vec(prop::bool::weighted(0.3), 8),
+                prop::option::weighted(0.3, 0usize..4),
+            ),
+            1..3,
+        ),
+        max_differences in prop_oneof![Just(usize::MAX), 0usize..6],
+        max_chars in prop_oneof![Just(usize::MAX), 0usize..60],
+    ) {
+        let mut patterns = Vec::new();
+        for (pick, from_candidate, wild, descent_from) in &picks {
+            let source = if *from_candidate { &candidate } else { &control };
+            let paths = all_paths(source);
+            let path: &Vec<PathSegment> = pick.get(&paths);
+            let text = generalize(path, wild, *descent_from);
+            let pattern: PathPattern = text.parse().map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            patterns.push(pattern);
+        }
+        let (mut redacted, mut plain, mut keys) = (HashSet::new(), HashSet::new(), Vec::new());
+        for value in [&control, &candidate] {
+            partition_strings(value, &patterns, &mut redacted, &mut plain, &mut keys);
+        }
+        let secrets: Vec<&String> = redacted
+            .iter()
+            .filter(|s| !plain.contains(*s) && !keys.iter().any(|k| k.contains(s.as_str())))
+            .collect();
+
+        let mut options = DiffOptions::new()
+            .max_differences(max_differences)
+            .max_value_chars(max_chars);
+        for pattern in &patterns {
+            options = options.redact(pattern.clone());
+        }
+        let diff = diff_values(&control, &candidate, &options);
+        let rendered = format!("{diff:?}\n{diff}\n{}", serde_json::to_string(&diff).unwrap());
+        for secret in &secrets {
+            prop_assert!(!rendered.contains(secret.as_str()), "{} leaked:\n{}", secret, rendered);
+        }
+
+        // Same findings as without redaction.
+        let plain_options = DiffOptions::new()
+            .max_differences(max_differences)
+            .max_value_chars(max_chars);
+        let unredacted = diff_values(&control, &candidate, &plain_options);
+        prop_assert_eq!(diff.len(), unredacted.len());
+        prop_assert_eq!(diff.omitted, unredacted.omitted);
+        for (d, u) in diff.differences.iter().zip(&unredacted.differences) {
+            prop_assert_eq!(&d.segments, &u.segments);
+            prop_assert_eq!(d.kind, u.kind);
+            prop_assert_eq!(d.control.is_some(), u.control.is_some());
+            prop_assert_eq!(d.candidate.is_some(), u.candidate.is_some());
+            if max_chars == usize::MAX && patterns.iter().any(|p| p.matches_prefix_of(&d.segments)) {
+                for value in [&d.control, &d.candidate].into_iter().flatten() {
+                    prop_assert_eq!(value, &json!(REDACTED));
+                }
             }
         }
     }

@@ -1,5 +1,473 @@
-//! Mismatch records as JSON lines (work in progress).
+//! Mismatch records as JSON lines.
+//!
+//! [`JsonLinesPublisher`] writes one JSON object per line for each recorded candidate of a
+//! sampled run, to any writer or to a file opened for appending. A record looks like this
+//! (one line; wrapped here):
+//!
+//! ```text
+//! {"timestamp":"2024-05-01T12:34:56.123456Z","experiment":"pricing-v2","candidate":"v2",
+//!  "verdict":"mismatch","context":{"user":"alice"},"control_duration_us":120,
+//!  "candidate_duration_us":95,"control_outcome":"value","candidate_outcome":"value",
+//!  "diff":{"differences":[{"path":"$.total","segments":["total"],"kind":"changed",
+//!  "control":10,"candidate":12,"truncated":false}],"omitted":0}}
+//! ```
+//!
+//! | field | |
+//! |---|---|
+//! | `timestamp` | when the result was published, RFC 3339 in UTC with microseconds |
+//! | `experiment`, `candidate` | names |
+//! | `verdict` | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `candidate_error`, `timeout` |
+//! | `context` | the run's context as an object (`{}` when empty) |
+//! | `control_duration_us`, `candidate_duration_us` | durations in microseconds |
+//! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
+//! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
+//! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
+//!
+//! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
 
-/// Writes mismatch records as JSON lines (work in progress).
-#[derive(Debug, Default)]
-pub struct JsonLinesPublisher {}
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::diff::Diff;
+use crate::observation::{CandidateResult, ExperimentResult, Outcome, Verdict};
+use crate::publish::Publisher;
+
+/// Writes one JSON object per line for every mismatch, candidate error and timeout (and, if
+/// asked, matches and ignored mismatches) to a writer or an appended file. See the
+/// [module docs](self) for the record's fields.
+///
+/// Clones share the writer and the counters, so keep a clone to read
+/// [`write_errors`](Self::write_errors). A failing writer never panics and never reaches the
+/// caller: the record is counted as a write error and publishing continues. Each line is
+/// written with one `write_all` under a lock, and flushed unless
+/// [`flush_each_line(false)`](Self::flush_each_line). Implements [`Publisher<T, E>`] for every
+/// `T` and `E`.
+///
+/// ```
+/// use darklaunch::diff::DiffOptions;
+/// use darklaunch::publish::JsonLinesPublisher;
+/// use darklaunch::Experiment;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let path = std::env::temp_dir().join(format!("darklaunch-doc-{}.jsonl", std::process::id()));
+/// let publisher = JsonLinesPublisher::to_file(&path)?;
+/// let experiment: Experiment<Vec<u32>> = Experiment::builder("sort-v2")
+///     .publisher(publisher.clone())
+///     .diff(DiffOptions::default())
+///     .build()?;
+///
+/// experiment.run(|| vec![1, 2, 3], || vec![1, 2, 3]); // a match: not written
+/// experiment
+///     .trial()
+///     .context("user", "alice")
+///     .control(|| vec![1, 2])
+///     .candidate("v2", || vec![2, 1])
+///     .run();
+///
+/// let text = std::fs::read_to_string(&path)?;
+/// let lines: Vec<serde_json::Value> =
+///     text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+/// assert_eq!(lines.len(), 1);
+/// assert_eq!(lines[0]["verdict"], "mismatch");
+/// assert_eq!(lines[0]["candidate"], "v2");
+/// assert_eq!(lines[0]["context"]["user"], "alice");
+/// assert_eq!(lines[0]["diff"]["differences"][0]["kind"], "reordered");
+/// assert_eq!(publisher.write_errors(), 0);
+/// # std::fs::remove_file(&path)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct JsonLinesPublisher {
+    shared: Arc<Shared>,
+    /// Which verdicts are written, one bit per verdict (see `bit`).
+    verdicts: u8,
+    flush_each_line: bool,
+}
+
+struct Shared {
+    writer: Mutex<Box<dyn Write + Send>>,
+    lines: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+impl std::fmt::Debug for JsonLinesPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdicts: Vec<&str> = ALL_VERDICTS
+            .iter()
+            .filter(|v| self.includes(**v))
+            .map(|v| v.as_str())
+            .collect();
+        f.debug_struct("JsonLinesPublisher")
+            .field("verdicts", &verdicts)
+            .field("flush_each_line", &self.flush_each_line)
+            .field("lines_written", &self.lines_written())
+            .field("write_errors", &self.write_errors())
+            .finish_non_exhaustive()
+    }
+}
+
+const ALL_VERDICTS: [Verdict; 5] = [
+    Verdict::Match,
+    Verdict::Mismatch,
+    Verdict::Ignored,
+    Verdict::CandidateError,
+    Verdict::TimedOut,
+];
+
+fn bit(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Match => 1,
+        Verdict::Mismatch => 2,
+        Verdict::Ignored => 4,
+        Verdict::CandidateError => 8,
+        Verdict::TimedOut => 16,
+    }
+}
+
+impl JsonLinesPublisher {
+    /// Writes to `writer` (a `Vec<u8>`, a socket, `std::io::stderr()`, …), behind a mutex.
+    /// Records mismatches, candidate errors and timeouts; flushes after every line.
+    pub fn new(writer: impl Write + Send + 'static) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                writer: Mutex::new(Box::new(writer)),
+                lines: AtomicU64::new(0),
+                write_errors: AtomicU64::new(0),
+            }),
+            verdicts: bit(Verdict::Mismatch)
+                | bit(Verdict::CandidateError)
+                | bit(Verdict::TimedOut),
+            flush_each_line: true,
+        }
+    }
+
+    /// Appends to the file at `path`, creating it if needed.
+    ///
+    /// # Errors
+    ///
+    /// The error from opening the file.
+    pub fn to_file(path: impl AsRef<Path>) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Self::new(file))
+    }
+
+    /// Whether candidates with `verdict` are written. By default mismatches, candidate errors
+    /// and timeouts are; matches and ignored mismatches are not.
+    pub fn include(mut self, verdict: Verdict, include: bool) -> Self {
+        if include {
+            self.verdicts |= bit(verdict);
+        } else {
+            self.verdicts &= !bit(verdict);
+        }
+        self
+    }
+
+    /// Whether to flush the writer after every line (default true). Without it, lines reach
+    /// the destination when the writer's buffer does; a flush error is a write error.
+    pub fn flush_each_line(mut self, flush: bool) -> Self {
+        self.flush_each_line = flush;
+        self
+    }
+
+    /// How many records could not be written (an I/O error from the writer or its flush)
+    /// since this publisher was created, across clones.
+    pub fn write_errors(&self) -> u64 {
+        self.shared.write_errors.load(Ordering::Relaxed)
+    }
+
+    /// How many records were written successfully, across clones.
+    pub fn lines_written(&self) -> u64 {
+        self.shared.lines.load(Ordering::Relaxed)
+    }
+
+    /// Flushes the writer.
+    ///
+    /// # Errors
+    ///
+    /// The writer's flush error (it is not counted in [`write_errors`](Self::write_errors)).
+    pub fn flush(&self) -> io::Result<()> {
+        self.lock().flush()
+    }
+
+    fn includes(&self, verdict: Verdict) -> bool {
+        self.verdicts & bit(verdict) != 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Write + Send>> {
+        // A writer that panicked mid-line leaves at worst a torn line; keep writing.
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes one line (which ends with `\n`); counts the outcome.
+    fn write_line(&self, line: &[u8]) {
+        let mut writer = self.lock();
+        let written = writer.write_all(line).and_then(|()| {
+            if self.flush_each_line {
+                writer.flush()
+            } else {
+                Ok(())
+            }
+        });
+        drop(writer);
+        let counter = match written {
+            Ok(()) => &self.shared.lines,
+            Err(_) => &self.shared.write_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One line of output.
+#[derive(Serialize)]
+struct Record<'a> {
+    timestamp: &'a str,
+    experiment: &'a str,
+    candidate: &'a str,
+    verdict: &'static str,
+    context: &'a Context,
+    control_duration_us: u64,
+    candidate_duration_us: u64,
+    control_outcome: &'static str,
+    candidate_outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control_panic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_panic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a Diff>,
+}
+
+impl<T, E> Publisher<T, E> for JsonLinesPublisher {
+    fn publish(&self, result: &ExperimentResult<T, E>) {
+        let mut timestamp: Option<String> = None;
+        let mut line = Vec::new();
+        for candidate in result.candidates() {
+            if !self.includes(candidate.verdict()) {
+                continue;
+            }
+            let timestamp = timestamp.get_or_insert_with(|| rfc3339(SystemTime::now()));
+            line.clear();
+            let record = record(timestamp, result, candidate);
+            match serde_json::to_writer(&mut line, &record) {
+                Ok(()) => {
+                    line.push(b'\n');
+                    self.write_line(&line);
+                }
+                Err(_) => {
+                    self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn record<'a, T, E>(
+    timestamp: &'a str,
+    result: &'a ExperimentResult<T, E>,
+    candidate: &'a CandidateResult<T, E>,
+) -> Record<'a> {
+    let control = result.control();
+    let observation = candidate.observation();
+    Record {
+        timestamp,
+        experiment: result.name(),
+        candidate: candidate.name(),
+        verdict: candidate.verdict().as_str(),
+        context: result.context(),
+        control_duration_us: micros(control.duration()),
+        candidate_duration_us: micros(observation.duration()),
+        control_outcome: control.outcome().kind(),
+        candidate_outcome: observation.outcome().kind(),
+        control_panic: panic_message(control.outcome()),
+        candidate_panic: panic_message(observation.outcome()),
+        diff: candidate.diff(),
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn panic_message<T, E>(outcome: &Outcome<T, E>) -> Option<&str> {
+    match outcome {
+        Outcome::Panicked(message) => Some(message),
+        _ => None,
+    }
+}
+
+/// Formats `time` as RFC 3339 in UTC with microseconds: `2024-05-01T12:34:56.123456Z`.
+/// Times outside years 0000–9999 are clamped to that range.
+fn rfc3339(time: SystemTime) -> String {
+    // Whole seconds and microseconds since the epoch; negative before it.
+    let (secs, micros) = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => (
+            i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+            after.subsec_micros(),
+        ),
+        Err(before) => {
+            let before = before.duration();
+            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            // Round down to the microsecond: 1 ns before a second is 999 999 µs into the
+            // second before it.
+            match before.subsec_nanos() {
+                0 => (secs.saturating_neg(), 0),
+                ns => (
+                    secs.saturating_neg().saturating_sub(1),
+                    (1_000_000_000 - ns) / 1_000,
+                ),
+            }
+        }
+    };
+    // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+    const MIN: i64 = -62_167_219_200;
+    const MAX: i64 = 253_402_300_799;
+    let (secs, micros) = if secs < MIN {
+        (MIN, 0)
+    } else if secs > MAX {
+        (MAX, 999_999)
+    } else {
+        (secs, micros)
+    };
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let mut out = String::with_capacity(27);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    );
+    out
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64, micros: u32) -> SystemTime {
+        let sub = Duration::from_micros(u64::from(micros));
+        if secs >= 0 {
+            UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs()) + sub
+        } else {
+            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + sub
+        }
+    }
+
+    #[test]
+    fn rfc3339_known_values() {
+        for (secs, micros, expected) in [
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (0, 1, "1970-01-01T00:00:00.000001Z"),
+            (86_399, 999_999, "1970-01-01T23:59:59.999999Z"),
+            (951_782_400, 0, "2000-02-29T00:00:00.000000Z"),
+            (951_868_800, 0, "2000-03-01T00:00:00.000000Z"),
+            (1_000_000_000, 0, "2001-09-09T01:46:40.000000Z"),
+            (1_234_567_890, 123_456, "2009-02-13T23:31:30.123456Z"),
+            (1_709_164_800, 0, "2024-02-29T00:00:00.000000Z"),
+            (1_735_689_599, 500_000, "2024-12-31T23:59:59.500000Z"),
+            (1_735_689_600, 0, "2025-01-01T00:00:00.000000Z"),
+            (4_102_444_800, 0, "2100-01-01T00:00:00.000000Z"),
+            (253_402_300_799, 0, "9999-12-31T23:59:59.000000Z"),
+            (-1, 0, "1969-12-31T23:59:59.000000Z"),
+            (-1, 250_000, "1969-12-31T23:59:59.250000Z"),
+            (-86_400, 0, "1969-12-31T00:00:00.000000Z"),
+            (-2_208_988_800, 0, "1900-01-01T00:00:00.000000Z"),
+            (-62_135_596_800, 0, "0001-01-01T00:00:00.000000Z"),
+            (-62_167_219_200, 0, "0000-01-01T00:00:00.000000Z"),
+        ] {
+            assert_eq!(rfc3339(at(secs, micros)), expected, "{secs}.{micros}");
+        }
+        // Sub-microsecond parts are cut, before the epoch too.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_nanos(1)),
+            "1969-12-31T23:59:59.999999Z"
+        );
+        // Clamped outside years 0000–9999.
+        assert_eq!(
+            rfc3339(at(253_402_300_800, 0)),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            rfc3339(at(-62_167_219_201, 0)),
+            "0000-01-01T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn civil_dates_round_trip_day_by_day() {
+        // Every day from 1600 to 2400 follows the previous one.
+        let mut previous = civil_from_days(-135_140 - 1);
+        assert_eq!(previous, (1599, 12, 31));
+        for days in -135_140..157_000 {
+            let (y, m, d) = civil_from_days(days);
+            let (py, pm, pd) = previous;
+            let next_day = (y, m, d) == (py, pm, pd + 1);
+            let next_month = (y, m, d) == (py, pm + 1, 1);
+            let next_year = (y, m, d) == (py + 1, 1, 1) && (pm, pd) == (12, 31);
+            assert!(
+                next_day || next_month || next_year,
+                "{previous:?} → {:?}",
+                (y, m, d)
+            );
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let month_len = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            assert!((1..=month_len).contains(&d));
+            previous = (y, m, d);
+        }
+    }
+
+    #[test]
+    fn verdict_selection() {
+        let p = JsonLinesPublisher::new(Vec::new());
+        assert!(p.includes(Verdict::Mismatch));
+        assert!(p.includes(Verdict::CandidateError));
+        assert!(p.includes(Verdict::TimedOut));
+        assert!(!p.includes(Verdict::Match));
+        assert!(!p.includes(Verdict::Ignored));
+        let p = p
+            .include(Verdict::Match, true)
+            .include(Verdict::TimedOut, false);
+        assert!(p.includes(Verdict::Match));
+        assert!(!p.includes(Verdict::TimedOut));
+        let debug = format!("{p:?}");
+        assert!(
+            debug.contains("[\"match\", \"mismatch\", \"candidate_error\"]"),
+            "{debug}"
+        );
+    }
+}

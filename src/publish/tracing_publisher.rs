@@ -1,5 +1,359 @@
-//! Runs as `tracing` events (work in progress).
+//! Runs as `tracing` events: target `darklaunch`, structured fields.
+//!
+//! [`TracingPublisher`] emits, for every candidate of every sampled run, one **run event**
+//! (message `darklaunch run`), then for a candidate with a structural diff (feature `serde`,
+//! [`ExperimentBuilder::diff`](crate::ExperimentBuilder::diff)) up to
+//! [`max_differences`](TracingPublisher::max_differences) **difference events** (message
+//! `darklaunch difference`), and for every shed run a **shed event** (message
+//! `darklaunch run shed`).
+//!
+//! Run event fields (absent fields are simply not recorded):
+//!
+//! | field | type | |
+//! |---|---|---|
+//! | `experiment` | str | the experiment's name |
+//! | `candidate` | str | the candidate's name (absent for a run without candidates) |
+//! | `verdict` | str | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `candidate_error`, `timeout` |
+//! | `control_outcome`, `candidate_outcome` | str | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
+//! | `control_duration_us`, `candidate_duration_us` | u64 | durations in microseconds |
+//! | `control_panic`, `candidate_panic` | str | the panic message, for a behaviour that panicked |
+//! | `differences` | u64 | how many differences the diff found (kept and omitted) |
+//! | `context` | str | the run's context as a compact JSON object, e.g. `{"user":"alice","n":3}`; absent when empty |
+//!
+//! Difference event fields: `experiment`, `candidate`, `path` (e.g. `$.items[0].price`),
+//! `kind` ([`DiffKind::as_str`](crate::DiffKind::as_str)), `control` and `candidate_value`
+//! (compact JSON of the values as the diff holds them: after `clean`, redaction and
+//! truncation; absent for an Added or Removed side) and `truncated` (bool).
+//!
+//! Shed event fields: `experiment`.
+//!
+//! Values and context go to logs and traces only; `Err` values are reported by outcome kind
+//! only (their type need not be printable).
 
-/// Publishes runs as `tracing` events (work in progress).
-#[derive(Debug, Default)]
-pub struct TracingPublisher {}
+use std::fmt::Write as _;
+
+use tracing::Level;
+
+use crate::context::{Context, ContextValue};
+use crate::observation::{CandidateResult, ExperimentResult, Outcome, Verdict};
+use crate::publish::Publisher;
+
+/// Emits an event at a level chosen at run time (a `tracing` macro needs a static level).
+macro_rules! event_at {
+    ($level:expr, $($rest:tt)+) => {
+        match $level {
+            Level::ERROR => tracing::event!(target: "darklaunch", Level::ERROR, $($rest)+),
+            Level::WARN => tracing::event!(target: "darklaunch", Level::WARN, $($rest)+),
+            Level::INFO => tracing::event!(target: "darklaunch", Level::INFO, $($rest)+),
+            Level::DEBUG => tracing::event!(target: "darklaunch", Level::DEBUG, $($rest)+),
+            _ => tracing::event!(target: "darklaunch", Level::TRACE, $($rest)+),
+        }
+    };
+}
+
+/// Whether events of target `darklaunch` at a run-time level would be recorded.
+macro_rules! enabled_at {
+    ($level:expr) => {
+        match $level {
+            Level::ERROR => tracing::enabled!(target: "darklaunch", Level::ERROR),
+            Level::WARN => tracing::enabled!(target: "darklaunch", Level::WARN),
+            Level::INFO => tracing::enabled!(target: "darklaunch", Level::INFO),
+            Level::DEBUG => tracing::enabled!(target: "darklaunch", Level::DEBUG),
+            _ => tracing::enabled!(target: "darklaunch", Level::TRACE),
+        }
+    };
+}
+
+/// Publishes runs as `tracing` events with target `darklaunch` and structured fields (see the
+/// [module docs](self) for every field).
+///
+/// Matches and ignored mismatches are logged at [`match_level`](Self::match_level) (default
+/// `DEBUG`); mismatches, candidate errors and timeouts at
+/// [`mismatch_level`](Self::mismatch_level) (default `WARN`), each mismatch followed by one
+/// event per difference, at most [`max_differences`](Self::max_differences) (default 16).
+/// When a level is disabled nothing is built or formatted for it. Implements
+/// [`Publisher<T, E>`] for every `T` and `E`.
+///
+/// ```
+/// use darklaunch::diff::DiffOptions;
+/// use darklaunch::publish::TracingPublisher;
+/// use darklaunch::Experiment;
+/// use tracing::Level;
+///
+/// let experiment: Experiment<Vec<u32>> = Experiment::builder("sort-v2")
+///     .publisher(
+///         TracingPublisher::new()
+///             .match_level(Level::TRACE)
+///             .mismatch_level(Level::ERROR)
+///             .max_differences(4),
+///     )
+///     .diff(DiffOptions::default())
+///     .build()
+///     .unwrap();
+///
+/// // Any subscriber works; this one prints JSON lines such as
+/// // {"level":"ERROR","fields":{"message":"darklaunch run","experiment":"sort-v2",
+/// //  "candidate":"candidate","verdict":"mismatch",...},"target":"darklaunch"}
+/// let subscriber = tracing_subscriber::fmt().json().with_max_level(Level::DEBUG).finish();
+/// tracing::subscriber::with_default(subscriber, || {
+///     let sorted = experiment.run(|| vec![1, 2, 3], || vec![1, 3, 2]);
+///     assert_eq!(sorted, vec![1, 2, 3]);
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct TracingPublisher {
+    match_level: Level,
+    mismatch_level: Level,
+    shed_level: Level,
+    max_differences: usize,
+}
+
+impl Default for TracingPublisher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TracingPublisher {
+    /// Matches and ignored runs at `DEBUG`; mismatches, candidate errors and timeouts at
+    /// `WARN`; at most 16 difference events per candidate; shed runs at `DEBUG`.
+    pub fn new() -> Self {
+        Self {
+            match_level: Level::DEBUG,
+            mismatch_level: Level::WARN,
+            shed_level: Level::DEBUG,
+            max_differences: 16,
+        }
+    }
+
+    /// The level of run events for matches and ignored mismatches (default `DEBUG`).
+    pub fn match_level(mut self, level: Level) -> Self {
+        self.match_level = level;
+        self
+    }
+
+    /// The level of run and difference events for mismatches, candidate errors and timeouts
+    /// (default `WARN`).
+    pub fn mismatch_level(mut self, level: Level) -> Self {
+        self.mismatch_level = level;
+        self
+    }
+
+    /// The level of the event for a shed run (default `DEBUG`).
+    pub fn shed_level(mut self, level: Level) -> Self {
+        self.shed_level = level;
+        self
+    }
+
+    /// The most difference events emitted per candidate and run (default 16; 0 emits none).
+    /// The run event's `differences` field still counts them all.
+    pub fn max_differences(mut self, n: usize) -> Self {
+        self.max_differences = n;
+        self
+    }
+
+    /// The level for a candidate with this verdict.
+    fn level_for(&self, verdict: Verdict) -> Level {
+        match verdict {
+            Verdict::Match | Verdict::Ignored => self.match_level,
+            Verdict::Mismatch | Verdict::CandidateError | Verdict::TimedOut => self.mismatch_level,
+        }
+    }
+
+    fn candidate_events<T, E>(
+        &self,
+        result: &ExperimentResult<T, E>,
+        candidate: &CandidateResult<T, E>,
+        context: &mut Option<Option<String>>,
+    ) {
+        let level = self.level_for(candidate.verdict());
+        if !enabled_at!(level) {
+            return;
+        }
+        let control = result.control();
+        let observation = candidate.observation();
+        let context = context.get_or_insert_with(|| context_json(result.context()));
+        #[cfg(feature = "serde")]
+        let differences = candidate.diff().map(|diff| saturating_u64(diff.len()));
+        #[cfg(not(feature = "serde"))]
+        let differences: Option<u64> = None;
+        event_at!(
+            level,
+            experiment = result.name(),
+            candidate = candidate.name(),
+            verdict = candidate.verdict().as_str(),
+            control_outcome = control.outcome().kind(),
+            candidate_outcome = observation.outcome().kind(),
+            control_duration_us = micros(control.duration()),
+            candidate_duration_us = micros(observation.duration()),
+            control_panic = panic_message(control.outcome()),
+            candidate_panic = panic_message(observation.outcome()),
+            differences,
+            context = context.as_deref(),
+            "darklaunch run"
+        );
+        #[cfg(feature = "serde")]
+        if let Some(diff) = candidate.diff() {
+            for difference in diff.differences.iter().take(self.max_differences) {
+                let control_value = difference.control.as_ref().map(ToString::to_string);
+                let candidate_value = difference.candidate.as_ref().map(ToString::to_string);
+                event_at!(
+                    level,
+                    experiment = result.name(),
+                    candidate = candidate.name(),
+                    path = difference.path.as_str(),
+                    kind = difference.kind.as_str(),
+                    control = control_value.as_deref(),
+                    candidate_value = candidate_value.as_deref(),
+                    truncated = difference.truncated,
+                    "darklaunch difference"
+                );
+            }
+        }
+    }
+}
+
+impl<T, E> Publisher<T, E> for TracingPublisher {
+    fn publish(&self, result: &ExperimentResult<T, E>) {
+        // Built at most once per run, and only if some event is enabled.
+        let mut context = None;
+        if result.candidates().is_empty() {
+            if !enabled_at!(self.match_level) {
+                return;
+            }
+            let control = result.control();
+            let context = context_json(result.context());
+            event_at!(
+                self.match_level,
+                experiment = result.name(),
+                control_outcome = control.outcome().kind(),
+                control_duration_us = micros(control.duration()),
+                control_panic = panic_message(control.outcome()),
+                context = context.as_deref(),
+                "darklaunch run"
+            );
+            return;
+        }
+        for candidate in result.candidates() {
+            self.candidate_events(result, candidate, &mut context);
+        }
+    }
+
+    fn shed(&self, experiment: &str) {
+        event_at!(self.shed_level, experiment, "darklaunch run shed");
+    }
+}
+
+fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(feature = "serde")]
+fn saturating_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn panic_message<T, E>(outcome: &Outcome<T, E>) -> Option<&str> {
+    match outcome {
+        Outcome::Panicked(message) => Some(message),
+        _ => None,
+    }
+}
+
+/// The context as a compact JSON object, or `None` when it is empty. Non-finite floats are
+/// written as `null`.
+pub(crate) fn context_json(context: &Context) -> Option<String> {
+    if context.is_empty() {
+        return None;
+    }
+    let mut out = String::from("{");
+    for (i, (key, value)) in context.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(&mut out, key);
+        out.push(':');
+        // Writing to a String cannot fail.
+        let _ = match value {
+            ContextValue::Str(text) => {
+                push_json_string(&mut out, text);
+                Ok(())
+            }
+            ContextValue::I64(n) => write!(out, "{n}"),
+            ContextValue::U64(n) => write!(out, "{n}"),
+            // `Debug` keeps a float a float (`1.0`) and uses exponents for extremes (`1e300`).
+            ContextValue::F64(n) if n.is_finite() => write!(out, "{n:?}"),
+            ContextValue::F64(_) => write!(out, "null"),
+            ContextValue::Bool(b) => write!(out, "{b}"),
+        };
+    }
+    out.push('}');
+    Some(out)
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_is_compact_json() {
+        let mut context = Context::new();
+        assert_eq!(context_json(&context), None);
+        context.insert("user", "al\"ice\n\u{1}");
+        context.insert("n", -3i32);
+        context.insert("big", u64::MAX);
+        context.insert("ratio", 1.0);
+        context.insert("huge", 1e300);
+        context.insert("nan", f64::NAN);
+        context.insert("ok", true);
+        let json = context_json(&context).unwrap();
+        assert_eq!(
+            json,
+            "{\"user\":\"al\\\"ice\\n\\u0001\",\"n\":-3,\"big\":18446744073709551615,\
+             \"ratio\":1.0,\"huge\":1e300,\"nan\":null,\"ok\":true}"
+        );
+        #[cfg(feature = "serde")]
+        {
+            let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(parsed["user"], "al\"ice\n\u{1}");
+            assert_eq!(parsed["huge"], 1e300);
+        }
+    }
+
+    #[test]
+    fn levels_by_verdict() {
+        let p = TracingPublisher::new();
+        assert_eq!(p.level_for(Verdict::Match), Level::DEBUG);
+        assert_eq!(p.level_for(Verdict::Ignored), Level::DEBUG);
+        for verdict in [
+            Verdict::Mismatch,
+            Verdict::CandidateError,
+            Verdict::TimedOut,
+        ] {
+            assert_eq!(p.level_for(verdict), Level::WARN);
+        }
+        let p = p.match_level(Level::TRACE).mismatch_level(Level::ERROR);
+        assert_eq!(p.level_for(Verdict::Match), Level::TRACE);
+        assert_eq!(p.level_for(Verdict::Mismatch), Level::ERROR);
+        assert_eq!(micros(std::time::Duration::MAX), u64::MAX);
+    }
+}

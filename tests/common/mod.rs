@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests.
 
+pub mod http;
+
 use std::sync::Once;
 
 /// Keeps the output readable: panics the tests provoke on purpose (their message contains one of

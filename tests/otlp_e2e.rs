@@ -1,0 +1,449 @@
+//! End to end: `OtelPublisher` spans leave the process through `opentelemetry-otlp`
+//! (HTTP/protobuf) and arrive at a real OTLP receiver, the `oteltest` sink from PyPI
+//! (`tests/otlp_sink.py`), which writes each span it receives as a JSON line.
+//!
+//! The sink listens on all interfaces, so it must not run in the host's network namespace. The
+//! test [`spans_reach_a_real_otlp_receiver`] re-executes this test binary as
+//! `unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' <this binary> --exact
+//! inner_spans_reach_the_sink --ignored`, with `DARKLAUNCH_OTLP_E2E_INNER` set: in that private
+//! namespace the only interface is loopback, shared by the sink and the exporter. The inner run
+//! prints a marker after its last assertion; the outer run passes only if it sees the marker.
+//!
+//! Needs `unshare` and `ip` (util-linux, iproute2; root) and `python3 -m pip install oteltest`.
+//! Without them the test prints `SKIPPED: ...` and passes, unless `CI` is set: then it fails.
+
+#![cfg(all(feature = "opentelemetry", feature = "serde"))]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use darklaunch::publish::OtelPublisher;
+use darklaunch::{DiffOptions, Experiment, Sampler};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Set (to `1`) in the environment of the re-executed, namespaced run.
+const INNER_ENV: &str = "DARKLAUNCH_OTLP_E2E_INNER";
+/// The inner test's name, as `--exact` wants it.
+const INNER_TEST: &str = "inner_spans_reach_the_sink";
+/// Printed by the inner run after its last assertion.
+const INNER_PASSED: &str = "darklaunch-otlp-e2e: inner run asserted";
+/// The OTLP/HTTP port; the namespace is private, so the standard port is free.
+const PORT: u16 = 4318;
+const SERVICE_NAME: &str = "darklaunch-otlp-e2e";
+
+const INNER_DEADLINE: Duration = Duration::from_secs(120);
+const SINK_READY_DEADLINE: Duration = Duration::from_secs(30);
+const SPANS_DEADLINE: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+struct Quote {
+    subtotal_cents: u64,
+    discount_cents: u64,
+    total_cents: u64,
+}
+
+fn quote(subtotal_cents: u64, discount_cents: u64) -> Quote {
+    Quote {
+        subtotal_cents,
+        discount_cents,
+        total_cents: subtotal_cents - discount_cents,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outer run: check the prerequisites, re-execute in a network namespace, require the marker.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn spans_reach_a_real_otlp_receiver() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        return; // only `INNER_TEST` runs inside the namespace
+    }
+    if let Err(reason) = prerequisites() {
+        skip_or_fail(&reason);
+        return;
+    }
+
+    let exe = std::env::current_exe().expect("path of this test binary");
+    let mut command = Command::new("unshare");
+    command
+        .args(["-n", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
+        .arg(&exe)
+        .args(["--exact", INNER_TEST, "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(INNER_ENV, "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    // The exporter talks to 127.0.0.1 directly; no proxy exists inside the namespace.
+    for proxy in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(proxy);
+    }
+
+    let started = Instant::now();
+    let (status, stdout, stderr) = run_bounded(command, INNER_DEADLINE);
+    let output = format!("--- inner stdout ---\n{stdout}\n--- inner stderr ---\n{stderr}");
+    let Some(status) = status else {
+        panic!("the namespaced run did not finish within {INNER_DEADLINE:?}\n{output}");
+    };
+    assert!(
+        status.success(),
+        "the namespaced run failed: {status}\n{output}"
+    );
+    assert!(
+        stdout.contains(INNER_PASSED) && stdout.contains("1 passed"),
+        "the namespaced run did not run its assertions (no marker, or not exactly one test ran)\n{output}"
+    );
+    eprintln!(
+        "otlp_e2e: namespaced run passed in {:.1?}",
+        started.elapsed()
+    );
+    eprint!("{output}");
+}
+
+/// `Err(reason)` if this machine cannot run the test.
+fn prerequisites() -> Result<(), String> {
+    let namespace = Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up"])
+        .stdin(Stdio::null())
+        .output();
+    match namespace {
+        Err(e) => return Err(format!("`unshare` could not be started: {e}")),
+        Ok(out) if !out.status.success() => {
+            return Err(format!(
+                "`unshare -n sh -c 'ip link set lo up'` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+        Ok(_) => {}
+    }
+    let oteltest = Command::new("python3")
+        .args(["-c", "from oteltest.sink import HttpSink"])
+        .stdin(Stdio::null())
+        .output();
+    match oteltest {
+        Err(e) => Err(format!("`python3` could not be started: {e}")),
+        Ok(out) if !out.status.success() => Err(format!(
+            "`python3 -c 'from oteltest.sink import HttpSink'` failed \
+             (install it: python3 -m pip install oteltest): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn skip_or_fail(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("otlp_e2e cannot run: {reason} (CI is set, so this is a failure, not a skip)");
+    }
+    // Straight to the process's stderr: libtest captures `eprintln!` of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n************************************************************\n\
+         SKIPPED: otlp_e2e::spans_reach_a_real_otlp_receiver: {reason}\n\
+         ************************************************************\n"
+    );
+}
+
+/// Runs `command` to completion or until `deadline` (then kills it): exit status (`None` on
+/// timeout), stdout, stderr.
+fn run_bounded(mut command: Command, deadline: Duration) -> (Option<ExitStatus>, String, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start `unshare` (util-linux)");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait().expect("wait for the namespaced run") {
+            Some(status) => break Some(status),
+            None if started.elapsed() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    (status, stdout, stderr)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inner run, inside the namespace: sink, exporter, experiment, assertions.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "run by spans_reach_a_real_otlp_receiver inside a private network namespace"]
+fn inner_spans_reach_the_sink() {
+    if std::env::var_os(INNER_ENV).is_none() {
+        eprintln!("{INNER_TEST} runs only inside spans_reach_a_real_otlp_receiver's namespace");
+        return;
+    }
+    let out =
+        std::env::temp_dir().join(format!("darklaunch-otlp-e2e-{}.jsonl", std::process::id()));
+    let sink = Sink::start(&out);
+
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("http://127.0.0.1:{PORT}/v1/traces"))
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .expect("OTLP/HTTP span exporter");
+    let provider = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(SERVICE_NAME).build())
+        .with_batch_exporter(exporter)
+        .build();
+
+    let experiment = Experiment::<Quote>::builder("otlp-e2e")
+        .sampler(Sampler::always())
+        .randomize_order(false)
+        .publisher(OtelPublisher::new().with_tracer(provider.tracer("darklaunch")))
+        .diff(DiffOptions::default())
+        .build()
+        .expect("valid experiment");
+
+    // A match, then a mismatch in two of the three fields; each call returns the control.
+    let matched = experiment
+        .trial()
+        .context("user", "alice")
+        .control(|| quote(1000, 100))
+        .candidate("v2", || quote(1000, 100))
+        .run();
+    assert_eq!(matched, quote(1000, 100));
+    let mismatched = experiment
+        .trial()
+        .context("user", "bob")
+        .control(|| quote(1005, 100))
+        .candidate("v2", || quote(1005, 101))
+        .run();
+    assert_eq!(mismatched, quote(1005, 100));
+    let stats = experiment.stats();
+    assert_eq!((stats.matched, stats.mismatched), (1, 1), "{stats:?}");
+
+    // The batch processor exports on its own thread (the blocking reqwest client never runs on
+    // a tokio worker); flush, then shut down, so both spans are sent before we look.
+    provider
+        .force_flush()
+        .expect("force_flush the OTLP exporter");
+    provider.shutdown().expect("shut down the tracer provider");
+
+    let spans = sink.wait_for_spans(2, SPANS_DEADLINE);
+    assert_spans(&spans);
+    drop(sink);
+    println!(
+        "{INNER_PASSED} {} spans received by the oteltest sink",
+        spans.len()
+    );
+}
+
+fn assert_spans(spans: &[Value]) {
+    let all = || serde_json::to_string_pretty(spans).unwrap_or_default();
+    let experiments: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["name"] == "darklaunch.experiment")
+        .collect();
+    assert_eq!(
+        experiments.len(),
+        2,
+        "one `darklaunch.experiment` span per run; received:\n{}",
+        all()
+    );
+    for span in &experiments {
+        assert_eq!(
+            span["resource"]["service.name"], SERVICE_NAME,
+            "the span went through our tracer provider: {span}"
+        );
+        assert_eq!(
+            span["scope"], "darklaunch",
+            "the injected tracer's scope: {span}"
+        );
+        assert_eq!(
+            span["attributes"]["darklaunch.experiment"], "otlp-e2e",
+            "the span names the experiment: {span}"
+        );
+    }
+
+    // Per-call context is on the span, as `darklaunch.context.<key>`.
+    let by_user = |user: &str| -> &Value {
+        experiments
+            .iter()
+            .copied()
+            .find(|span| span["attributes"]["darklaunch.context.user"] == user)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `darklaunch.experiment` span has darklaunch.context.user={user}; \
+                     received:\n{}",
+                    all()
+                )
+            })
+    };
+    let alice = by_user("alice");
+    let bob = by_user("bob");
+    assert_ne!(alice["span_id"], bob["span_id"], "two distinct spans");
+
+    // The matching run: matched, no mismatch event.
+    assert_eq!(alice["attributes"]["darklaunch.matched"], true, "{alice}");
+    assert!(
+        mismatch_events(alice).is_empty(),
+        "the matching run's span has no `darklaunch.mismatch` event: {alice}"
+    );
+
+    // The mismatching run: one event, naming the candidate and exactly the differing paths.
+    assert_eq!(bob["attributes"]["darklaunch.matched"], false, "{bob}");
+    let events = mismatch_events(bob);
+    assert_eq!(
+        events.len(),
+        1,
+        "one `darklaunch.mismatch` event for the one mismatching candidate: {bob}"
+    );
+    let event = &events[0]["attributes"];
+    assert_eq!(event["darklaunch.candidate"], "v2", "{event}");
+    assert_eq!(event["darklaunch.control.outcome"], "value", "{event}");
+    assert_eq!(event["darklaunch.candidate.outcome"], "value", "{event}");
+    assert_eq!(
+        event["darklaunch.diff.paths"],
+        json!(["$.discount_cents", "$.total_cents"]),
+        "the differing paths, and only those (not $.subtotal_cents): {event}"
+    );
+    assert_eq!(
+        event["darklaunch.diff.kinds"],
+        json!(["changed", "changed"]),
+        "{event}"
+    );
+    assert_eq!(event["darklaunch.diff.count"], 2, "{event}");
+    assert_eq!(event["darklaunch.diff.truncated"], false, "{event}");
+
+    // The full diff, as compact JSON: both values at each path.
+    let diff: Value = event["darklaunch.diff"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| panic!("`darklaunch.diff` is the diff's JSON: {event}"));
+    let values: Vec<(&Value, &Value, &Value)> = diff["differences"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the diff lists its differences: {diff}"))
+        .iter()
+        .map(|d| (&d["path"], &d["control"], &d["candidate"]))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (&json!("$.discount_cents"), &json!(100), &json!(101)),
+            (&json!("$.total_cents"), &json!(905), &json!(904)),
+        ],
+        "{diff}"
+    );
+}
+
+fn mismatch_events(span: &Value) -> Vec<&Value> {
+    span["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["name"] == "darklaunch.mismatch")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `oteltest` sink as a child process; killed (and its output file removed) on drop, also
+/// when an assertion fails.
+struct Sink {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Sink {
+    fn start(out: &Path) -> Sink {
+        let _ = fs::remove_file(out);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp_sink.py");
+        let child = Command::new("python3")
+            .arg(&script)
+            .arg("--port")
+            .arg(PORT.to_string())
+            .arg("--out")
+            .arg(out)
+            // The sink exits when this pipe closes, i.e. when this process is gone.
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start python3 tests/otlp_sink.py");
+        let mut sink = Sink {
+            child,
+            out: out.to_owned(),
+        };
+        sink.wait_until_listening();
+        sink
+    }
+
+    fn wait_until_listening(&mut self) {
+        let address = SocketAddr::from(([127, 0, 0, 1], PORT));
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the sink") {
+                panic!("the oteltest sink exited before listening: {status}");
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            assert!(
+                started.elapsed() < SINK_READY_DEADLINE,
+                "the oteltest sink did not listen on {address} within {SINK_READY_DEADLINE:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The spans received so far once there are at least `n`, or all of them at the deadline.
+    fn wait_for_spans(&self, n: usize, deadline: Duration) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let spans: Vec<Value> = fs::read_to_string(&self.out)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(|line| serde_json::from_str(line).expect("the sink writes JSON lines"))
+                .collect();
+            if spans.len() >= n || started.elapsed() > deadline {
+                return spans;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_file(&self.out);
+    }
+}
