@@ -70,6 +70,17 @@ fn experiment(name: &str, with_publishers: Option<&Telemetry>) -> Experiment<Quo
     builder.build().expect("valid configuration")
 }
 
+type Builder = darklaunch::ExperimentBuilder<Quote, std::convert::Infallible>;
+
+/// An experiment like the others with just the publisher `add` attaches.
+fn with_one(name: &str, add: impl FnOnce(Builder) -> Builder) -> Experiment<Quote> {
+    add(Experiment::<Quote>::builder(name)
+        .randomize_order(false)
+        .diff(DiffOptions::default()))
+    .build()
+    .expect("valid configuration")
+}
+
 fn publishers(c: &mut Criterion) {
     // Logs at INFO: the match events (DEBUG) are disabled, the mismatch events (WARN) are not,
     // and they go nowhere (a sink writer), as in a service that ships logs elsewhere.
@@ -90,6 +101,23 @@ fn publishers(c: &mut Criterion) {
     group.bench_function("match/all_publishers", |b| {
         b.iter(|| observed.run(|| quote(100), || quote(100)))
     });
+    let tracing_only = with_one("bench-tracing", |b| b.publisher(TracingPublisher::new()));
+    let jsonl_only = with_one("bench-jsonl", |b| {
+        b.publisher(JsonLinesPublisher::new(std::io::sink()))
+    });
+    let meter = telemetry.meters.meter("darklaunch");
+    let metrics_only = with_one("bench-metrics", |b| {
+        b.publisher(OtelPublisher::new().with_meter(meter))
+    });
+    for (name, experiment) in [
+        ("tracing", &tracing_only),
+        ("jsonl", &jsonl_only),
+        ("otel_metrics", &metrics_only),
+    ] {
+        group.bench_function(format!("match/{name}_only"), |b| {
+            b.iter(|| experiment.run(|| quote(100), || quote(100)))
+        });
+    }
     group.bench_function("mismatch/no_publishers", |b| {
         b.iter(|| bare.run(|| quote(100), || quote(black_box(101))))
     });

@@ -5,6 +5,8 @@ use std::fmt;
 
 use smallvec::SmallVec;
 
+use crate::text::{cut_point, CUT_MARKER};
+
 /// One context value. Context goes to traces and logs only, never to metric attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ContextValue {
@@ -80,10 +82,14 @@ impl From<bool> for ContextValue {
     }
 }
 
+/// The longest context key or text value kept, in bytes. Longer ones are cut at a character
+/// boundary and end in `…`, so that a huge value cannot blow up a span or a log line.
+pub const MAX_CONTEXT_TEXT: usize = 256;
+
 /// The context of one run: ordered key/value pairs, keys unique.
 ///
 /// Up to four entries are stored inline, so a sampled-out call that sets a little context
-/// allocates nothing.
+/// allocates nothing. Keys and text values are capped at [`MAX_CONTEXT_TEXT`] bytes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Context {
     entries: SmallVec<[(Cow<'static, str>, ContextValue); 4]>,
@@ -97,8 +103,11 @@ impl Context {
 
     /// Sets `key` to `value`, replacing an earlier value of the same key.
     pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<ContextValue>) {
-        let key = key.into();
-        let value = value.into();
+        let key = bounded(key.into());
+        let value = match value.into() {
+            ContextValue::Str(text) => ContextValue::Str(bounded(text)),
+            other => other,
+        };
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((key, value)),
@@ -123,6 +132,22 @@ impl Context {
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Cuts `text` to at most [`MAX_CONTEXT_TEXT`] bytes, marking the cut with `…`.
+fn bounded(text: Cow<'static, str>) -> Cow<'static, str> {
+    let Some(cut) = cut_point(&text, MAX_CONTEXT_TEXT) else {
+        return text;
+    };
+    match text {
+        Cow::Borrowed(text) => Cow::Owned(format!("{}{CUT_MARKER}", &text[..cut])),
+        Cow::Owned(mut text) => {
+            // Truncating leaves room for the marker: no reallocation.
+            text.truncate(cut);
+            text.push(CUT_MARKER);
+            Cow::Owned(text)
+        }
     }
 }
 
@@ -154,6 +179,27 @@ impl serde::Serialize for Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_keys_and_values_are_capped_at_a_char_boundary() {
+        let mut context = Context::new();
+        let long = "é".repeat(300);
+        context.insert(long.clone(), long.clone());
+        context.insert("static", "x".repeat(1000));
+        for (key, value) in context.iter() {
+            assert!(key.len() <= MAX_CONTEXT_TEXT, "{}", key.len());
+            let ContextValue::Str(text) = value else {
+                panic!("text stays text")
+            };
+            assert!(text.len() <= MAX_CONTEXT_TEXT && text.ends_with('…'));
+        }
+        assert_eq!(
+            context.get("static").unwrap().to_string().len(),
+            MAX_CONTEXT_TEXT
+        );
+        context.insert("short", "kept as is");
+        assert_eq!(context.get("short").unwrap().to_string(), "kept as is");
+    }
 
     #[test]
     fn insert_replaces_and_keeps_first_position() {

@@ -105,13 +105,14 @@ pub mod publish;
 mod run;
 mod sample;
 mod stats;
+mod text;
 mod thread_slot;
 mod trial;
 
 pub use background::{Background, BackgroundBuilder};
 pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub use clock::{Clock, ManualClock};
-pub use context::{Context, ContextValue};
+pub use context::{Context, ContextValue, MAX_CONTEXT_TEXT};
 #[cfg(feature = "serde")]
 pub use diff::{Diff, DiffKind, DiffOptions, Difference};
 pub use error::ConfigError;

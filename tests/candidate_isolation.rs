@@ -280,3 +280,21 @@ async fn a_cancelled_run_is_counted_as_dropped() {
     assert_eq!((stats.sampled, stats.dropped), (1, 1));
     assert!(stats.reconciles());
 }
+
+#[test]
+fn panic_messages_are_capped_before_they_are_published() {
+    quiet_panics();
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("long-panic")
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let long = format!("rewrite exploded {}", "é".repeat(5_000));
+    assert_eq!(experiment.run(|| 1, move || panic!("{long}")), 1);
+    let result = &recorder.results()[0];
+    let Outcome::Panicked(message) = result.candidates()[0].observation().outcome() else {
+        panic!("the candidate panicked");
+    };
+    assert!(message.len() <= 1024, "{} bytes", message.len());
+    assert!(message.starts_with("rewrite exploded é") && message.ends_with('…'));
+}

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::experiment::Inner;
 use crate::hook::{CallbackError, Operation};
 use crate::stats::RunEnd;
+use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
 pub(crate) use detached::{complete_candidates, dispatch, QueuedRun};
@@ -186,13 +187,21 @@ impl<T, E> Inner<T, E> {
     }
 }
 
-/// The text of a panic payload (`panic!` with a message gives `&str` or `String`).
+/// The longest panic message kept, in bytes (cut at a character boundary, ending in `…`).
+pub(crate) const MAX_PANIC_MESSAGE: usize = 1024;
+
+/// The text of a panic payload (`panic!` with a message gives `&str` or `String`), capped at
+/// [`MAX_PANIC_MESSAGE`] bytes.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_string()
+    let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
+        text
     } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
+        text.as_str()
     } else {
-        String::from("<panic payload that is not text>")
+        "<panic payload that is not text>"
+    };
+    match cut_point(text, MAX_PANIC_MESSAGE) {
+        None => text.to_string(),
+        Some(cut) => format!("{}{CUT_MARKER}", &text[..cut]),
     }
 }
