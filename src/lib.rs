@@ -107,6 +107,8 @@ mod sample;
 mod stats;
 mod text;
 mod thread_slot;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod trial;
 
 pub use background::{Background, BackgroundBuilder};

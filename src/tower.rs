@@ -1,0 +1,911 @@
+//! A tower middleware that dark-launches whole HTTP endpoints (feature `tower`).
+//!
+//! [`ShadowLayer`] wraps a **primary** service (today's endpoint) and takes a **candidate**
+//! service (the rewrite, a new backend). For a request that the experiment samples in, it
+//! buffers the request body (up to a limit), forwards the original request to the primary,
+//! buffers the primary's response body (up to a limit) and hands the client a response rebuilt
+//! from exactly the same parts and bytes. A copy of the request then goes to the candidate in
+//! the background (as [`Experiment::run_detached`] does), and the two responses are compared as
+//! [`ShadowResponse`]s — status, a configurable set of headers (default `content-type`) and the
+//! body — with the experiment's comparator, ignore rules, diff options and publishers.
+//!
+//! * The primary's response, its errors and its panics reach the client unchanged; the
+//!   candidate adds no latency beyond a spawn. The candidate's errors, panics and timeouts
+//!   (`candidate_timeout`) are recorded and never reach the client.
+//! * Only safe methods (GET, HEAD, OPTIONS) are shadowed by default. A shadowed POST runs the
+//!   write twice — it can charge a card twice, send two emails, insert two rows — so
+//!   [`ShadowLayer::shadow_unsafe_methods`] is an explicit opt-in, meant for candidates that
+//!   write nowhere (a dry-run mode, a separate database).
+//! * Requests the experiment samples out are streamed to the primary untouched: nothing is
+//!   buffered, copied or timed.
+//! * [`ShadowLayer::key_header`] makes a header (a user id) the sampling key, so that a keyed
+//!   sampler gives one user the same decision on every request and every instance; every
+//!   sampler of the experiment applies.
+//! * A request body over the limit is not shadowed and is counted in
+//!   [`ShadowStats::request_oversized`]: when its length is known up front the request is not
+//!   even offered to the sampler; a body found over the limit while it is buffered ends its
+//!   sampled run as shed. A primary response over the limit is passed through and not
+//!   compared ([`ShadowStats::response_oversized`]; the run ends as shed), as is a primary
+//!   error ([`ShadowStats::primary_errors`]).
+//! * The run's context has `method` and `route` (the request's path).
+//!
+//! Compare bodies byte for byte (the default `PartialEq`) or as JSON with
+//! [`ShadowResponse::json_compare`], whose ignore paths address the serialized response:
+//! `$.status`, `$.headers.content-type`, `$.body.…`.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use darklaunch::diff::DiffOptions;
+//! use darklaunch::publish::Recorder;
+//! use darklaunch::tower::{ShadowBody, ShadowLayer, ShadowResponse};
+//! use darklaunch::Experiment;
+//! use http::{Request, Response};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = DiffOptions::new().try_ignore_path("$.body.generated_at")?;
+//! let recorder = Recorder::new();
+//! let experiment = Experiment::builder("price-endpoint-v2")
+//!     .compare(ShadowResponse::json_compare(options.clone()))
+//!     .diff(options)
+//!     .candidate_timeout(Duration::from_millis(200))
+//!     .publisher(recorder.clone())
+//!     .build()?;
+//!
+//! let primary = service_fn(|_req: Request<ShadowBody<Full<Bytes>>>| async {
+//!     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+//!         r#"{"price":12,"generated_at":1}"#,
+//!     ))))
+//! });
+//! let candidate = service_fn(|_req: Request<Full<Bytes>>| async {
+//!     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+//!         r#"{"price":13,"generated_at":2}"#,
+//!     ))))
+//! });
+//! let layer = ShadowLayer::new(experiment.clone(), candidate);
+//! let service = layer.layer(primary);
+//!
+//! let request = Request::get("/price/7").body(Full::new(Bytes::new()))?;
+//! let response = service.oneshot(request).await?;
+//! let body = response.into_body().collect().await?.to_bytes();
+//! assert_eq!(&body[..], br#"{"price":12,"generated_at":1}"#); // always the primary's
+//!
+//! experiment.flush(Duration::from_secs(5)).await;
+//! let result = &recorder.results()[0];
+//! let diff = result.candidates()[0].diff().unwrap();
+//! assert_eq!(diff.paths().collect::<Vec<_>>(), ["$.body.price"]);
+//! assert_eq!(result.context().get("route").unwrap().to_string(), "/price/7");
+//! assert_eq!(layer.stats().shadowed, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full, Limited};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::context::Context;
+use crate::diff::DiffOptions;
+use crate::experiment::Experiment;
+use crate::observation::{Observation, Outcome};
+use crate::run::BoxedCandidates;
+use crate::sample::hash_with_seed;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The experiment a [`ShadowLayer`] runs: responses compared as [`ShadowResponse`]s, the
+/// candidate's failures recorded as [`ShadowError`]s.
+pub type ShadowExperiment = Experiment<ShadowResponse, ShadowError>;
+
+/// The default limit on a buffered request body: 64 KiB.
+pub const DEFAULT_MAX_REQUEST_BODY: usize = 64 * 1024;
+/// The default limit on a buffered response body: 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
+
+/// What is compared of an HTTP response: the status, the selected headers and the body.
+///
+/// Serialized (for diffs and publishers) as `{"status": 200, "headers": {"content-type":
+/// "…"}, "body": …}`, the body as parsed JSON when it is JSON, as text otherwise; so diff and
+/// ignore paths read `$.status`, `$.headers.content-type`, `$.body.items[0].price`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShadowResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The compared headers only (see [`ShadowLayer::compare_headers`]).
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl ShadowResponse {
+    /// Captures a response's status, the headers named in `names`, and `body`.
+    pub fn capture(
+        status: StatusCode,
+        headers: &HeaderMap,
+        names: &[HeaderName],
+        body: Bytes,
+    ) -> Self {
+        let mut selected = HeaderMap::new();
+        for name in names {
+            for value in headers.get_all(name) {
+                selected.append(name.clone(), value.clone());
+            }
+        }
+        Self {
+            status,
+            headers: selected,
+            body,
+        }
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// Whether two responses are equal as JSON: statuses, compared headers and bodies (parsed
+    /// as JSON where they are JSON, as text otherwise) have no difference outside `options`'
+    /// ignore paths (and within its float tolerance). Paths address the serialized response:
+    /// `$.body.timestamp`.
+    pub fn json_equal(control: &Self, candidate: &Self, options: &DiffOptions) -> bool {
+        if control == candidate {
+            return true;
+        }
+        crate::diff::diff(control, candidate, options).is_ok_and(|diff| diff.is_empty())
+    }
+
+    /// A comparator for [`ExperimentBuilder::compare`](crate::ExperimentBuilder::compare) that
+    /// applies [`json_equal`](Self::json_equal) with `options`. Give the same options to
+    /// [`ExperimentBuilder::diff`](crate::ExperimentBuilder::diff) to see the differing paths.
+    pub fn json_compare(
+        options: DiffOptions,
+    ) -> impl Fn(&Self, &Self) -> bool + Send + Sync + 'static {
+        move |control, candidate| Self::json_equal(control, candidate, &options)
+    }
+}
+
+impl Serialize for ShadowResponse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Headers<'a>(&'a HeaderMap);
+        impl Serialize for Headers<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
+                for name in self.0.keys() {
+                    let values: Vec<String> = self
+                        .0
+                        .get_all(name)
+                        .iter()
+                        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                        .collect();
+                    map.serialize_entry(name.as_str(), &values.join(", "))?;
+                }
+                map.end()
+            }
+        }
+        let mut state = serializer.serialize_struct("ShadowResponse", 3)?;
+        state.serialize_field("status", &self.status.as_u16())?;
+        state.serialize_field("headers", &Headers(&self.headers))?;
+        match self.body_json() {
+            Some(json) => state.serialize_field("body", &json)?,
+            None => state.serialize_field("body", &String::from_utf8_lossy(&self.body))?,
+        }
+        state.end()
+    }
+}
+
+/// Why the candidate gave no response to compare.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShadowError {
+    /// `service` (the candidate service returned an error) or `body` (its response body
+    /// failed or was over the response limit).
+    pub kind: &'static str,
+    /// The error's text.
+    pub message: String,
+}
+
+impl fmt::Display for ShadowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for ShadowError {}
+
+/// What a [`ShadowLayer`] did with requests, besides what the experiment's own
+/// [`Stats`](crate::Stats) count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShadowStats {
+    /// Requests whose copy was sent to the candidate.
+    pub shadowed: u64,
+    /// Requests not shadowed because their method is not safe (and unsafe methods are off).
+    pub unsafe_method_skipped: u64,
+    /// Requests not shadowed because their body was over the request limit.
+    pub request_oversized: u64,
+    /// Requests not shadowed because the primary's response body was over the response limit.
+    pub response_oversized: u64,
+    /// Requests not shadowed because the primary returned an error (passed through as is).
+    pub primary_errors: u64,
+    /// Requests not shadowed because reading the request or the primary's response body
+    /// failed (the error reaches the primary or the client as it would have).
+    pub body_errors: u64,
+}
+
+#[derive(Default, Debug)]
+struct Counters {
+    shadowed: AtomicU64,
+    unsafe_method_skipped: AtomicU64,
+    request_oversized: AtomicU64,
+    response_oversized: AtomicU64,
+    primary_errors: AtomicU64,
+    body_errors: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn snapshot(&self) -> ShadowStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ShadowStats {
+            shadowed: get(&self.shadowed),
+            unsafe_method_skipped: get(&self.unsafe_method_skipped),
+            request_oversized: get(&self.request_oversized),
+            response_oversized: get(&self.response_oversized),
+            primary_errors: get(&self.primary_errors),
+            body_errors: get(&self.body_errors),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    max_request_body: usize,
+    max_response_body: usize,
+    headers: Vec<HeaderName>,
+    key_header: Option<HeaderName>,
+    unsafe_methods: bool,
+}
+
+struct Shared {
+    experiment: ShadowExperiment,
+    config: Config,
+    counters: Arc<Counters>,
+}
+
+/// A tower [`Layer`] that dark-launches a candidate service beside the wrapped (primary)
+/// service; see the [module docs](self).
+///
+/// The wrapped primary receives `Request<ShadowBody<B>>` (the same bytes, streamed untouched
+/// when the request is not shadowed) and the client receives `Response<ShadowBody<_>>`. The
+/// candidate receives a copy, `Request<Full<Bytes>>` (method, URI, version and headers; not
+/// extensions). Bodies must be `Unpin` with `Bytes` data (hyper's and axum's are).
+#[derive(Clone)]
+pub struct ShadowLayer<C> {
+    candidate: C,
+    experiment: ShadowExperiment,
+    config: Config,
+    counters: Arc<Counters>,
+}
+
+impl<C> ShadowLayer<C> {
+    /// Shadows requests to `candidate`, sampled, compared and published by `experiment`.
+    pub fn new(experiment: ShadowExperiment, candidate: C) -> Self {
+        Self {
+            candidate,
+            experiment,
+            config: Config {
+                max_request_body: DEFAULT_MAX_REQUEST_BODY,
+                max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+                headers: vec![CONTENT_TYPE],
+                key_header: None,
+                unsafe_methods: false,
+            },
+            counters: Arc::default(),
+        }
+    }
+
+    /// The largest request body buffered for a copy (default 64 KiB); larger requests are not
+    /// shadowed.
+    pub fn max_request_body(mut self, bytes: usize) -> Self {
+        self.config.max_request_body = bytes;
+        self
+    }
+
+    /// The largest response body buffered for comparison (default 1 MiB), for the primary and
+    /// the candidate alike. A larger primary response is passed through and not compared; a
+    /// larger candidate response is recorded as a [`ShadowError`] of kind `body`.
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.config.max_response_body = bytes;
+        self
+    }
+
+    /// The response headers compared (default: `content-type` only).
+    pub fn compare_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.config.headers = names.into_iter().collect();
+        self
+    }
+
+    /// Uses this request header's value as the sampling key (see
+    /// [`Trial::key`](crate::Trial::key)): with a keyed sampler, the same value gets the same
+    /// decision every time — [`Experiment::samples`] with the value as `&str` tells which.
+    /// Requests without the header are sampled as calls without a key.
+    pub fn key_header(mut self, name: HeaderName) -> Self {
+        self.config.key_header = Some(name);
+        self
+    }
+
+    /// Whether requests with methods other than GET, HEAD and OPTIONS are shadowed (default
+    /// false). **A shadowed POST, PUT, PATCH or DELETE runs twice**: unless the candidate
+    /// writes nowhere real, that can charge a card twice or create duplicate records.
+    pub fn shadow_unsafe_methods(mut self, shadow: bool) -> Self {
+        self.config.unsafe_methods = shadow;
+        self
+    }
+
+    /// A snapshot of what the layer (and every service it made) did.
+    pub fn stats(&self) -> ShadowStats {
+        self.counters.snapshot()
+    }
+
+    /// The experiment the layer runs.
+    pub fn experiment(&self) -> &ShadowExperiment {
+        &self.experiment
+    }
+}
+
+impl<C> fmt::Debug for ShadowLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowLayer")
+            .field("experiment", &self.experiment.name())
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<S, C: Clone> Layer<S> for ShadowLayer<C> {
+    type Service = ShadowService<S, C>;
+
+    fn layer(&self, primary: S) -> Self::Service {
+        ShadowService {
+            primary,
+            candidate: self.candidate.clone(),
+            shared: Arc::new(Shared {
+                experiment: self.experiment.clone(),
+                config: self.config.clone(),
+                counters: self.counters.clone(),
+            }),
+        }
+    }
+}
+
+/// The service [`ShadowLayer`] makes: the primary with a shadowing candidate.
+#[derive(Clone)]
+pub struct ShadowService<S, C> {
+    primary: S,
+    candidate: C,
+    shared: Arc<Shared>,
+}
+
+impl<S, C> ShadowService<S, C> {
+    /// A snapshot of what the layer (and every service it made) did.
+    pub fn stats(&self) -> ShadowStats {
+        self.shared.counters.snapshot()
+    }
+}
+
+impl<S, C> fmt::Debug for ShadowService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowService")
+            .field("experiment", &self.shared.experiment.name())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD || *method == Method::OPTIONS
+}
+
+type ShadowOutput<R, E> = Result<Response<ShadowBody<R>>, E>;
+
+impl<S, C, B, R, CR> Service<Request<B>> for ShadowService<S, C>
+where
+    S: Service<Request<ShadowBody<B>>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Send,
+    R: Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: Send,
+    C: Service<Request<Full<Bytes>>, Response = Response<CR>> + Clone + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    CR: Body + Send + 'static,
+    CR::Data: Send,
+    CR::Error: Into<BoxError>,
+{
+    type Response = Response<ShadowBody<R>>;
+    type Error = S::Error;
+    type Future = ShadowFuture<S::Future, R, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.primary.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let shared = &*self.shared;
+        let config = &shared.config;
+        let direct = |primary: &mut S, request: Request<B>| {
+            ShadowFuture::direct(primary.call(request.map(ShadowBody::new)))
+        };
+        if !config.unsafe_methods && !is_safe(request.method()) {
+            bump(&shared.counters.unsafe_method_skipped);
+            return direct(&mut self.primary, request);
+        }
+        if request.body().size_hint().lower() > config.max_request_body as u64 {
+            bump(&shared.counters.request_oversized);
+            return direct(&mut self.primary, request);
+        }
+        let inner = &shared.experiment.inner;
+        let key = config
+            .key_header
+            .as_ref()
+            .and_then(|name| request.headers().get(name))
+            .map(|value| match value.to_str() {
+                Ok(text) => hash_with_seed(inner.salt_seed, text),
+                Err(_) => hash_with_seed(inner.salt_seed, value.as_bytes()),
+            });
+        let Some(active) = inner.admit(key) else {
+            return direct(&mut self.primary, request);
+        };
+        let run = active.detach(inner);
+        // The primary that was driven to readiness handles this request.
+        let fresh = self.primary.clone();
+        let primary = std::mem::replace(&mut self.primary, fresh);
+        let candidate = self.candidate.clone();
+        let shared = self.shared.clone();
+        ShadowFuture::shadowed(Box::pin(shadow(shared, primary, candidate, run, request)))
+    }
+}
+
+/// The sampled path: buffer, forward, buffer, compare in the background.
+async fn shadow<S, C, B, R, CR>(
+    shared: Arc<Shared>,
+    mut primary: S,
+    candidate: C,
+    run: crate::run::OwnedRun<ShadowResponse, ShadowError>,
+    request: Request<B>,
+) -> ShadowOutput<R, S::Error>
+where
+    S: Service<Request<ShadowBody<B>>, Response = Response<R>>,
+    B: Body<Data = Bytes> + Unpin,
+    R: Body<Data = Bytes> + Unpin,
+    C: Service<Request<Full<Bytes>>, Response = Response<CR>> + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    CR: Body + Send + 'static,
+    CR::Data: Send,
+    CR::Error: Into<BoxError>,
+{
+    let config = &shared.config;
+    let counters = &shared.counters;
+    let inner = &shared.experiment.inner;
+    let (parts, body) = request.into_parts();
+    let body = ShadowBody::buffer(body, config.max_request_body).await;
+    let Some(bytes) = body.complete_bytes() else {
+        bump(if body.error.is_some() {
+            &counters.body_errors
+        } else {
+            &counters.request_oversized
+        });
+        inner.shed(run);
+        let response = primary.call(Request::from_parts(parts, body)).await?;
+        return Ok(response.map(ShadowBody::new));
+    };
+    let mut copy = Request::new(Full::new(bytes));
+    *copy.method_mut() = parts.method.clone();
+    *copy.uri_mut() = parts.uri.clone();
+    *copy.version_mut() = parts.version;
+    *copy.headers_mut() = parts.headers.clone();
+    let mut context = Context::new();
+    context.insert("method", parts.method.as_str().to_owned());
+    context.insert("route", parts.uri.path().to_owned());
+
+    let start = inner.clock.now();
+    let response = match primary.call(Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(error) => {
+            bump(&counters.primary_errors);
+            inner.shed(run);
+            return Err(error);
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let body = ShadowBody::buffer(body, config.max_response_body).await;
+    let took = inner.clock.now().saturating_duration_since(start);
+    let Some(bytes) = body.complete_bytes() else {
+        bump(if body.error.is_some() {
+            &counters.body_errors
+        } else {
+            &counters.response_oversized
+        });
+        inner.shed(run);
+        return Ok(Response::from_parts(parts, body));
+    };
+    let observed = ShadowResponse::capture(parts.status, &parts.headers, &config.headers, bytes);
+    let control = Observation::new(inner.control_name.clone(), took, Outcome::Value(observed));
+
+    let names = config.headers.clone();
+    let limit = config.max_response_body;
+    let candidate_future = async move {
+        let response = candidate.oneshot(copy).await.map_err(|error| ShadowError {
+            kind: "service",
+            message: error.into().to_string(),
+        })?;
+        let (parts, body) = response.into_parts();
+        let bytes = Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|error| ShadowError {
+                kind: "body",
+                message: error.to_string(),
+            })?
+            .to_bytes();
+        Ok(ShadowResponse::capture(
+            parts.status,
+            &parts.headers,
+            &names,
+            bytes,
+        ))
+    };
+    let mut candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
+        vec![(inner.candidate_name.clone(), Box::pin(candidate_future))];
+    let background = inner.clone();
+    crate::run::dispatch(inner, run, move |run| async move {
+        crate::run::complete_candidates(
+            background,
+            run,
+            Some(Box::new(context)),
+            control,
+            &mut candidates,
+        )
+        .await;
+    });
+    bump(&counters.shadowed);
+    Ok(Response::from_parts(parts, body))
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ShadowService`]: the primary's own future for requests that are not
+    /// shadowed, a boxed one for those that are.
+    pub struct ShadowFuture<F, R: Body, E> {
+        #[pin]
+        state: State<F, R, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, R: Body, E> {
+        Direct { #[pin] inner: F },
+        Shadowed { inner: Pin<Box<dyn Future<Output = ShadowOutput<R, E>> + Send>> },
+    }
+}
+
+impl<F, R: Body, E> ShadowFuture<F, R, E> {
+    fn direct(inner: F) -> Self {
+        Self {
+            state: State::Direct { inner },
+        }
+    }
+
+    fn shadowed(inner: Pin<Box<dyn Future<Output = ShadowOutput<R, E>> + Send>>) -> Self {
+        Self {
+            state: State::Shadowed { inner },
+        }
+    }
+}
+
+impl<F, R: Body, E> fmt::Debug for ShadowFuture<F, R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, R, E> Future for ShadowFuture<F, R, E>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+    R: Body,
+{
+    type Output = ShadowOutput<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Direct { inner } => inner
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(ShadowBody::new))),
+            StateProj::Shadowed { inner } => inner.as_mut().poll(cx),
+        }
+    }
+}
+
+/// A body that replays what was buffered of an original body, then streams the rest of it.
+/// For a request or response that was not shadowed it is the original body, untouched.
+///
+/// Size hints and end-of-stream are kept as the original's, so that the framing of the
+/// message (`content-length` or chunked) does not change.
+pub struct ShadowBody<B: Body> {
+    frames: VecDeque<Frame<Bytes>>,
+    buffered: u64,
+    error: Option<Box<B::Error>>,
+    rest: Option<B>,
+    exact: bool,
+    ended: bool,
+}
+
+impl<B: Body> ShadowBody<B> {
+    /// Wraps `body` unchanged.
+    pub fn new(body: B) -> Self {
+        Self {
+            frames: VecDeque::new(),
+            buffered: 0,
+            error: None,
+            rest: Some(body),
+            exact: false,
+            ended: false,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> ShadowBody<B> {
+    /// Reads `body` until it ends, fails, or more than `limit` bytes were read.
+    async fn buffer(mut body: B, limit: usize) -> Self {
+        let exact = body.size_hint().exact().is_some();
+        let mut frames = VecDeque::new();
+        let mut buffered = 0u64;
+        let mut error = None;
+        let mut rest = None;
+        loop {
+            if body.is_end_stream() {
+                break;
+            }
+            match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        buffered += data.len() as u64;
+                    }
+                    frames.push_back(frame);
+                    if buffered > limit as u64 {
+                        rest = Some(body);
+                        break;
+                    }
+                }
+                Some(Err(failed)) => {
+                    error = Some(Box::new(failed));
+                    break;
+                }
+            }
+        }
+        Self {
+            frames,
+            buffered,
+            error,
+            rest,
+            exact,
+            ended: false,
+        }
+    }
+
+    /// The whole body, if it was read to its end without error.
+    fn complete_bytes(&self) -> Option<Bytes> {
+        if self.rest.is_some() || self.error.is_some() {
+            return None;
+        }
+        let mut data = self.frames.iter().filter_map(Frame::data_ref);
+        match (data.next(), data.next()) {
+            (None, _) => Some(Bytes::new()),
+            (Some(only), None) => Some(only.clone()),
+            (Some(first), Some(second)) => {
+                let mut all = BytesMut::with_capacity(self.buffered as usize);
+                all.extend_from_slice(first);
+                all.extend_from_slice(second);
+                for more in data {
+                    all.extend_from_slice(more);
+                }
+                Some(all.freeze())
+            }
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        if let Some(frame) = this.frames.pop_front() {
+            if let Some(data) = frame.data_ref() {
+                this.buffered -= data.len() as u64;
+            }
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Some(Err(*error)));
+        }
+        match &mut this.rest {
+            Some(rest) => {
+                let polled = Pin::new(rest).poll_frame(cx);
+                if let Poll::Ready(None) = polled {
+                    this.ended = true;
+                }
+                polled
+            }
+            None => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+            && self.error.is_none()
+            && match &self.rest {
+                Some(rest) => rest.is_end_stream(),
+                None => self.exact || self.ended,
+            }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.rest {
+            Some(rest) => {
+                let hint = rest.size_hint();
+                let mut sum = SizeHint::new();
+                sum.set_lower(hint.lower().saturating_add(self.buffered));
+                if let Some(upper) = hint.upper() {
+                    sum.set_upper(upper.saturating_add(self.buffered));
+                }
+                sum
+            }
+            None if self.exact && self.error.is_none() => SizeHint::with_exact(self.buffered),
+            None => {
+                let mut hint = SizeHint::new();
+                hint.set_lower(self.buffered);
+                hint
+            }
+        }
+    }
+}
+
+impl<B: Body> fmt::Debug for ShadowBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowBody")
+            .field("buffered", &self.buffered)
+            .field("streaming", &self.rest.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::Recorder;
+    use crate::Verdict;
+    use std::convert::Infallible;
+    use std::time::Duration;
+    use tower::service_fn;
+
+    fn text(body: &'static str) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, "text/plain".parse().unwrap());
+        response
+    }
+
+    #[tokio::test]
+    async fn a_failing_candidate_is_recorded_and_the_primary_answers() {
+        let recorder = Recorder::new();
+        let experiment: ShadowExperiment = Experiment::builder("failing-candidate")
+            .publisher(recorder.clone())
+            .build()
+            .unwrap();
+        let primary = service_fn(|_req: Request<ShadowBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(text("primary"))
+        });
+        let candidate = service_fn(|_req: Request<Full<Bytes>>| async {
+            Err::<Response<Full<Bytes>>, _>(ShadowError {
+                kind: "test",
+                message: "backend down".into(),
+            })
+        });
+        let service = ShadowLayer::new(experiment.clone(), candidate).layer(primary);
+        let request = Request::get("/x").body(Full::new(Bytes::new())).unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/plain");
+        assert_eq!(response.body().size_hint().exact(), Some(7));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"primary");
+        assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+        let result = &recorder.results()[0];
+        let candidate = &result.candidates()[0];
+        assert_eq!(candidate.verdict(), Verdict::Mismatch);
+        let error = candidate.observation().outcome().error().unwrap();
+        assert_eq!(error.kind, "service");
+        assert!(error.message.contains("backend down"));
+        assert_eq!(
+            result.control().value().unwrap().body,
+            Bytes::from_static(b"primary")
+        );
+    }
+
+    #[tokio::test]
+    async fn buffering_replays_every_frame_and_keeps_the_size_hint() {
+        let body = Full::new(Bytes::from_static(b"0123456789"));
+        let buffered = ShadowBody::buffer(body, 4).await;
+        assert_eq!(buffered.complete_bytes(), None, "over the limit");
+        assert_eq!(buffered.size_hint().exact(), Some(10));
+        let replayed = buffered.collect().await.unwrap().to_bytes();
+        assert_eq!(&replayed[..], b"0123456789");
+
+        let body = Full::new(Bytes::from_static(b"0123456789"));
+        let buffered = ShadowBody::buffer(body, 64).await;
+        assert_eq!(buffered.complete_bytes().unwrap(), &b"0123456789"[..]);
+        assert!(!buffered.is_end_stream());
+        let replayed = buffered.collect().await.unwrap().to_bytes();
+        assert_eq!(&replayed[..], b"0123456789");
+
+        let empty = ShadowBody::buffer(Full::new(Bytes::new()), 64).await;
+        assert!(empty.is_end_stream());
+        assert_eq!(empty.size_hint().exact(), Some(0));
+    }
+
+    #[test]
+    fn json_equal_ignores_configured_paths_and_compares_the_rest() {
+        let response = |body: &'static str| ShadowResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body.as_bytes()),
+        };
+        let options = DiffOptions::new().try_ignore_path("$.body.at").unwrap();
+        let a = response(r#"{"n":1,"at":1}"#);
+        let b = response(r#"{"at":2, "n":1}"#);
+        let c = response(r#"{"n":2,"at":1}"#);
+        assert!(ShadowResponse::json_equal(&a, &b, &options));
+        assert!(!ShadowResponse::json_equal(&a, &c, &options));
+        let mut d = a.clone();
+        d.status = StatusCode::NOT_FOUND;
+        assert!(!ShadowResponse::json_equal(&a, &d, &options));
+        // Not JSON: compared as text.
+        assert!(!ShadowResponse::json_equal(
+            &response("x"),
+            &response("y"),
+            &options
+        ));
+        assert!(is_safe(&Method::HEAD) && !is_safe(&Method::POST));
+    }
+}

@@ -1,0 +1,494 @@
+//! The tower shadow layer in front of a real axum server on 127.0.0.1, driven by a real HTTP
+//! client (hyper-util's client over TCP).
+
+#![cfg(feature = "tower")]
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use darklaunch::diff::DiffOptions;
+use darklaunch::publish::Recorder;
+use darklaunch::tower::{ShadowError, ShadowExperiment, ShadowLayer, ShadowResponse};
+use darklaunch::{Experiment, Sampler, Verdict};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind 127.0.0.1");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    took: Duration,
+}
+
+async fn send(
+    client: &HttpClient,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body.into())).unwrap();
+    let started = Instant::now();
+    let response = client.request(request).await.expect("request");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        took: started.elapsed(),
+    }
+}
+
+/// Headers without `date`, which changes with the second.
+fn stable(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    let mut list: Vec<_> = headers
+        .iter()
+        .filter(|(name, _)| name.as_str() != "date")
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
+    list.sort();
+    list
+}
+
+fn primary_app() -> Router {
+    Router::new()
+        .route(
+            "/items/{id}",
+            get(|Path(id): Path<u32>| async move {
+                (
+                    [("x-served-by", "primary"), ("cache-control", "no-store")],
+                    Json(json!({"id": id, "name": "widget", "tags": ["a", "b"]})),
+                )
+            }),
+        )
+        .route("/text", get(|| async { "plain text from the primary" }))
+        .route(
+            "/price/{id}",
+            get(|Path(id): Path<u32>| async move {
+                Json(json!({"id": id, "price": 12, "timestamp": 1_700_000_000}))
+            }),
+        )
+        .route(
+            "/orders",
+            post(|body: Bytes| async move { (StatusCode::CREATED, body) }),
+        )
+        .route("/slow", get(|| async { "primary is fast" }))
+        .route("/boom", get(|| async { "primary is fine" }))
+}
+
+/// The rewrite: different answers, a call counter, and a hanging and a panicking route.
+fn candidate_app(calls: Arc<AtomicUsize>) -> Router {
+    let counted = move |calls: &Arc<AtomicUsize>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+    };
+    let (c1, c2, c3, c4, c5, c6) = (
+        calls.clone(),
+        calls.clone(),
+        calls.clone(),
+        calls.clone(),
+        calls.clone(),
+        calls.clone(),
+    );
+    Router::new()
+        .route(
+            "/items/{id}",
+            get(move |Path(id): Path<u32>| async move {
+                counted(&c1);
+                Json(json!({"id": id, "name": "gadget"}))
+            }),
+        )
+        .route(
+            "/text",
+            get(move || async move {
+                counted(&c2);
+                "plain text from the candidate"
+            }),
+        )
+        .route(
+            "/price/{id}",
+            get(move |Path(id): Path<u32>| async move {
+                counted(&c3);
+                let price = if id == 1 { 13 } else { 12 };
+                Json(json!({"id": id, "price": price, "timestamp": 1_800_000_000}))
+            }),
+        )
+        .route(
+            "/orders",
+            post(move |body: Bytes| async move {
+                counted(&c4);
+                (StatusCode::CREATED, body)
+            }),
+        )
+        .route(
+            "/slow",
+            get(move || async move {
+                counted(&c5);
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "too late"
+            }),
+        )
+        .route(
+            "/boom",
+            get(move || async move {
+                counted(&c6);
+                if c6.load(Ordering::SeqCst) < usize::MAX {
+                    panic!("candidate exploded");
+                }
+                "unreachable"
+            }),
+        )
+}
+
+struct Setup {
+    experiment: ShadowExperiment,
+    recorder: Recorder<ShadowResponse, ShadowError>,
+    calls: Arc<AtomicUsize>,
+    layer: ShadowLayer<Router>,
+}
+
+fn setup(
+    sampler: Sampler,
+    configure: impl FnOnce(ShadowLayer<Router>) -> ShadowLayer<Router>,
+) -> Setup {
+    let options = DiffOptions::new()
+        .try_ignore_path("$.body.timestamp")
+        .unwrap();
+    let recorder = Recorder::new();
+    let experiment: ShadowExperiment = Experiment::builder("shadow-endpoint")
+        .sampler(sampler)
+        .compare(ShadowResponse::json_compare(options.clone()))
+        .diff(options)
+        .candidate_timeout(Duration::from_secs(1))
+        .on_error(|_| {})
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = configure(ShadowLayer::new(
+        experiment.clone(),
+        candidate_app(calls.clone()),
+    ));
+    Setup {
+        experiment,
+        recorder,
+        calls,
+        layer,
+    }
+}
+
+async fn flush(experiment: &ShadowExperiment) {
+    let report = experiment.flush(Duration::from_secs(10)).await;
+    assert!(report.is_complete(), "flush incomplete: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_identical_with_the_layer_on_and_off() {
+    let s = setup(Sampler::always(), |layer| layer);
+    let plain = serve(primary_app()).await;
+    let shadowed = serve(primary_app().layer(s.layer.clone())).await;
+    let client = client();
+    let cases = [
+        (Method::GET, "/items/7"),
+        (Method::GET, "/text"),
+        (Method::HEAD, "/items/7"),
+        (Method::GET, "/no-such-route"),
+        (Method::POST, "/orders"),
+    ];
+    for (method, path) in cases {
+        let off = send(&client, plain, method.clone(), path, &[], "order-1").await;
+        let on = send(&client, shadowed, method.clone(), path, &[], "order-1").await;
+        assert_eq!(off.status, on.status, "{method} {path}");
+        assert_eq!(stable(&off.headers), stable(&on.headers), "{method} {path}");
+        assert_eq!(off.body, on.body, "{method} {path}");
+    }
+    flush(&s.experiment).await;
+    // The GETs and the HEAD were shadowed (axum's layer wraps the fallback too); the POST
+    // was not.
+    assert_eq!(s.layer.stats().shadowed, 4);
+    assert_eq!(s.layer.stats().unsafe_method_skipped, 1);
+    assert_eq!(s.calls.load(Ordering::SeqCst), 3);
+    let results = s.recorder.results();
+    assert_eq!(results.len(), 4);
+    // Both answer the unknown route with an empty 404: the only match.
+    assert_eq!(results.iter().filter(|r| r.has_mismatch()).count(), 3);
+    assert!(s.experiment.stats().reconciles());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mismatching_json_bodies_produce_the_diff_paths() {
+    let s = setup(Sampler::always(), |layer| layer);
+    let addr = serve(primary_app().layer(s.layer.clone())).await;
+    let client = client();
+    // id 1: the price differs (and the ignored timestamp); id 2: only the timestamp differs.
+    let one = send(&client, addr, Method::GET, "/price/1", &[], "").await;
+    let two = send(&client, addr, Method::GET, "/price/2", &[], "").await;
+    assert_eq!(one.status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&one.body).unwrap();
+    assert_eq!(body["price"], 12, "the client gets the primary's answer");
+    assert_eq!(two.status, StatusCode::OK);
+    flush(&s.experiment).await;
+
+    let results = s.recorder.results();
+    assert_eq!(results.len(), 2);
+    let route = |r: &darklaunch::ExperimentResult<ShadowResponse, ShadowError>| {
+        r.context().get("route").unwrap().to_string()
+    };
+    let mismatched = results.iter().find(|r| route(r) == "/price/1").unwrap();
+    assert_eq!(
+        mismatched.context().get("method").unwrap().to_string(),
+        "GET"
+    );
+    let candidate = &mismatched.candidates()[0];
+    assert_eq!(candidate.verdict(), Verdict::Mismatch);
+    let diff = candidate.diff().expect("a diff");
+    assert_eq!(diff.paths().collect::<Vec<_>>(), ["$.body.price"]);
+    let matched = results.iter().find(|r| route(r) == "/price/2").unwrap();
+    assert_eq!(matched.candidates()[0].verdict(), Verdict::Match);
+    let stats = s.experiment.stats();
+    assert_eq!((stats.matched, stats.mismatched), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_methods_are_shadowed_only_when_enabled() {
+    let off = setup(Sampler::always(), |layer| layer);
+    let addr = serve(primary_app().layer(off.layer.clone())).await;
+    let client = client();
+    let reply = send(&client, addr, Method::POST, "/orders", &[], "card=4242").await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(&reply.body[..], b"card=4242");
+    flush(&off.experiment).await;
+    assert_eq!(
+        off.calls.load(Ordering::SeqCst),
+        0,
+        "POST must not be shadowed"
+    );
+    assert_eq!(off.layer.stats().unsafe_method_skipped, 1);
+    assert_eq!(off.experiment.stats().sampled, 0);
+
+    let on = setup(Sampler::always(), |layer| layer.shadow_unsafe_methods(true));
+    let addr = serve(primary_app().layer(on.layer.clone())).await;
+    let reply = send(&client, addr, Method::POST, "/orders", &[], "card=4242").await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(&reply.body[..], b"card=4242");
+    flush(&on.experiment).await;
+    assert_eq!(
+        on.calls.load(Ordering::SeqCst),
+        1,
+        "opted in: POST is shadowed"
+    );
+    let results = on.recorder.results();
+    assert_eq!(results.len(), 1);
+    // The candidate echoed the same body: it received an exact copy.
+    assert!(results[0].matched());
+    assert_eq!(
+        results[0].context().get("method").unwrap().to_string(),
+        "POST"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_request_body_is_not_shadowed_and_is_counted() {
+    let s = setup(Sampler::always(), |layer| {
+        layer.shadow_unsafe_methods(true).max_request_body(64)
+    });
+    let addr = serve(primary_app().layer(s.layer.clone())).await;
+    let client = client();
+    let big = vec![b'x'; 4096];
+    let reply = send(&client, addr, Method::POST, "/orders", &[], big.clone()).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(&reply.body[..], &big[..], "the primary got the whole body");
+    let small = send(&client, addr, Method::POST, "/orders", &[], "small").await;
+    assert_eq!(&small.body[..], b"small");
+    flush(&s.experiment).await;
+    // A chunked body (no length known up front) that turns out to be over the limit: the
+    // primary still receives all of it, streamed after the buffered prefix.
+    let chunks: [&[u8]; 3] = [&[b'a'; 40], &[b'b'; 40], &[b'c'; 40]];
+    let chunked = raw_chunked_post(addr, "/orders", &chunks).await;
+    assert!(chunked.starts_with("HTTP/1.1 201"), "{chunked}");
+    let expected = format!("{}{}{}", "a".repeat(40), "b".repeat(40), "c".repeat(40));
+    assert!(chunked.ends_with(&expected), "{chunked}");
+    flush(&s.experiment).await;
+    let stats = s.layer.stats();
+    assert_eq!(stats.request_oversized, 2);
+    assert_eq!(stats.shadowed, 1);
+    assert_eq!(
+        s.calls.load(Ordering::SeqCst),
+        1,
+        "only the small body was shadowed"
+    );
+    let experiment = s.experiment.stats();
+    assert_eq!(
+        experiment.shed, 1,
+        "the chunked request was sampled, then shed"
+    );
+    assert!(experiment.reconciles());
+}
+
+/// Sends a chunked POST over a raw connection and reads the whole answer.
+async fn raw_chunked_post(addr: SocketAddr, path: &str, chunks: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in chunks {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_primary_response_passes_through_uncompared() {
+    let s = setup(Sampler::always(), |layer| layer.max_response_body(8));
+    let plain = serve(primary_app()).await;
+    let addr = serve(primary_app().layer(s.layer.clone())).await;
+    let client = client();
+    let off = send(&client, plain, Method::GET, "/items/7", &[], "").await;
+    let on = send(&client, addr, Method::GET, "/items/7", &[], "").await;
+    assert_eq!(off.status, on.status);
+    assert_eq!(stable(&off.headers), stable(&on.headers));
+    assert_eq!(off.body, on.body);
+    flush(&s.experiment).await;
+    assert_eq!(s.layer.stats().response_oversized, 1);
+    assert_eq!(s.layer.stats().shadowed, 0);
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+    assert!(s.recorder.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_or_panicking_candidate_changes_nothing_for_the_client() {
+    let s = setup(Sampler::always(), |layer| layer);
+    let plain = serve(primary_app()).await;
+    let addr = serve(primary_app().layer(s.layer.clone())).await;
+    let client = client();
+    for path in ["/slow", "/boom"] {
+        let off = send(&client, plain, Method::GET, path, &[], "").await;
+        let on = send(&client, addr, Method::GET, path, &[], "").await;
+        assert_eq!(off.status, on.status);
+        assert_eq!(stable(&off.headers), stable(&on.headers));
+        assert_eq!(off.body, on.body);
+        // The candidate hangs for 30 s (timeout 1 s) — the client waits neither for it nor
+        // for its timeout.
+        assert!(
+            on.took < Duration::from_secs(1),
+            "{path} took {:?}",
+            on.took
+        );
+    }
+    // The server keeps serving after the candidate's panic.
+    let again = send(&client, addr, Method::GET, "/boom", &[], "").await;
+    assert_eq!(&again.body[..], b"primary is fine");
+    flush(&s.experiment).await;
+
+    let results = s.recorder.results();
+    let verdict = |route: &str| -> Vec<Verdict> {
+        results
+            .iter()
+            .filter(|r| r.context().get("route").unwrap().to_string() == route)
+            .map(|r| r.candidates()[0].verdict())
+            .collect()
+    };
+    assert_eq!(verdict("/slow"), [Verdict::TimedOut]);
+    assert_eq!(verdict("/boom"), [Verdict::CandidateError; 2]);
+    let stats = s.experiment.stats();
+    assert_eq!(stats.timeouts, 1);
+    assert_eq!(stats.candidate_errors, 2);
+    assert!(stats.reconciles());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_sampling_by_header_is_sticky_per_value() {
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let recorded = seen.clone();
+    let candidate = Router::new().route(
+        "/items/{id}",
+        get(move |headers: HeaderMap| async move {
+            let user = headers["x-user-id"].to_str().unwrap().to_owned();
+            *recorded.lock().unwrap().entry(user).or_default() += 1;
+            "candidate"
+        }),
+    );
+    let experiment: ShadowExperiment = Experiment::builder("keyed-shadow")
+        .sampler(Sampler::keyed(50.0))
+        .build()
+        .unwrap();
+    let layer = ShadowLayer::new(experiment.clone(), candidate)
+        .key_header(axum::http::HeaderName::from_static("x-user-id"));
+    let addr = serve(primary_app().layer(layer.clone())).await;
+    let client = client();
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+    for round in 0..3 {
+        for user in &users {
+            let reply = send(
+                &client,
+                addr,
+                Method::GET,
+                &format!("/items/{round}"),
+                &[("x-user-id", user)],
+                "",
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK);
+        }
+    }
+    flush(&experiment).await;
+    let seen = seen.lock().unwrap();
+    let mut sampled_users = 0;
+    for user in &users {
+        let expected = if experiment.samples(user.as_str()) {
+            3
+        } else {
+            0
+        };
+        assert_eq!(seen.get(user).copied().unwrap_or(0), expected, "{user}");
+        sampled_users += usize::from(expected > 0);
+    }
+    assert!(
+        (5..=35).contains(&sampled_users),
+        "about half the users are sampled, got {sampled_users}"
+    );
+    assert_eq!(layer.stats().shadowed, 3 * sampled_users as u64);
+}
