@@ -84,7 +84,6 @@
 //! # }
 //! ```
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -92,17 +91,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use bytes::{Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use bytes::Bytes;
+use http::header::{HeaderName, CONTENT_TYPE};
+use http::{Method, Request, Response};
+use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
-use serde::ser::{SerializeMap, SerializeStruct};
-use serde::{Serialize, Serializer};
 use tower::{Layer, Service, ServiceExt};
 
+mod body;
+mod response;
+
+pub use body::ShadowBody;
+pub use response::{ShadowError, ShadowResponse};
+
 use crate::context::Context;
-use crate::diff::DiffOptions;
 use crate::experiment::Experiment;
 use crate::observation::{Observation, Outcome};
 use crate::run::BoxedCandidates;
@@ -118,115 +120,6 @@ pub type ShadowExperiment = Experiment<ShadowResponse, ShadowError>;
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 64 * 1024;
 /// The default limit on a buffered response body: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
-
-/// What is compared of an HTTP response: the status, the selected headers and the body.
-///
-/// Serialized (for diffs and publishers) as `{"status": 200, "headers": {"content-type":
-/// "…"}, "body": …}`, the body as parsed JSON when it is JSON, as text otherwise; so diff and
-/// ignore paths read `$.status`, `$.headers.content-type`, `$.body.items[0].price`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ShadowResponse {
-    /// The status code.
-    pub status: StatusCode,
-    /// The compared headers only (see [`ShadowLayer::compare_headers`]).
-    pub headers: HeaderMap,
-    /// The whole body.
-    pub body: Bytes,
-}
-
-impl ShadowResponse {
-    /// Captures a response's status, the headers named in `names`, and `body`.
-    pub fn capture(
-        status: StatusCode,
-        headers: &HeaderMap,
-        names: &[HeaderName],
-        body: Bytes,
-    ) -> Self {
-        let mut selected = HeaderMap::new();
-        for name in names {
-            for value in headers.get_all(name) {
-                selected.append(name.clone(), value.clone());
-            }
-        }
-        Self {
-            status,
-            headers: selected,
-            body,
-        }
-    }
-
-    /// The body parsed as JSON, if it is JSON.
-    pub fn body_json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-
-    /// Whether two responses are equal as JSON: statuses, compared headers and bodies (parsed
-    /// as JSON where they are JSON, as text otherwise) have no difference outside `options`'
-    /// ignore paths (and within its float tolerance). Paths address the serialized response:
-    /// `$.body.timestamp`.
-    pub fn json_equal(control: &Self, candidate: &Self, options: &DiffOptions) -> bool {
-        if control == candidate {
-            return true;
-        }
-        crate::diff::diff(control, candidate, options).is_ok_and(|diff| diff.is_empty())
-    }
-
-    /// A comparator for [`ExperimentBuilder::compare`](crate::ExperimentBuilder::compare) that
-    /// applies [`json_equal`](Self::json_equal) with `options`. Give the same options to
-    /// [`ExperimentBuilder::diff`](crate::ExperimentBuilder::diff) to see the differing paths.
-    pub fn json_compare(
-        options: DiffOptions,
-    ) -> impl Fn(&Self, &Self) -> bool + Send + Sync + 'static {
-        move |control, candidate| Self::json_equal(control, candidate, &options)
-    }
-}
-
-impl Serialize for ShadowResponse {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Headers<'a>(&'a HeaderMap);
-        impl Serialize for Headers<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
-                for name in self.0.keys() {
-                    let values: Vec<String> = self
-                        .0
-                        .get_all(name)
-                        .iter()
-                        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-                        .collect();
-                    map.serialize_entry(name.as_str(), &values.join(", "))?;
-                }
-                map.end()
-            }
-        }
-        let mut state = serializer.serialize_struct("ShadowResponse", 3)?;
-        state.serialize_field("status", &self.status.as_u16())?;
-        state.serialize_field("headers", &Headers(&self.headers))?;
-        match self.body_json() {
-            Some(json) => state.serialize_field("body", &json)?,
-            None => state.serialize_field("body", &String::from_utf8_lossy(&self.body))?,
-        }
-        state.end()
-    }
-}
-
-/// Why the candidate gave no response to compare.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ShadowError {
-    /// `service` (the candidate service returned an error) or `body` (its response body
-    /// failed or was over the response limit).
-    pub kind: &'static str,
-    /// The error's text.
-    pub message: String,
-}
-
-impl fmt::Display for ShadowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
-    }
-}
-
-impl std::error::Error for ShadowError {}
 
 /// What a [`ShadowLayer`] did with requests, besides what the experiment's own
 /// [`Stats`](crate::Stats) count.
@@ -512,7 +405,7 @@ where
     let (parts, body) = request.into_parts();
     let body = ShadowBody::buffer(body, config.max_request_body).await;
     let Some(bytes) = body.complete_bytes() else {
-        bump(if body.error.is_some() {
+        bump(if body.failed() {
             &counters.body_errors
         } else {
             &counters.request_oversized
@@ -543,7 +436,7 @@ where
     let body = ShadowBody::buffer(body, config.max_response_body).await;
     let took = inner.clock.now().saturating_duration_since(start);
     let Some(bytes) = body.complete_bytes() else {
-        bump(if body.error.is_some() {
+        bump(if body.failed() {
             &counters.body_errors
         } else {
             &counters.response_oversized
@@ -648,173 +541,14 @@ where
     }
 }
 
-/// A body that replays what was buffered of an original body, then streams the rest of it.
-/// For a request or response that was not shadowed it is the original body, untouched.
-///
-/// Size hints and end-of-stream are kept as the original's, so that the framing of the
-/// message (`content-length` or chunked) does not change.
-pub struct ShadowBody<B: Body> {
-    frames: VecDeque<Frame<Bytes>>,
-    buffered: u64,
-    error: Option<Box<B::Error>>,
-    rest: Option<B>,
-    exact: bool,
-    ended: bool,
-}
-
-impl<B: Body> ShadowBody<B> {
-    /// Wraps `body` unchanged.
-    pub fn new(body: B) -> Self {
-        Self {
-            frames: VecDeque::new(),
-            buffered: 0,
-            error: None,
-            rest: Some(body),
-            exact: false,
-            ended: false,
-        }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin> ShadowBody<B> {
-    /// Reads `body` until it ends, fails, or more than `limit` bytes were read.
-    async fn buffer(mut body: B, limit: usize) -> Self {
-        let exact = body.size_hint().exact().is_some();
-        let mut frames = VecDeque::new();
-        let mut buffered = 0u64;
-        let mut error = None;
-        let mut rest = None;
-        loop {
-            if body.is_end_stream() {
-                break;
-            }
-            match body.frame().await {
-                None => break,
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        buffered += data.len() as u64;
-                    }
-                    frames.push_back(frame);
-                    if buffered > limit as u64 {
-                        rest = Some(body);
-                        break;
-                    }
-                }
-                Some(Err(failed)) => {
-                    error = Some(Box::new(failed));
-                    break;
-                }
-            }
-        }
-        Self {
-            frames,
-            buffered,
-            error,
-            rest,
-            exact,
-            ended: false,
-        }
-    }
-
-    /// The whole body, if it was read to its end without error.
-    fn complete_bytes(&self) -> Option<Bytes> {
-        if self.rest.is_some() || self.error.is_some() {
-            return None;
-        }
-        let mut data = self.frames.iter().filter_map(Frame::data_ref);
-        match (data.next(), data.next()) {
-            (None, _) => Some(Bytes::new()),
-            (Some(only), None) => Some(only.clone()),
-            (Some(first), Some(second)) => {
-                let mut all = BytesMut::with_capacity(self.buffered as usize);
-                all.extend_from_slice(first);
-                all.extend_from_slice(second);
-                for more in data {
-                    all.extend_from_slice(more);
-                }
-                Some(all.freeze())
-            }
-        }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let this = self.get_mut();
-        if let Some(frame) = this.frames.pop_front() {
-            if let Some(data) = frame.data_ref() {
-                this.buffered -= data.len() as u64;
-            }
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Some(Err(*error)));
-        }
-        match &mut this.rest {
-            Some(rest) => {
-                let polled = Pin::new(rest).poll_frame(cx);
-                if let Poll::Ready(None) = polled {
-                    this.ended = true;
-                }
-                polled
-            }
-            None => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.frames.is_empty()
-            && self.error.is_none()
-            && match &self.rest {
-                Some(rest) => rest.is_end_stream(),
-                None => self.exact || self.ended,
-            }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.rest {
-            Some(rest) => {
-                let hint = rest.size_hint();
-                let mut sum = SizeHint::new();
-                sum.set_lower(hint.lower().saturating_add(self.buffered));
-                if let Some(upper) = hint.upper() {
-                    sum.set_upper(upper.saturating_add(self.buffered));
-                }
-                sum
-            }
-            None if self.exact && self.error.is_none() => SizeHint::with_exact(self.buffered),
-            None => {
-                let mut hint = SizeHint::new();
-                hint.set_lower(self.buffered);
-                hint
-            }
-        }
-    }
-}
-
-impl<B: Body> fmt::Debug for ShadowBody<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShadowBody")
-            .field("buffered", &self.buffered)
-            .field("streaming", &self.rest.is_some())
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diff::DiffOptions;
     use crate::publish::Recorder;
     use crate::Verdict;
+    use http::header::HeaderMap;
+    use http::StatusCode;
     use std::convert::Infallible;
     use std::time::Duration;
     use tower::service_fn;
