@@ -22,6 +22,7 @@
 //! quotes, whitespace and control characters; use the bracket form for
 //! anything else. Bracket contents allow no surrounding whitespace.
 
+use crate::text::push_json_string;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
@@ -156,27 +157,6 @@ fn is_identifier(key: &str) -> bool {
         _ => return false,
     }
     bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Appends `s` as a JSON string literal (with quotes) to `out`.
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// One element of a parsed pattern.

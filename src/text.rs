@@ -1,4 +1,8 @@
-//! Cutting text to a size cap without splitting a character.
+//! Text helpers: cutting text to a size cap without splitting a character, and writing JSON
+//! string literals without a serializer.
+
+#[cfg(any(feature = "serde", feature = "tracing"))]
+use std::fmt::Write;
 
 /// The marker appended where text was cut.
 pub(crate) const CUT_MARKER: char = '…';
@@ -16,6 +20,28 @@ pub(crate) fn cut_point(text: &str, max_bytes: usize) -> Option<usize> {
     Some(cut)
 }
 
+/// Appends `s` as a JSON string literal (with quotes) to `out`.
+#[cfg(any(feature = "serde", feature = "tracing"))]
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +54,50 @@ mod tests {
         assert!(text.is_char_boundary(cut));
         assert!(cut + CUT_MARKER.len_utf8() <= 6);
         assert_eq!(cut_point("abcdef", 2), Some(0));
+    }
+
+    #[cfg(any(feature = "serde", feature = "tracing"))]
+    #[test]
+    fn json_strings_are_escaped_like_serde_json() {
+        for text in [
+            "plain",
+            "quote\" back\\slash",
+            "line\nfeed\ttab\u{1}\u{8}\u{c}",
+            "é ✓",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, text);
+            let parsed: String = serde_json_free_parse(&out);
+            assert_eq!(parsed, text, "{out}");
+        }
+    }
+
+    #[cfg(any(feature = "serde", feature = "tracing"))]
+    /// Reads back a JSON string literal (enough of JSON for the test, without serde_json,
+    /// which is optional).
+    fn serde_json_free_parse(literal: &str) -> String {
+        let inner = &literal[1..literal.len() - 1];
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('b') => out.push('\u{8}'),
+                Some('f') => out.push('\u{c}'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
+                }
+                Some(other) => out.push(other),
+                None => {}
+            }
+        }
+        out
     }
 }

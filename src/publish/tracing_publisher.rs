@@ -30,6 +30,7 @@
 //! Values and context go to logs and traces only; `Err` values are reported by outcome kind
 //! only (their type need not be printable).
 
+use crate::text::push_json_string;
 use std::fmt::Write as _;
 
 use tracing::Level;
@@ -289,25 +290,6 @@ pub(crate) fn context_json(context: &Context) -> Option<String> {
     }
     out.push('}');
     Some(out)
-}
-
-/// Appends `text` as a JSON string literal.
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
