@@ -221,13 +221,9 @@ where
         self.candidates.boxed(&mut boxed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
         let (control, returned) = experiment.observe_control(self.control.0).await;
-        let shared = experiment.inner.clone();
         let context = (!self.context.is_empty()).then(|| Box::new(self.context));
         let run = active.detach(&experiment.inner);
-        run::dispatch(&experiment.inner, run, move |run| async move {
-            let mut boxed = boxed;
-            run::complete_candidates(shared, run, context, control, &mut boxed).await;
-        });
+        run::detach_boxed(&experiment.inner, run, context, control, boxed);
         returned.into_output()
     }
 }

@@ -19,7 +19,7 @@ use crate::experiment::{Experiment, Inner};
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::concurrent::{CandidatePoller, Deadline, PendingCandidates};
+use crate::run::concurrent::{BoxedCandidates, CandidatePoller, Deadline, PendingCandidates};
 use crate::run::finish::{control_outcome, prepare};
 use crate::run::{panic_message, OwnedRun};
 use crate::stats::RunEnd;
@@ -107,9 +107,29 @@ where
     }
 }
 
+/// Runs a detached run's boxed candidates in the background (spawned or handed over, as
+/// [`dispatch`] decides), then queues the run for publication.
+pub(crate) fn detach_boxed<T, E, O>(
+    inner: &Arc<Inner<T, E>>,
+    run: OwnedRun<T, E>,
+    context: Option<Box<Context>>,
+    control: Observation<T, E>,
+    candidates: BoxedCandidates<'static, O>,
+) where
+    T: Send + 'static,
+    E: Send + 'static,
+    O: BehaviorOutput<T, E> + Send + 'static,
+{
+    let shared = inner.clone();
+    dispatch(inner, run, move |run| async move {
+        let mut candidates = candidates;
+        complete_candidates(shared, run, context, control, &mut candidates).await;
+    });
+}
+
 /// The background task of a detached run: awaits the candidates (each bounded by
 /// `candidate_timeout`), then queues the run for judging and publishing.
-pub(crate) async fn complete_candidates<T, E, O, P>(
+async fn complete_candidates<T, E, O, P>(
     inner: Arc<Inner<T, E>>,
     run: OwnedRun<T, E>,
     context: Option<Box<Context>>,

@@ -19,7 +19,7 @@ use crate::stats::RunEnd;
 use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
-pub(crate) use detached::{complete_candidates, dispatch, QueuedRun};
+pub(crate) use detached::{detach_boxed, QueuedRun};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.

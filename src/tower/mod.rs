@@ -470,19 +470,9 @@ where
             bytes,
         ))
     };
-    let mut candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
+    let candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
         vec![(inner.candidate_name.clone(), Box::pin(candidate_future))];
-    let background = inner.clone();
-    crate::run::dispatch(inner, run, move |run| async move {
-        crate::run::complete_candidates(
-            background,
-            run,
-            Some(Box::new(context)),
-            control,
-            &mut candidates,
-        )
-        .await;
-    });
+    crate::run::detach_boxed(inner, run, Some(Box::new(context)), control, candidates);
     bump(&counters.shadowed);
     Ok(Response::from_parts(parts, body))
 }
