@@ -349,6 +349,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             Box::new(|control: &E, candidate: &E| control.to_string() == candidate.to_string())
         });
         let sampler_calls_user_code = self.sampler.calls_user_code();
+        let sampler_uses_key = self.sampler.uses_key();
         Ok(Experiment {
             inner: Arc::new(Inner {
                 name: self.name.into(),
@@ -356,6 +357,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 candidate_name: self.candidate_name,
                 sampler: self.sampler,
                 sampler_calls_user_code,
+                sampler_uses_key,
                 salt_seed,
                 compare,
                 compare_errors,

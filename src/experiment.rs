@@ -83,6 +83,8 @@ pub(crate) struct Inner<T, E> {
     pub(crate) candidate_name: Cow<'static, str>,
     pub(crate) sampler: Sampler,
     pub(crate) sampler_calls_user_code: bool,
+    /// Whether the sampler reads the call's key; if not, a trial's key is not even hashed.
+    pub(crate) sampler_uses_key: bool,
     pub(crate) salt_seed: u64,
     pub(crate) compare: Comparator<T>,
     pub(crate) compare_errors: Comparator<E>,

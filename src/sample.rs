@@ -186,6 +186,16 @@ impl Sampler {
         }
     }
 
+    /// Whether decisions depend on the sampling key (so that a call's key is worth hashing).
+    pub(crate) fn uses_key(&self) -> bool {
+        match &self.kind {
+            Kind::Keyed { .. } => true,
+            Kind::Runtime(state) => state.keyed,
+            Kind::All(parts) => parts.iter().any(Sampler::uses_key),
+            _ => false,
+        }
+    }
+
     /// Whether deciding may call user code (which must then be guarded against panics).
     pub(crate) fn calls_user_code(&self) -> bool {
         match &self.kind {
@@ -446,6 +456,16 @@ mod tests {
                 was_in = now_in;
             }
         }
+    }
+
+    #[test]
+    fn only_keyed_samplers_use_the_key() {
+        assert!(Sampler::keyed(5.0).uses_key());
+        assert!(Sampler::runtime_keyed(5.0).0.uses_key());
+        assert!(Sampler::percent(50.0).and(Sampler::keyed(5.0)).uses_key());
+        assert!(!Sampler::percent(5.0).uses_key());
+        assert!(!Sampler::runtime(5.0).0.uses_key());
+        assert!(!Sampler::always().and(Sampler::rate_limit(3)).uses_key());
     }
 
     #[test]

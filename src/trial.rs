@@ -83,7 +83,10 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
     /// decision on every call, instance and restart. Hashed at once with a stable hash; nothing
     /// is kept.
     pub fn key<Q: Hash>(mut self, key: Q) -> Self {
-        self.key = Some(hash_with_seed(self.experiment.inner.salt_seed, &key));
+        let inner = &self.experiment.inner;
+        if inner.sampler_uses_key {
+            self.key = Some(hash_with_seed(inner.salt_seed, &key));
+        }
         self
     }
 

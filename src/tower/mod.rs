@@ -362,6 +362,7 @@ where
         let key = config
             .key_header
             .as_ref()
+            .filter(|_| inner.sampler_uses_key)
             .and_then(|name| request.headers().get(name))
             .map(|value| match value.to_str() {
                 Ok(text) => hash_with_seed(inner.salt_seed, text),
