@@ -47,6 +47,18 @@ fn experiment(name: &str, max_in_flight: usize) -> Experiment<u64> {
         .expect("valid configuration")
 }
 
+/// The minimal hand-written experiment: run the control, spawn the candidate and the
+/// comparison, return the control's value.
+fn hand_written(runtime: &tokio::runtime::Handle, i: u64) -> u64 {
+    let value = work(i);
+    runtime.spawn(async move {
+        if work(i) != value {
+            HAND_WRITTEN_MISMATCHES.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    value
+}
+
 struct Percentiles {
     p50: f64,
     p99: f64,
@@ -142,15 +154,10 @@ fn caller_latency() {
     header("from a runtime worker (a tokio task), async API");
     let control = from_worker(&runtime, &clock, |i| async move { work(i) });
     row("control alone", &control, &control, None);
-    let hand = from_worker(&runtime, &clock, |i| async move {
-        let value = work(i);
-        let expected = value;
-        tokio::spawn(async move {
-            if work(i) != expected {
-                HAND_WRITTEN_MISMATCHES.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        value
+    let worker_handle = runtime.handle().clone();
+    let hand = from_worker(&runtime, &clock, move |i| {
+        let handle = worker_handle.clone();
+        async move { hand_written(&handle, i) }
     });
     row(
         "hand-written spawn experiment",
@@ -191,16 +198,7 @@ fn caller_latency() {
     let handle = runtime.handle().clone();
     let control = from_thread(&clock, work);
     row("control alone", &control, &control, None);
-    let spawner = handle.clone();
-    let hand = from_thread(&clock, |i| {
-        let value = work(i);
-        spawner.spawn(async move {
-            if work(i) != value {
-                HAND_WRITTEN_MISMATCHES.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        value
-    });
+    let hand = from_thread(&clock, |i| hand_written(&handle, i));
     row(
         "hand-written Handle::spawn experiment",
         &hand,
@@ -224,17 +222,8 @@ fn caller_latency() {
     header("from a plain thread through Handle::block_on, async API");
     let control = from_thread(&clock, |i| handle.block_on(async move { work(i) }));
     row("control alone", &control, &control, None);
-    let spawner = handle.clone();
     let hand = from_thread(&clock, |i| {
-        handle.block_on(async {
-            let value = work(i);
-            spawner.spawn(async move {
-                if work(i) != value {
-                    HAND_WRITTEN_MISMATCHES.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-            value
-        })
+        handle.block_on(async { hand_written(&handle, i) })
     });
     row(
         "hand-written spawn experiment",
