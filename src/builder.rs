@@ -1,5 +1,7 @@
 //! Defining an experiment: the builder and the validation done by `build()`.
 
+#[cfg(feature = "insight")]
+use crate::insight::{Insight, NoiseCalibration, NoiseModel};
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -52,6 +54,10 @@ pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
     clean: Option<Cleaner<T>>,
     #[cfg(feature = "serde")]
     differ: Option<crate::experiment::Differ<T>>,
+    #[cfg(feature = "insight")]
+    noise: Option<NoiseCalibration>,
+    #[cfg(feature = "insight")]
+    insights: Vec<Insight<T, E>>,
     publishers: Vec<Box<dyn Publisher<T, E>>>,
     before_run: Option<Box<dyn Fn() + Send + Sync>>,
     candidate_timeout: Option<Duration>,
@@ -78,6 +84,10 @@ impl<T, E> ExperimentBuilder<T, E, DefaultCompare> {
             clean: None,
             #[cfg(feature = "serde")]
             differ: None,
+            #[cfg(feature = "insight")]
+            noise: None,
+            #[cfg(feature = "insight")]
+            insights: Vec::new(),
             publishers: Vec::new(),
             before_run: None,
             candidate_timeout: None,
@@ -149,6 +159,10 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             clean: self.clean,
             #[cfg(feature = "serde")]
             differ: self.differ,
+            #[cfg(feature = "insight")]
+            noise: self.noise,
+            #[cfg(feature = "insight")]
+            insights: self.insights,
             publishers: self.publishers,
             before_run: self.before_run,
             candidate_timeout: self.candidate_timeout,
@@ -308,6 +322,40 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// Calibrates noise: on the given fraction of sampled runs, a trial's
+    /// [`calibration`](crate::Trial::calibration) behaviour (the control run a second time)
+    /// is diffed against the control, and mismatches whose differing paths are all explained
+    /// by that noise get the verdict [`Noise`](crate::Verdict::Noise) instead of `Mismatch`.
+    /// See [`NoiseCalibration`] for the rule. Computes diffs with the default
+    /// [`DiffOptions`] unless [`diff`](Self::diff) sets others.
+    ///
+    /// Runs without a calibration behaviour (`run`, `run_async`, `run_detached`, trials
+    /// without one) are still classified with what the calibrated runs taught.
+    #[cfg(feature = "insight")]
+    pub fn calibrate_noise(mut self, calibration: NoiseCalibration) -> Self
+    where
+        T: serde::Serialize,
+    {
+        if self.differ.is_none() {
+            self = self.diff(DiffOptions::new());
+        }
+        self.noise = Some(calibration);
+        self
+    }
+
+    /// Publishes to `insight` (a clone of it) and links the experiment's noise calibration to
+    /// its reports. See [`Insight`].
+    #[cfg(feature = "insight")]
+    pub fn insight(mut self, insight: &Insight<T, E>) -> Self
+    where
+        T: serde::Serialize + 'static,
+        E: Display + 'static,
+    {
+        self.publishers.push(Box::new(insight.clone()));
+        self.insights.push(insight.clone());
+        self
+    }
+
     fn finish(self, compare: Comparator<T>) -> Result<Experiment<T, E>, ConfigError>
     where
         E: Display,
@@ -348,6 +396,18 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         let compare_errors = self.compare_errors.unwrap_or_else(|| {
             Box::new(|control: &E, candidate: &E| control.to_string() == candidate.to_string())
         });
+        #[cfg(feature = "insight")]
+        let noise = match self.noise {
+            Some(calibration) => {
+                calibration.validate()?;
+                let model = Arc::new(NoiseModel::new(calibration));
+                for insight in &self.insights {
+                    insight.link_noise(model.clone());
+                }
+                Some(model)
+            }
+            None => None,
+        };
         let sampler_calls_user_code = self.sampler.calls_user_code();
         let sampler_uses_key = self.sampler.uses_key();
         Ok(Experiment {
@@ -365,6 +425,8 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 clean: self.clean,
                 #[cfg(feature = "serde")]
                 differ: self.differ,
+                #[cfg(feature = "insight")]
+                noise,
                 publishers: self.publishers,
                 before_run: self.before_run,
                 candidate_timeout: self.candidate_timeout,

@@ -51,4 +51,18 @@ pub enum ConfigError {
         /// The shared name.
         name: String,
     },
+    /// A noise calibration window is shorter than two comparisons.
+    #[error("noise calibration window of {value} comparisons is invalid: use at least 2 (for example 10000)")]
+    InvalidWindow {
+        /// The rejected value.
+        value: u64,
+    },
+    /// A threshold is not a number from 0 to 1.
+    #[error("{setting} {value} is invalid: use a number from 0 to 1 (for example 0.2 for 20 %)")]
+    InvalidThreshold {
+        /// The setting's method.
+        setting: &'static str,
+        /// The rejected value.
+        value: f64,
+    },
 }

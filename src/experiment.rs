@@ -92,6 +92,9 @@ pub(crate) struct Inner<T, E> {
     pub(crate) clean: Option<Cleaner<T>>,
     #[cfg(feature = "serde")]
     pub(crate) differ: Option<Differ<T>>,
+    /// Noise calibration, when configured.
+    #[cfg(feature = "insight")]
+    pub(crate) noise: Option<Arc<crate::insight::NoiseModel>>,
     pub(crate) publishers: Vec<Box<dyn Publisher<T, E>>>,
     pub(crate) before_run: Option<Box<dyn Fn() + Send + Sync>>,
     pub(crate) candidate_timeout: Option<Duration>,
@@ -134,6 +137,13 @@ impl<T, E> Experiment<T, E> {
     /// A snapshot of the experiment's counters.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
+    }
+
+    /// Noise calibration's window totals and per-path counts, when the experiment calibrates
+    /// noise ([`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise)).
+    #[cfg(feature = "insight")]
+    pub fn noise(&self) -> Option<crate::insight::NoiseSnapshot> {
+        self.inner.noise.as_ref().map(|model| model.snapshot())
     }
 
     /// Whether a call with sampling key `key` would run its candidates, asked without running

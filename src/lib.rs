@@ -97,6 +97,8 @@ mod error;
 mod experiment;
 mod flush;
 mod hook;
+#[cfg(feature = "insight")]
+pub mod insight;
 mod observation;
 mod output;
 #[cfg(feature = "serde")]

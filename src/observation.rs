@@ -10,6 +10,8 @@ use std::time::Duration;
 use crate::context::Context;
 #[cfg(feature = "serde")]
 use crate::diff::Diff;
+#[cfg(feature = "insight")]
+use crate::insight::PathNoise;
 
 /// How one behaviour ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +102,7 @@ impl<T, E> Observation<T, E> {
 
 /// What the comparison of one candidate with the control concluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The candidate's outcome equals the control's (values by `compare`, errors by
     /// `compare_errors`, panics by message).
@@ -108,6 +111,10 @@ pub enum Verdict {
     Mismatch,
     /// It does not, but an ignore rule applies. Ignored runs are not matches.
     Ignored,
+    /// It does not, but every differing path is one where noise calibration saw the control
+    /// differ from itself about as often (see
+    /// [`NoiseCalibration`](crate::insight::NoiseCalibration)).
+    Noise,
     /// The candidate panicked (and the control did not panic with the same message).
     CandidateError,
     /// The candidate did not finish within `candidate_timeout`.
@@ -116,12 +123,13 @@ pub enum Verdict {
 
 impl Verdict {
     /// A stable lowercase name, as used for telemetry outcomes: `match`, `mismatch`,
-    /// `ignored`, `candidate_error`, `timeout`.
+    /// `ignored`, `noise`, `candidate_error`, `timeout`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Match => "match",
             Verdict::Mismatch => "mismatch",
             Verdict::Ignored => "ignored",
+            Verdict::Noise => "noise",
             Verdict::CandidateError => "candidate_error",
             Verdict::TimedOut => "timeout",
         }
@@ -141,6 +149,8 @@ pub struct CandidateResult<T, E = Infallible> {
     pub(crate) verdict: Verdict,
     #[cfg(feature = "serde")]
     pub(crate) diff: Option<Arc<Diff>>,
+    #[cfg(feature = "insight")]
+    pub(crate) noise: Option<Arc<[PathNoise]>>,
 }
 
 impl<T, E> CandidateResult<T, E> {
@@ -151,6 +161,8 @@ impl<T, E> CandidateResult<T, E> {
             verdict,
             #[cfg(feature = "serde")]
             diff: None,
+            #[cfg(feature = "insight")]
+            noise: None,
         }
     }
 
@@ -174,6 +186,15 @@ impl<T, E> CandidateResult<T, E> {
     #[cfg(feature = "serde")]
     pub fn diff(&self) -> Option<&Diff> {
         self.diff.as_deref()
+    }
+
+    /// What noise calibration knew about each kept difference's path when this result was
+    /// judged, index-aligned with [`diff`](Self::diff)'s differences: the raw and noise counts
+    /// in the window and whether the path is noise. Empty unless the experiment calibrates
+    /// noise and the values differed.
+    #[cfg(feature = "insight")]
+    pub fn noise(&self) -> &[PathNoise] {
+        self.noise.as_deref().unwrap_or(&[])
     }
 }
 

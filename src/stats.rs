@@ -31,6 +31,8 @@ pub struct Stats {
     pub mismatched: u64,
     /// Candidates that did not match, but an ignore rule applied.
     pub ignored: u64,
+    /// Candidates that differed only on paths noise calibration classified as noise.
+    pub noise: u64,
     /// Candidates that panicked (while the control did not panic the same way).
     pub candidate_errors: u64,
     /// Candidates that did not finish within `candidate_timeout`.
@@ -72,9 +74,14 @@ impl Stats {
         self.published + self.publish_failed + self.publish_dropped + self.shed + self.dropped
     }
 
-    /// Comparisons made: matched + mismatched + ignored + candidate errors + timeouts.
+    /// Comparisons made: matched + mismatched + ignored + noise + candidate errors + timeouts.
     pub fn comparisons(&self) -> u64 {
-        self.matched + self.mismatched + self.ignored + self.candidate_errors + self.timeouts
+        self.matched
+            + self.mismatched
+            + self.ignored
+            + self.noise
+            + self.candidate_errors
+            + self.timeouts
     }
 
     /// Failures reported to the error hook for one operation.
@@ -92,6 +99,7 @@ pub(crate) struct Counters {
     matched: AtomicU64,
     mismatched: AtomicU64,
     ignored: AtomicU64,
+    noise: AtomicU64,
     candidate_errors: AtomicU64,
     timeouts: AtomicU64,
     published: AtomicU64,
@@ -127,6 +135,7 @@ impl Counters {
             Verdict::Match => &self.matched,
             Verdict::Mismatch => &self.mismatched,
             Verdict::Ignored => &self.ignored,
+            Verdict::Noise => &self.noise,
             Verdict::CandidateError => &self.candidate_errors,
             Verdict::TimedOut => &self.timeouts,
         };
@@ -166,6 +175,7 @@ impl Counters {
             matched: self.matched.load(Relaxed),
             mismatched: self.mismatched.load(Relaxed),
             ignored: self.ignored.load(Relaxed),
+            noise: self.noise.load(Relaxed),
             candidate_errors: self.candidate_errors.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
             published,

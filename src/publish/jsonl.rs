@@ -16,12 +16,13 @@
 //! |---|---|
 //! | `timestamp` | when the result was published, RFC 3339 in UTC with microseconds |
 //! | `experiment`, `candidate` | names |
-//! | `verdict` | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `candidate_error`, `timeout` |
+//! | `verdict` | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `noise`, `candidate_error`, `timeout` |
 //! | `context` | the run's context as an object (`{}` when empty) |
 //! | `control_duration_us`, `candidate_duration_us` | durations in microseconds |
 //! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
 //! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
+//! | `noise` | with noise calibration, per kept difference: `path` (indices folded), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
 //!
 //! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
 
@@ -115,10 +116,11 @@ impl std::fmt::Debug for JsonLinesPublisher {
     }
 }
 
-const ALL_VERDICTS: [Verdict; 5] = [
+const ALL_VERDICTS: [Verdict; 6] = [
     Verdict::Match,
     Verdict::Mismatch,
     Verdict::Ignored,
+    Verdict::Noise,
     Verdict::CandidateError,
     Verdict::TimedOut,
 ];
@@ -130,6 +132,7 @@ fn bit(verdict: Verdict) -> u8 {
         Verdict::Ignored => 4,
         Verdict::CandidateError => 8,
         Verdict::TimedOut => 16,
+        Verdict::Noise => 32,
     }
 }
 
@@ -247,6 +250,9 @@ struct Record<'a> {
     candidate_panic: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<&'a Diff>,
+    #[cfg(feature = "insight")]
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    noise: &'a [crate::insight::PathNoise],
 }
 
 impl<T, E> Publisher<T, E> for JsonLinesPublisher {
@@ -293,6 +299,8 @@ fn record<'a, T, E>(
         control_panic: panic_message(control.outcome()),
         candidate_panic: panic_message(observation.outcome()),
         diff: candidate.diff(),
+        #[cfg(feature = "insight")]
+        noise: candidate.noise(),
     }
 }
 

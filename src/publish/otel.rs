@@ -38,7 +38,13 @@
 //!   [`with_max_diff_bytes`](OtelPublisher::with_max_diff_bytes) bytes (default
 //!   [`DEFAULT_MAX_DIFF_BYTES`]), with `darklaunch.diff.truncated` telling whether it was cut.
 //!   The values in a diff are the experiment's: after `clean`, bounded by its
-//!   [`DiffOptions`](crate::DiffOptions).
+//!   [`DiffOptions`](crate::DiffOptions). With noise calibration (feature `insight`), the
+//!   event also carries `darklaunch.noise.raw`, `darklaunch.noise.count` (integer arrays)
+//!   and `darklaunch.noise.is_noise` (bool array), index-aligned with `darklaunch.diff.paths`:
+//!   each path's raw and noise counts in the calibration window
+//!   ([`CandidateResult::noise`](crate::CandidateResult::noise)).
+//! * a span event [`darklaunch.noise`](NOISE_EVENT) per candidate whose verdict is `noise`, with
+//!   the same attributes.
 //!
 //! A matching run costs a few counter and histogram updates with cached attribute sets and,
 //! when the tracer records, one span: nothing is formatted or serialized.
@@ -67,6 +73,8 @@ pub const DURATION_METRIC: &str = "darklaunch.duration";
 pub const SPAN_NAME: &str = "darklaunch.experiment";
 /// The name of the span event of one mismatched candidate.
 pub const MISMATCH_EVENT: &str = "darklaunch.mismatch";
+/// The span event of a candidate whose differences were all noise.
+pub const NOISE_EVENT: &str = "darklaunch.noise";
 /// The `outcome` of a shed run in [`RUNS_METRIC`].
 pub const SHED_OUTCOME: &str = "shed";
 /// Default bucket boundaries of [`DURATION_METRIC`], in seconds: 50 µs to 10 s, roughly
@@ -91,12 +99,13 @@ const CANDIDATE: Key = Key::from_static_str("candidate");
 const OUTCOME: Key = Key::from_static_str("outcome");
 const BEHAVIOR: Key = Key::from_static_str("behavior");
 
-const VERDICTS: [Verdict; 5] = [
+const VERDICTS: [Verdict; 6] = [
     Verdict::Match,
     Verdict::Mismatch,
     Verdict::Ignored,
     Verdict::CandidateError,
     Verdict::TimedOut,
+    Verdict::Noise,
 ];
 
 fn verdict_index(verdict: Verdict) -> usize {
@@ -106,6 +115,7 @@ fn verdict_index(verdict: Verdict) -> usize {
         Verdict::Ignored => 2,
         Verdict::CandidateError => 3,
         Verdict::TimedOut => 4,
+        Verdict::Noise => 5,
     }
 }
 
@@ -488,7 +498,15 @@ fn annotate_span<T, E>(
     let missed = context_attributes(cache, context, &mut attributes);
     span.set_attributes(attributes);
 
-    for candidate in result.mismatches() {
+    let noteworthy = result
+        .candidates()
+        .iter()
+        .filter_map(|candidate| match candidate.verdict() {
+            Verdict::Mismatch => Some((MISMATCH_EVENT, candidate)),
+            Verdict::Noise => Some((NOISE_EVENT, candidate)),
+            _ => None,
+        });
+    for (event, candidate) in noteworthy {
         #[cfg_attr(not(feature = "serde"), allow(unused_mut))]
         let mut attributes = vec![
             KeyValue::new("darklaunch.candidate", candidate.name().to_owned()),
@@ -505,9 +523,11 @@ fn annotate_span<T, E>(
         if let Some(diff) = candidate.diff() {
             diff_attributes(diff, max_diff_bytes, &mut attributes);
         }
+        #[cfg(feature = "insight")]
+        noise_attributes(candidate.noise(), &mut attributes);
         #[cfg(not(feature = "serde"))]
         let _ = max_diff_bytes;
-        span.add_event_with_timestamp(MISMATCH_EVENT, at, attributes);
+        span.add_event_with_timestamp(event, at, attributes);
     }
     missed
 }
@@ -574,6 +594,30 @@ fn diff_attributes(diff: &crate::diff::Diff, max_bytes: usize, into: &mut Vec<Ke
         into.push(KeyValue::new("darklaunch.diff", json));
         into.push(KeyValue::new("darklaunch.diff.truncated", truncated));
     }
+}
+
+/// Each kept path's calibration counts, aligned with `darklaunch.diff.paths`.
+#[cfg(feature = "insight")]
+fn noise_attributes(noise: &[crate::insight::PathNoise], into: &mut Vec<KeyValue>) {
+    use opentelemetry::Array;
+
+    if noise.is_empty() {
+        return;
+    }
+    let kept = noise.iter().take(MAX_EVENT_PATHS);
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    into.push(KeyValue::new(
+        "darklaunch.noise.raw",
+        Value::Array(Array::I64(kept.clone().map(|p| count(p.raw)).collect())),
+    ));
+    into.push(KeyValue::new(
+        "darklaunch.noise.count",
+        Value::Array(Array::I64(kept.clone().map(|p| count(p.noise)).collect())),
+    ));
+    into.push(KeyValue::new(
+        "darklaunch.noise.is_noise",
+        Value::Array(Array::Bool(kept.map(|p| p.is_noise).collect())),
+    ));
 }
 
 /// The compact JSON of `value`, cut to at most `max` bytes at a character boundary, and
@@ -645,7 +689,7 @@ struct BehaviorAttrs {
     /// `experiment`, `behavior`.
     duration: [KeyValue; 2],
     /// `experiment`, `candidate`, `outcome`, by [`verdict_index`].
-    runs: [[KeyValue; 3]; 5],
+    runs: [[KeyValue; 3]; 6],
 }
 
 impl BehaviorAttrs {

@@ -23,7 +23,9 @@
 //! Difference event fields: `experiment`, `candidate`, `path` (e.g. `$.items[0].price`),
 //! `kind` ([`DiffKind::as_str`](crate::DiffKind::as_str)), `control` and `candidate_value`
 //! (compact JSON of the values as the diff holds them: after `clean`, redaction and
-//! truncation; absent for an Added or Removed side) and `truncated` (bool).
+//! truncation; absent for an Added or Removed side), `truncated` (bool) and, with noise
+//! calibration, `noise_raw`, `noise_count` (u64: the path's raw and noise counts in the
+//! calibration window) and `is_noise` (bool).
 //!
 //! Shed event fields: `experiment`.
 //!
@@ -156,7 +158,7 @@ impl TracingPublisher {
     /// The level for a candidate with this verdict.
     fn level_for(&self, verdict: Verdict) -> Level {
         match verdict {
-            Verdict::Match | Verdict::Ignored => self.match_level,
+            Verdict::Match | Verdict::Ignored | Verdict::Noise => self.match_level,
             Verdict::Mismatch | Verdict::CandidateError | Verdict::TimedOut => self.mismatch_level,
         }
     }
@@ -195,9 +197,21 @@ impl TracingPublisher {
         );
         #[cfg(feature = "serde")]
         if let Some(diff) = candidate.diff() {
-            for difference in diff.differences.iter().take(self.max_differences) {
+            for (index, difference) in diff
+                .differences
+                .iter()
+                .enumerate()
+                .take(self.max_differences)
+            {
                 let control_value = difference.control.as_ref().map(ToString::to_string);
                 let candidate_value = difference.candidate.as_ref().map(ToString::to_string);
+                #[cfg(feature = "insight")]
+                let noise = candidate.noise().get(index);
+                #[cfg(not(feature = "insight"))]
+                let noise: Option<&NoEvidence> = {
+                    let _ = index;
+                    None
+                };
                 event_at!(
                     level,
                     experiment = result.name(),
@@ -207,11 +221,22 @@ impl TracingPublisher {
                     control = control_value.as_deref(),
                     candidate_value = candidate_value.as_deref(),
                     truncated = difference.truncated,
+                    noise_raw = noise.map(|n| n.raw),
+                    noise_count = noise.map(|n| n.noise),
+                    is_noise = noise.map(|n| n.is_noise),
                     "darklaunch difference"
                 );
             }
         }
     }
+}
+
+/// Stands in for calibration evidence without the `insight` feature.
+#[cfg(all(feature = "serde", not(feature = "insight")))]
+struct NoEvidence {
+    raw: u64,
+    noise: u64,
+    is_noise: bool,
 }
 
 impl<T, E> Publisher<T, E> for TracingPublisher {

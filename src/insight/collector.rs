@@ -1,0 +1,307 @@
+//! [`Insight`]: a publisher that gathers verdict statistics, latency histograms, mismatch
+//! groups and a timeline, and makes reports.
+
+use std::fmt::{self, Display};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::insight::grouping::{GroupLimits, Groups};
+use crate::insight::latency::LatencyHistogram;
+use crate::insight::noise::NoiseModel;
+use crate::insight::proportion::Proportion;
+use crate::insight::report::{CandidateReport, Report};
+use crate::insight::timeline::{interval_index, Timeline};
+use crate::insight::verdict::{release_verdict, ReleasePolicy, ReleaseStatus, ReleaseVerdict};
+use crate::observation::{ExperimentResult, Verdict};
+use crate::publish::Publisher;
+
+/// What an [`Insight`] keeps and how it judges.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct InsightOptions {
+    /// Distinct mismatch shapes kept per candidate (default 100); mismatches of further shapes
+    /// are only counted.
+    pub max_groups: usize,
+    /// Samples kept per group (default 3): the first ones seen.
+    pub samples_per_group: usize,
+    /// The longest rendered value kept in a sample, in bytes (default 2048).
+    pub max_value_chars: usize,
+    /// Significant digits of the latency histograms, 1 to 5 (default 3: percentiles within
+    /// 0.1 %). Each behaviour's histogram takes a fixed ~270 KiB at 3 digits, ~36 KiB at 2.
+    pub significant_digits: u8,
+    /// The timeline's first interval (default 1 s); it doubles as needed to keep at most
+    /// `max_timeline_points` points.
+    pub timeline_interval: Duration,
+    /// The most timeline points per candidate (default 120).
+    pub max_timeline_points: usize,
+    /// When a candidate counts as safe.
+    pub policy: ReleasePolicy,
+}
+
+impl Default for InsightOptions {
+    fn default() -> Self {
+        Self {
+            max_groups: 100,
+            samples_per_group: 3,
+            max_value_chars: 2048,
+            significant_digits: 3,
+            timeline_interval: Duration::from_secs(1),
+            max_timeline_points: 120,
+            policy: ReleasePolicy::default(),
+        }
+    }
+}
+
+/// Gathers what an experiment's results say: per candidate the verdict counts, mismatch,
+/// error and timeout rates with 95 % Wilson intervals, control and candidate latency
+/// histograms, mismatches grouped by diff shape with samples, and a timeline; then
+/// [`report`](Insight::report) answers "is the candidate safe to release, and if not, what
+/// exactly is wrong?".
+///
+/// Register it with [`ExperimentBuilder::insight`](crate::ExperimentBuilder::insight) (which
+/// also links the experiment's noise calibration to the report) or as any publisher. It is
+/// cheap to clone; clones share their state. Each publication takes one short lock.
+///
+/// ```
+/// use darklaunch::Experiment;
+/// use darklaunch::insight::{Insight, ReleaseStatus};
+///
+/// let insight = Insight::new();
+/// let experiment: Experiment<u64> = Experiment::builder("pricing")
+///     .insight(&insight)
+///     .build()
+///     .unwrap();
+/// for n in 0..1_000u64 {
+///     // The rewrite is off by one for one input in a hundred.
+///     experiment.run(|| n * 2, || if n % 100 == 7 { n * 2 + 1 } else { n * 2 });
+/// }
+/// let report = insight.report();
+/// let v2 = &report.candidates[0];
+/// assert_eq!(v2.mismatched, 10);
+/// assert_eq!(v2.verdict.status, ReleaseStatus::NotSafe);
+/// println!("{}", report.to_terminal());
+/// ```
+pub struct Insight<T, E = std::convert::Infallible> {
+    shared: Arc<Shared>,
+    _values: PhantomData<fn(&T, &E)>,
+}
+
+impl<T, E> Clone for Insight<T, E> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Insight<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Insight")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, E> Default for Insight<T, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Shared {
+    options: InsightOptions,
+    noise: OnceLock<Arc<NoiseModel>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    experiment: String,
+    started: Option<(Instant, SystemTime)>,
+    runs: u64,
+    control: LatencyHistogram,
+    candidates: Vec<CandidateState>,
+    interval: Duration,
+}
+
+struct CandidateState {
+    name: String,
+    runs: u64,
+    counts: [u64; 6],
+    latency: LatencyHistogram,
+    groups: Groups,
+    timeline: Timeline,
+}
+
+/// Index of a verdict in `CandidateState::counts`.
+fn slot(verdict: Verdict) -> usize {
+    match verdict {
+        Verdict::Match => 0,
+        Verdict::Mismatch => 1,
+        Verdict::Noise => 2,
+        Verdict::Ignored => 3,
+        Verdict::CandidateError => 4,
+        Verdict::TimedOut => 5,
+    }
+}
+
+impl<T, E> Insight<T, E> {
+    /// An insight with the default options.
+    pub fn new() -> Self {
+        Self::with_options(InsightOptions::default())
+    }
+
+    /// An insight with `options`. Zero caps are taken as 1.
+    pub fn with_options(mut options: InsightOptions) -> Self {
+        options.max_groups = options.max_groups.max(1);
+        options.max_timeline_points = options.max_timeline_points.max(1);
+        if options.timeline_interval.is_zero() {
+            options.timeline_interval = Duration::from_millis(1);
+        }
+        let state = State {
+            experiment: String::new(),
+            started: None,
+            runs: 0,
+            control: LatencyHistogram::new(options.significant_digits),
+            candidates: Vec::new(),
+            interval: options.timeline_interval,
+        };
+        Self {
+            shared: Arc::new(Shared {
+                options,
+                noise: OnceLock::new(),
+                state: Mutex::new(state),
+            }),
+            _values: PhantomData,
+        }
+    }
+
+    /// Links an experiment's noise model, so that reports show its per-path counts.
+    pub(crate) fn link_noise(&self, model: Arc<NoiseModel>) {
+        let _ = self.shared.noise.set(model);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing user-supplied runs under the lock except `Serialize`/`Display` of sampled
+        // values; if one of those panicked, the counts are still consistent enough to report.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A snapshot of everything gathered so far.
+    pub fn report(&self) -> Report {
+        let options = &self.shared.options;
+        let state = self.lock();
+        let now = SystemTime::now();
+        let control_latency = state.control.summary();
+        let candidates = state
+            .candidates
+            .iter()
+            .map(|candidate| {
+                let [matched, mismatched, noise, ignored, errors, timeouts] = candidate.counts;
+                let mut report = CandidateReport {
+                    name: candidate.name.clone(),
+                    runs: candidate.runs,
+                    matched,
+                    mismatched,
+                    noise,
+                    ignored,
+                    errors,
+                    timeouts,
+                    mismatch_rate: Proportion::wilson(mismatched, candidate.runs),
+                    error_rate: Proportion::wilson(errors, candidate.runs),
+                    timeout_rate: Proportion::wilson(timeouts, candidate.runs),
+                    latency: candidate.latency.summary(),
+                    groups: candidate.groups.snapshot(),
+                    ungrouped_mismatches: candidate.groups.ungrouped,
+                    timeline: candidate.timeline.points(state.interval),
+                    verdict: ReleaseVerdict {
+                        status: ReleaseStatus::Inconclusive,
+                        summary: String::new(),
+                    },
+                };
+                report.verdict = release_verdict(&report, &control_latency, &options.policy);
+                report
+            })
+            .collect();
+        Report {
+            experiment: state.experiment.clone(),
+            started_at: state.started.map_or(now, |(_, at)| at),
+            generated_at: now,
+            runs: state.runs,
+            control_latency,
+            candidates,
+            noise: self.shared.noise.get().map(|model| model.snapshot()),
+        }
+    }
+}
+
+impl<T, E> Publisher<T, E> for Insight<T, E>
+where
+    T: Serialize,
+    E: Display,
+{
+    fn publish(&self, result: &ExperimentResult<T, E>) {
+        let options = &self.shared.options;
+        let limits = GroupLimits {
+            max_groups: options.max_groups,
+            samples_per_group: options.samples_per_group,
+            max_value_chars: options.max_value_chars,
+        };
+        let mismatched = result
+            .candidates()
+            .iter()
+            .any(|candidate| candidate.verdict() == Verdict::Mismatch);
+        // Wall-clock time only for mismatches, which keep it.
+        let wall = mismatched.then(SystemTime::now);
+        let now = Instant::now();
+
+        let mut state = self.lock();
+        let state = &mut *state;
+        if state.started.is_none() {
+            state.started = Some((now, wall.unwrap_or_else(SystemTime::now)));
+            state.experiment = result.name().to_owned();
+        }
+        let elapsed = state.started.map_or(Duration::ZERO, |(at, _)| now - at);
+        let candidates = &mut state.candidates;
+        let index = interval_index(
+            elapsed,
+            &mut state.interval,
+            options.max_timeline_points,
+            || candidates.iter_mut().for_each(|c| c.timeline.halve()),
+        );
+        state.runs += 1;
+        state.control.record(result.control().duration());
+        for candidate in result.candidates() {
+            let position = match candidates.iter().position(|c| c.name == candidate.name()) {
+                Some(position) => position,
+                None => {
+                    candidates.push(CandidateState {
+                        name: candidate.name().to_owned(),
+                        runs: 0,
+                        counts: [0; 6],
+                        latency: LatencyHistogram::new(options.significant_digits),
+                        groups: Groups::default(),
+                        timeline: Timeline::default(),
+                    });
+                    candidates.len() - 1
+                }
+            };
+            let state = &mut candidates[position];
+            let verdict = candidate.verdict();
+            state.runs += 1;
+            state.counts[slot(verdict)] += 1;
+            state.latency.record(candidate.observation().duration());
+            state.timeline.count(index, verdict == Verdict::Mismatch);
+            if verdict == Verdict::Mismatch {
+                let seen = wall.unwrap_or_else(SystemTime::now);
+                state.groups.add(result, candidate, seen, limits);
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Mismatch grouping: mismatches with the same diff shape are one group, with a count, when
+//! it was first and last seen, and a few samples.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::insight::noise::fold_indices;
+use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
+use crate::observation::{CandidateResult, ExperimentResult, Outcome};
+use crate::text::cut_point;
+
+/// The shape of a mismatch: its differences' (folded path, kind) pairs, without those on noise
+/// paths, sorted and deduplicated. Without a diff, the two outcome kinds.
+pub(crate) fn shape_of<T, E>(
+    control: &Outcome<T, E>,
+    candidate: &CandidateResult<T, E>,
+) -> Vec<ShapeEntry> {
+    let mut shape: Vec<ShapeEntry> = Vec::new();
+    if let Some(diff) = candidate.diff() {
+        let noise = candidate.noise();
+        for (index, difference) in diff.differences.iter().enumerate() {
+            if noise.get(index).is_some_and(|evidence| evidence.is_noise) {
+                continue;
+            }
+            shape.push(ShapeEntry {
+                path: fold_indices(&difference.segments),
+                kind: difference.kind.as_str().to_owned(),
+            });
+        }
+        if diff.omitted > 0 {
+            shape.push(ShapeEntry {
+                path: String::from("…"),
+                kind: String::from("more differences than max_differences"),
+            });
+        }
+    }
+    if shape.is_empty() {
+        let kind = match (control, candidate.observation().outcome()) {
+            (Outcome::Value(_), Outcome::Value(_)) => String::from("values differ"),
+            (Outcome::Error(_), Outcome::Error(_)) => String::from("errors differ"),
+            (control, candidate) => format!("{} vs {}", control.kind(), candidate.kind()),
+        };
+        shape.push(ShapeEntry {
+            path: String::from("$"),
+            kind,
+        });
+    }
+    shape.sort();
+    shape.dedup();
+    shape
+}
+
+/// One candidate's groups, at most `max_groups` of them.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    groups: HashMap<Vec<ShapeEntry>, MismatchGroup>,
+    /// Mismatches whose shape found no room.
+    pub(crate) ungrouped: u64,
+}
+
+/// Limits on what groups keep.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupLimits {
+    pub(crate) max_groups: usize,
+    pub(crate) samples_per_group: usize,
+    pub(crate) max_value_chars: usize,
+}
+
+impl Groups {
+    pub(crate) fn add<T: Serialize, E: Display>(
+        &mut self,
+        result: &ExperimentResult<T, E>,
+        candidate: &CandidateResult<T, E>,
+        now: SystemTime,
+        limits: GroupLimits,
+    ) {
+        let shape = shape_of(result.control().outcome(), candidate);
+        if !self.groups.contains_key(&shape) && self.groups.len() >= limits.max_groups {
+            self.ungrouped += 1;
+            return;
+        }
+        let group = self
+            .groups
+            .entry(shape)
+            .or_insert_with_key(|shape| MismatchGroup {
+                shape: shape.clone(),
+                count: 0,
+                first_seen: now,
+                last_seen: now,
+                samples: Vec::new(),
+            });
+        group.count += 1;
+        group.last_seen = now;
+        if group.samples.len() < limits.samples_per_group {
+            group.samples.push(MismatchSample {
+                seen_at: now,
+                context: result
+                    .context()
+                    .iter()
+                    .map(|(key, value)| (key.to_owned(), value.to_string()))
+                    .collect(),
+                control: render_outcome(result.control().outcome(), limits.max_value_chars),
+                candidate: render_outcome(
+                    candidate.observation().outcome(),
+                    limits.max_value_chars,
+                ),
+                diff: candidate.diff().cloned(),
+            });
+        }
+    }
+
+    /// The groups, most frequent first (then earliest).
+    pub(crate) fn snapshot(&self) -> Vec<MismatchGroup> {
+        let mut groups: Vec<MismatchGroup> = self.groups.values().cloned().collect();
+        groups.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.first_seen.cmp(&b.first_seen))
+                .then(a.shape.cmp(&b.shape))
+        });
+        groups
+    }
+}
+
+/// An outcome as text: compact JSON for a value, otherwise what happened; cut at `max_chars`
+/// bytes (on a character boundary) with `…` appended.
+pub(crate) fn render_outcome<T: Serialize, E: Display>(
+    outcome: &Outcome<T, E>,
+    max_chars: usize,
+) -> String {
+    let mut text = match outcome {
+        Outcome::Value(value) => serde_json::to_string(value)
+            .unwrap_or_else(|error| format!("(value not serializable: {error})")),
+        Outcome::Error(error) => format!("error: {error}"),
+        Outcome::Panicked(message) => format!("panicked: {message}"),
+        Outcome::TimedOut => String::from("timed out"),
+    };
+    if let Some(cut) = cut_point(&text, max_chars) {
+        text.truncate(cut);
+        text.push(crate::text::CUT_MARKER);
+    }
+    text
+}

@@ -1,0 +1,475 @@
+//! Noise calibration, Diffy's idea done in process: on a fraction of sampled runs the control
+//! runs a second time and is diffed against itself. Per-path counts of candidate differences
+//! (raw) and of control-vs-control differences (noise) over a sliding window tell a path whose
+//! differences nondeterminism explains (a timestamp, a request id) from a real defect.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::diff::{Diff, Difference};
+use crate::error::ConfigError;
+use crate::path::{render_path, PathSegment};
+use crate::sample::Sampler;
+
+/// How noise is calibrated; given to
+/// [`ExperimentBuilder::calibrate_noise`](crate::ExperimentBuilder::calibrate_noise).
+///
+/// A path is **reported** (its differences are real) when, over the window, the candidate's
+/// difference rate there exceeds the control's own (noise) rate and both the relative
+/// difference `|R − N| / (R + N)` and the absolute difference `|R − N| / comparisons` exceed
+/// their thresholds (Diffy's rule; `N` is the noise count scaled from the calibrated runs to
+/// all comparisons). A path that is not reported **and** where calibration has seen noise is
+/// classified **noise**. A path where the control never differed from itself is never noise,
+/// however rare its differences: a rare defect must not hide behind the thresholds.
+///
+/// ```
+/// use darklaunch::insight::NoiseCalibration;
+///
+/// let calibration = NoiseCalibration::new()
+///     .percent(10.0)              // re-run the control on 10 % of sampled runs
+///     .window(10_000)             // counts cover about the last 10,000 comparisons
+///     .relative_threshold(0.2)    // |R − N| / (R + N) must exceed 20 %
+///     .absolute_threshold(0.01);  // |R − N| / comparisons must exceed 1 %
+/// assert!(calibration.validate().is_ok());
+/// assert!(NoiseCalibration::new().percent(120.0).validate().is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct NoiseCalibration {
+    percent: f64,
+    window: u64,
+    relative_threshold: f64,
+    absolute_threshold: f64,
+}
+
+impl Default for NoiseCalibration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NoiseCalibration {
+    /// The defaults: calibrate 10 % of sampled runs, a window of 10,000 comparisons, relative
+    /// threshold 0.2, absolute threshold 0.01.
+    pub fn new() -> Self {
+        Self {
+            percent: 10.0,
+            window: 10_000,
+            relative_threshold: 0.2,
+            absolute_threshold: 0.01,
+        }
+    }
+
+    /// The percentage (0–100) of sampled runs on which the control runs a second time.
+    pub fn percent(mut self, percent: f64) -> Self {
+        self.percent = percent;
+        self
+    }
+
+    /// How many comparisons the counts cover (at least 2). The window slides in two halves:
+    /// counts older than one to two windows are forgotten.
+    pub fn window(mut self, comparisons: u64) -> Self {
+        self.window = comparisons;
+        self
+    }
+
+    /// The least relative difference `|R − N| / (R + N)`, from 0 to 1, for a path to be
+    /// reported.
+    pub fn relative_threshold(mut self, threshold: f64) -> Self {
+        self.relative_threshold = threshold;
+        self
+    }
+
+    /// The least absolute difference `|R − N| / comparisons`, from 0 to 1, for a path to be
+    /// reported.
+    pub fn absolute_threshold(mut self, threshold: f64) -> Self {
+        self.absolute_threshold = threshold;
+        self
+    }
+
+    /// The first mistake in these settings, if any.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        Sampler::percent(self.percent).validate()?;
+        if self.window < 2 {
+            return Err(ConfigError::InvalidWindow { value: self.window });
+        }
+        for (setting, value) in [
+            ("relative_threshold", self.relative_threshold),
+            ("absolute_threshold", self.absolute_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError::InvalidThreshold { setting, value });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a path with these window counts is reported (true) or explained by noise.
+    fn reported(&self, raw: u64, noise: f64, comparisons: u64) -> bool {
+        let raw = raw as f64;
+        let gap = (raw - noise).abs();
+        raw > noise
+            && gap / (raw + noise) > self.relative_threshold
+            && gap / comparisons.max(1) as f64 > self.absolute_threshold
+    }
+}
+
+/// What calibration knows about one folded path, as published with a result's differences
+/// ([`CandidateResult::noise`](crate::CandidateResult::noise)) and in a report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct PathNoise {
+    /// The path with array indices folded (`$.items[*].id`).
+    pub path: String,
+    /// Comparisons in the window where the candidate differed from the control at this path.
+    pub raw: u64,
+    /// Calibrated runs in the window where the control differed from itself at this path.
+    pub noise: u64,
+    /// Comparisons in the window.
+    pub comparisons: u64,
+    /// Calibrated runs in the window.
+    pub calibrations: u64,
+    /// Whether the path is classified as noise.
+    pub is_noise: bool,
+}
+
+impl PathNoise {
+    /// `raw / comparisons`: how often the candidate differs here.
+    pub fn raw_rate(&self) -> f64 {
+        ratio(self.raw, self.comparisons)
+    }
+
+    /// `noise / calibrations`: how often the control differs from itself here.
+    pub fn noise_rate(&self) -> f64 {
+        ratio(self.noise, self.calibrations)
+    }
+}
+
+fn ratio(count: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        count as f64 / total as f64
+    }
+}
+
+/// Calibration's state, for a report: the window's totals and every path seen.
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
+pub struct NoiseSnapshot {
+    /// Comparisons in the window.
+    pub comparisons: u64,
+    /// Calibrated runs in the window.
+    pub calibrations: u64,
+    /// Every path with raw or noise differences in the window, noise first, then by raw count.
+    pub paths: Vec<PathNoise>,
+}
+
+/// `path` with every array index replaced by `[*]`, so that `$.items[3].id` and
+/// `$.items[7].id` are one path.
+///
+/// ```
+/// use darklaunch::diff::PathSegment;
+/// use darklaunch::insight::fold_indices;
+///
+/// let path = [PathSegment::from("items"), PathSegment::Index(3), PathSegment::from("id")];
+/// assert_eq!(fold_indices(&path), "$.items[*].id");
+/// ```
+pub fn fold_indices(path: &[PathSegment]) -> String {
+    let mut folded = String::with_capacity(path.len() * 8 + 1);
+    folded.push('$');
+    for segment in path {
+        match segment {
+            PathSegment::Index(_) => folded.push_str("[*]"),
+            key => {
+                let rendered = render_path(std::slice::from_ref(key));
+                folded.push_str(&rendered[1..]);
+            }
+        }
+    }
+    folded
+}
+
+/// The distinct folded paths of a diff's differences, in order of first appearance.
+fn folded_paths(differences: &[Difference]) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::with_capacity(differences.len());
+    for difference in differences {
+        let folded = fold_indices(&difference.segments);
+        if !paths.contains(&folded) {
+            paths.push(folded);
+        }
+    }
+    paths
+}
+
+/// One experiment's calibration: the decision to calibrate and the windowed counts.
+pub(crate) struct NoiseModel {
+    settings: NoiseCalibration,
+    sampler: Sampler,
+    /// Comparisons ever made; the window is measured on this count. An atomic, so that the
+    /// match path never takes the lock.
+    comparisons: AtomicU64,
+    window: Mutex<Window>,
+}
+
+#[derive(Default)]
+struct Window {
+    current: Bucket,
+    previous: Option<Bucket>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    /// The comparison count when this bucket began.
+    start: u64,
+    calibrations: u64,
+    raw: HashMap<String, u64>,
+    noise: HashMap<String, u64>,
+}
+
+/// Window totals and the per-path counts of both buckets.
+struct Totals<'w> {
+    comparisons: u64,
+    calibrations: u64,
+    window: &'w Window,
+}
+
+impl Totals<'_> {
+    fn raw(&self, path: &str) -> u64 {
+        self.window.sum(path, |bucket| &bucket.raw)
+    }
+
+    fn noise(&self, path: &str) -> u64 {
+        self.window.sum(path, |bucket| &bucket.noise)
+    }
+}
+
+impl Window {
+    fn buckets(&self) -> impl Iterator<Item = &Bucket> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+
+    fn sum(&self, path: &str, counts: impl Fn(&Bucket) -> &HashMap<String, u64>) -> u64 {
+        self.buckets()
+            .map(|bucket| counts(bucket).get(path).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// Starts a new half when the current one has covered half a window; forgets everything
+    /// when a whole window passed without an event.
+    fn slide(&mut self, now: u64, window: u64) {
+        let half = (window / 2).max(1);
+        let age = now.saturating_sub(self.current.start);
+        if age < half {
+            return;
+        }
+        let fresh = Bucket {
+            start: now,
+            ..Bucket::default()
+        };
+        let previous = std::mem::replace(&mut self.current, fresh);
+        self.previous = (age < window).then_some(previous);
+    }
+
+    fn totals(&self, now: u64) -> Totals<'_> {
+        let oldest = self.previous.as_ref().unwrap_or(&self.current).start;
+        Totals {
+            comparisons: now.saturating_sub(oldest),
+            calibrations: self.buckets().map(|bucket| bucket.calibrations).sum(),
+            window: self,
+        }
+    }
+}
+
+impl NoiseModel {
+    pub(crate) fn new(settings: NoiseCalibration) -> Self {
+        Self {
+            sampler: Sampler::percent(settings.percent),
+            settings,
+            comparisons: AtomicU64::new(0),
+            window: Mutex::new(Window::default()),
+        }
+    }
+
+    /// Whether this sampled run should run the control a second time.
+    pub(crate) fn should_calibrate(&self) -> bool {
+        self.sampler.decide(None)
+    }
+
+    /// Counts one comparison of a candidate's value with the control's.
+    pub(crate) fn count_comparison(&self) {
+        self.comparisons.fetch_add(1, Relaxed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
+        // A panic while holding the lock can only come from an allocation failure; the
+        // counts stay usable.
+        self.window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records one calibrated run: the diff of the control against itself.
+    pub(crate) fn record_calibration(&self, diff: &Diff) {
+        let now = self.comparisons.load(Relaxed);
+        let mut window = self.lock();
+        window.slide(now, self.settings.window);
+        window.current.calibrations += 1;
+        for path in folded_paths(&diff.differences) {
+            *window.current.noise.entry(path).or_insert(0) += 1;
+        }
+    }
+
+    /// Records a candidate's differences and classifies each one; the evidence is index-aligned
+    /// with `diff.differences`.
+    pub(crate) fn classify(&self, diff: &Diff) -> Vec<PathNoise> {
+        let paths: Vec<String> = diff
+            .differences
+            .iter()
+            .map(|difference| fold_indices(&difference.segments))
+            .collect();
+        let now = self.comparisons.load(Relaxed);
+        let mut window = self.lock();
+        window.slide(now, self.settings.window);
+        let mut distinct: Vec<&String> = Vec::with_capacity(paths.len());
+        for path in &paths {
+            if !distinct.contains(&path) {
+                distinct.push(path);
+                *window.current.raw.entry(path.clone()).or_insert(0) += 1;
+            }
+        }
+        let totals = window.totals(now);
+        paths
+            .into_iter()
+            .map(|path| self.evidence(&totals, path))
+            .collect()
+    }
+
+    fn evidence(&self, totals: &Totals<'_>, path: String) -> PathNoise {
+        let raw = totals.raw(&path);
+        let noise = totals.noise(&path);
+        // Noise scaled from the calibrated runs to all comparisons.
+        let expected_noise = ratio(noise, totals.calibrations) * totals.comparisons as f64;
+        let is_noise = noise > 0
+            && !self
+                .settings
+                .reported(raw, expected_noise, totals.comparisons);
+        PathNoise {
+            path,
+            raw,
+            noise,
+            comparisons: totals.comparisons,
+            calibrations: totals.calibrations,
+            is_noise,
+        }
+    }
+
+    /// The window's totals and every path seen in it.
+    pub(crate) fn snapshot(&self) -> NoiseSnapshot {
+        let now = self.comparisons.load(Relaxed);
+        let mut window = self.lock();
+        window.slide(now, self.settings.window);
+        let totals = window.totals(now);
+        let mut paths: Vec<String> = Vec::new();
+        for bucket in window.buckets() {
+            for path in bucket.raw.keys().chain(bucket.noise.keys()) {
+                if !paths.contains(path) {
+                    paths.push(path.clone());
+                }
+            }
+        }
+        let mut paths: Vec<PathNoise> = paths
+            .into_iter()
+            .map(|path| self.evidence(&totals, path))
+            .collect();
+        paths.sort_by(|a, b| {
+            b.is_noise
+                .cmp(&a.is_noise)
+                .then(b.raw.cmp(&a.raw))
+                .then(a.path.cmp(&b.path))
+        });
+        NoiseSnapshot {
+            comparisons: totals.comparisons,
+            calibrations: totals.calibrations,
+            paths,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{diff_values, DiffOptions};
+    use serde_json::json;
+
+    fn diff(a: serde_json::Value, b: serde_json::Value) -> Diff {
+        diff_values(&a, &b, &DiffOptions::new())
+    }
+
+    #[test]
+    fn diffy_rule() {
+        let settings = NoiseCalibration::new();
+        // Same rate as noise: not reported.
+        assert!(!settings.reported(100, 100.0, 1000));
+        // Far above noise on both measures: reported.
+        assert!(settings.reported(300, 100.0, 1000));
+        // Relative gap below 20 %: not reported.
+        assert!(!settings.reported(110, 100.0, 1000));
+        // Absolute gap below 1 % of comparisons: not reported.
+        assert!(!settings.reported(9, 1.0, 1000));
+    }
+
+    #[test]
+    fn a_path_the_control_never_varies_on_is_never_noise() {
+        let model = NoiseModel::new(NoiseCalibration::new());
+        for _ in 0..1000 {
+            model.count_comparison();
+        }
+        let evidence = model.classify(&diff(json!({"total": 1}), json!({"total": 2})));
+        assert_eq!(evidence.len(), 1);
+        assert_eq!(evidence[0].raw, 1);
+        assert!(!evidence[0].is_noise);
+    }
+
+    #[test]
+    fn a_path_that_always_differs_in_calibration_is_noise() {
+        let model = NoiseModel::new(NoiseCalibration::new());
+        let noisy = diff(
+            json!({"at": 1, "items": [{"id": 1}]}),
+            json!({"at": 2, "items": [{"id": 9}]}),
+        );
+        for _ in 0..100 {
+            model.count_comparison();
+        }
+        for _ in 0..10 {
+            model.record_calibration(&noisy);
+        }
+        let evidence = model.classify(&noisy);
+        assert_eq!(evidence[0].path, "$.at");
+        assert_eq!(evidence[1].path, "$.items[*].id");
+        assert!(evidence
+            .iter()
+            .all(|e| e.is_noise && e.noise == 10 && e.calibrations == 10));
+    }
+
+    #[test]
+    fn the_window_forgets() {
+        let model = NoiseModel::new(NoiseCalibration::new().window(100));
+        let noisy = diff(json!({"at": 1}), json!({"at": 2}));
+        model.record_calibration(&noisy);
+        for _ in 0..60 {
+            model.count_comparison();
+        }
+        model.record_calibration(&diff(json!(1), json!(1)));
+        // One slide: the first calibration is in the previous half, still counted.
+        assert_eq!(model.snapshot().calibrations, 2);
+        for _ in 0..200 {
+            model.count_comparison();
+        }
+        let snapshot = model.snapshot();
+        assert_eq!(snapshot.calibrations, 0);
+        assert!(snapshot.paths.is_empty());
+    }
+}

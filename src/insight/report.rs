@@ -1,0 +1,130 @@
+//! The report: a plain snapshot of everything an [`Insight`](super::Insight) gathered, ready to
+//! render as terminal tables or as a self-contained HTML page, or to serialize.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::diff::Diff;
+use crate::insight::latency::LatencySummary;
+use crate::insight::noise::NoiseSnapshot;
+use crate::insight::proportion::Proportion;
+use crate::insight::verdict::ReleaseVerdict;
+
+/// A snapshot of one experiment's insight, made by [`Insight::report`](super::Insight::report).
+///
+/// Render it with [`to_terminal`](Report::to_terminal) or [`to_html`](Report::to_html) (or
+/// [`write_html`](Report::write_html)); every field is public and it serializes with serde.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The experiment's name.
+    pub experiment: String,
+    /// When the insight started gathering (its first published result, or its creation).
+    pub started_at: SystemTime,
+    /// When this snapshot was taken.
+    pub generated_at: SystemTime,
+    /// Sampled runs the insight saw.
+    pub runs: u64,
+    /// The control's latency over those runs (control panics included, as measured).
+    pub control_latency: LatencySummary,
+    /// One entry per candidate, in the order they were first seen.
+    pub candidates: Vec<CandidateReport>,
+    /// Noise calibration's per-path counts, when the experiment calibrates noise.
+    pub noise: Option<NoiseSnapshot>,
+}
+
+/// Everything known about one candidate.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct CandidateReport {
+    /// The candidate's name.
+    pub name: String,
+    /// Runs this candidate took part in.
+    pub runs: u64,
+    /// Runs whose verdict was `match`.
+    pub matched: u64,
+    /// Runs whose verdict was `mismatch`.
+    pub mismatched: u64,
+    /// Runs whose only differences were on paths calibration classified as noise.
+    pub noise: u64,
+    /// Runs an ignore rule excused.
+    pub ignored: u64,
+    /// Runs where the candidate panicked.
+    pub errors: u64,
+    /// Runs where the candidate did not finish within the timeout.
+    pub timeouts: u64,
+    /// Mismatches over runs, with a 95 % Wilson interval.
+    pub mismatch_rate: Proportion,
+    /// Candidate errors (panics) over runs, with a 95 % Wilson interval.
+    pub error_rate: Proportion,
+    /// Timeouts over runs, with a 95 % Wilson interval.
+    pub timeout_rate: Proportion,
+    /// The candidate's latency (timeouts count as the time until they were given up on).
+    pub latency: LatencySummary,
+    /// Mismatches grouped by diff shape, most frequent first.
+    pub groups: Vec<MismatchGroup>,
+    /// Groups beyond the configured cap: their mismatches are counted here only.
+    pub ungrouped_mismatches: u64,
+    /// Runs and mismatches over time, oldest first, at a regular interval.
+    pub timeline: Vec<TimelinePoint>,
+    /// The verdict in plain words.
+    pub verdict: ReleaseVerdict,
+}
+
+/// Mismatches that share a diff shape: the same set of (path, kind) pairs once array indices
+/// are folded to `[*]` and paths classified as noise are left out.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct MismatchGroup {
+    /// The shape: sorted, deduplicated `(folded path, kind)` pairs, or for a mismatch without
+    /// a diff a single pseudo-entry naming the outcomes (e.g. `$` / `value vs error`).
+    pub shape: Vec<ShapeEntry>,
+    /// How many mismatches had this shape.
+    pub count: u64,
+    /// When the first one was published.
+    pub first_seen: SystemTime,
+    /// When the latest one was published.
+    pub last_seen: SystemTime,
+    /// The first few mismatches of this shape, as seen.
+    pub samples: Vec<MismatchSample>,
+}
+
+/// One entry of a diff shape.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ShapeEntry {
+    /// The path with array indices folded, e.g. `$.items[*].price`.
+    pub path: String,
+    /// The difference kind (`changed`, `added`, …) or, without a diff, the two outcome kinds.
+    pub kind: String,
+}
+
+/// One recorded mismatch.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct MismatchSample {
+    /// When it was published.
+    pub seen_at: SystemTime,
+    /// The run's context, rendered (`key`, `value`).
+    pub context: Vec<(String, String)>,
+    /// The control's outcome: compact JSON for a value, otherwise the outcome and message.
+    pub control: String,
+    /// The candidate's outcome, rendered the same way.
+    pub candidate: String,
+    /// The structural diff, when the experiment computes one.
+    pub diff: Option<Diff>,
+}
+
+/// Runs and mismatches of one candidate during one interval.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[non_exhaustive]
+pub struct TimelinePoint {
+    /// The interval's start, measured from the report's `started_at`.
+    pub offset: Duration,
+    /// The interval's length.
+    pub width: Duration,
+    /// Runs published in it.
+    pub runs: u64,
+    /// Mismatches among them.
+    pub mismatches: u64,
+}

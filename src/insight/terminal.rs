@@ -1,0 +1,232 @@
+//! The report as plain-text tables for a terminal.
+
+use std::fmt::Write;
+
+use crate::insight::report::{CandidateReport, Report};
+use crate::insight::text::{duration_text, percent_text, thousands, utc_text};
+use crate::insight::LatencySummary;
+
+/// A text table: a header row, then rows; the first column left-aligned, the others right.
+struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(header: &[&str]) -> Self {
+        Self {
+            rows: vec![header.iter().map(|cell| (*cell).to_owned()).collect()],
+        }
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    fn render(&self, out: &mut String) {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|column| {
+                self.rows
+                    .iter()
+                    .filter_map(|row| row.get(column))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in &self.rows {
+            let mut line = String::from("  ");
+            for (column, cell) in row.iter().enumerate() {
+                let pad = widths[column].saturating_sub(cell.chars().count());
+                if column == 0 {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', pad));
+                } else {
+                    line.push_str("  ");
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+}
+
+fn latency_row(name: &str, latency: &LatencySummary) -> Vec<String> {
+    vec![
+        name.to_owned(),
+        thousands(latency.count),
+        duration_text(latency.p50),
+        duration_text(latency.p90),
+        duration_text(latency.p99),
+        duration_text(latency.max),
+    ]
+}
+
+fn rate_cell(rate: &crate::insight::Proportion) -> String {
+    format!(
+        "{} ({}–{})",
+        percent_text(rate.estimate),
+        percent_text(rate.low),
+        percent_text(rate.high)
+    )
+}
+
+impl Report {
+    /// The report as plain-text tables: the verdicts, counts and rates, latency percentiles,
+    /// mismatch groups with one sample diff each, and the noise calibration table.
+    pub fn to_terminal(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "darklaunch report · experiment {} · {} sampled runs · {} to {}",
+            self.experiment,
+            thousands(self.runs),
+            utc_text(self.started_at),
+            utc_text(self.generated_at)
+        );
+
+        out.push_str("\nVerdict\n");
+        if self.candidates.is_empty() {
+            out.push_str("  no results yet\n");
+        }
+        for candidate in &self.candidates {
+            let _ = writeln!(
+                out,
+                "  [{}] {}",
+                candidate.verdict.status.as_str(),
+                candidate.verdict.summary
+            );
+        }
+
+        if !self.candidates.is_empty() {
+            out.push_str("\nOutcomes (rates with 95 % Wilson intervals)\n");
+            let mut table = Table::new(&[
+                "candidate",
+                "runs",
+                "match",
+                "mismatch",
+                "noise",
+                "ignored",
+                "errors",
+                "timeouts",
+                "mismatch rate",
+                "error rate",
+            ]);
+            for c in &self.candidates {
+                table.row(vec![
+                    c.name.clone(),
+                    thousands(c.runs),
+                    thousands(c.matched),
+                    thousands(c.mismatched),
+                    thousands(c.noise),
+                    thousands(c.ignored),
+                    thousands(c.errors),
+                    thousands(c.timeouts),
+                    rate_cell(&c.mismatch_rate),
+                    rate_cell(&c.error_rate),
+                ]);
+            }
+            table.render(&mut out);
+        }
+
+        out.push_str("\nLatency\n");
+        let mut table = Table::new(&["behaviour", "count", "p50", "p90", "p99", "max"]);
+        table.row(latency_row("control", &self.control_latency));
+        for candidate in &self.candidates {
+            table.row(latency_row(&candidate.name, &candidate.latency));
+        }
+        table.render(&mut out);
+
+        for candidate in &self.candidates {
+            render_groups(candidate, &mut out);
+        }
+
+        if let Some(noise) = &self.noise {
+            let _ = writeln!(
+                out,
+                "\nNoise calibration ({} comparisons, {} calibrated runs in the window)",
+                thousands(noise.comparisons),
+                thousands(noise.calibrations)
+            );
+            if noise.paths.is_empty() {
+                out.push_str("  no differences seen\n");
+            } else {
+                let mut table =
+                    Table::new(&["path", "raw", "noise", "raw rate", "noise rate", "class"]);
+                for path in &noise.paths {
+                    table.row(vec![
+                        path.path.clone(),
+                        thousands(path.raw),
+                        thousands(path.noise),
+                        percent_text(path.raw_rate()),
+                        percent_text(path.noise_rate()),
+                        String::from(if path.is_noise { "noise" } else { "reported" }),
+                    ]);
+                }
+                table.render(&mut out);
+            }
+        }
+        out
+    }
+}
+
+fn render_groups(candidate: &CandidateReport, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "\nMismatch groups · {} ({} groups)",
+        candidate.name,
+        candidate.groups.len()
+    );
+    if candidate.groups.is_empty() {
+        out.push_str("  none\n");
+        return;
+    }
+    let mut table = Table::new(&["shape", "count", "first seen", "last seen"]);
+    for group in &candidate.groups {
+        let shape = group
+            .shape
+            .iter()
+            .map(|entry| format!("{} {}", entry.path, entry.kind))
+            .collect::<Vec<_>>()
+            .join(", ");
+        table.row(vec![
+            shape,
+            thousands(group.count),
+            utc_text(group.first_seen),
+            utc_text(group.last_seen),
+        ]);
+    }
+    table.render(out);
+    if candidate.ungrouped_mismatches > 0 {
+        let _ = writeln!(
+            out,
+            "  … and {} mismatches of further shapes",
+            thousands(candidate.ungrouped_mismatches)
+        );
+    }
+    for (index, group) in candidate.groups.iter().enumerate().take(5) {
+        let Some(sample) = group.samples.first() else {
+            continue;
+        };
+        let context = sample
+            .context
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(out, "  sample of group {}: {context}", index + 1);
+        match &sample.diff {
+            Some(diff) => {
+                for line in diff.to_string().lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+            None => {
+                let _ = writeln!(out, "    control:   {}", sample.control);
+                let _ = writeln!(out, "    candidate: {}", sample.candidate);
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Number and time formatting shared by the verdict and the renderers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `1234567` → `1,234,567`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A rate as a percentage with sensible precision: `1.93 %`, `0.012 %`, `0 %`.
+pub(crate) fn percent_text(rate: f64) -> String {
+    let percent = rate * 100.0;
+    if percent == 0.0 {
+        String::from("0 %")
+    } else if percent >= 10.0 {
+        format!("{percent:.1} %")
+    } else if percent >= 0.1 {
+        format!("{percent:.2} %")
+    } else {
+        format!("{percent:.3} %")
+    }
+}
+
+/// A latency with a unit that keeps three significant figures: `812 ns`, `1.25 µs`, `3.40 ms`.
+pub(crate) fn duration_text(duration: Duration) -> String {
+    let nanos = duration.as_nanos() as f64;
+    let (value, unit) = if nanos < 1e3 {
+        (nanos, "ns")
+    } else if nanos < 1e6 {
+        (nanos / 1e3, "µs")
+    } else if nanos < 1e9 {
+        (nanos / 1e6, "ms")
+    } else {
+        (nanos / 1e9, "s")
+    };
+    if unit == "ns" || value >= 100.0 {
+        format!("{value:.0} {unit}")
+    } else if value >= 10.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.2} {unit}")
+    }
+}
+
+/// UTC time as `2026-11-22 05:41:05Z` (no time-zone database needed).
+pub(crate) fn utc_text(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or(0);
+    let days = (seconds / 86_400) as i64;
+    let of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(percent_text(0.0193), "1.93 %");
+        assert_eq!(percent_text(0.00012), "0.012 %");
+        assert_eq!(duration_text(Duration::from_nanos(812)), "812 ns");
+        assert_eq!(duration_text(Duration::from_nanos(1_250)), "1.25 µs");
+        assert_eq!(duration_text(Duration::from_micros(3_400)), "3.40 ms");
+        // 2026-11-22T05:41:05Z
+        assert_eq!(
+            utc_text(UNIX_EPOCH + Duration::from_secs(1_795_326_065)),
+            "2026-11-22 05:41:05Z"
+        );
+        assert_eq!(utc_text(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+    }
+}

@@ -1,0 +1,192 @@
+//! The release verdict: the statistics in one line of plain words.
+
+use serde::Serialize;
+
+use crate::insight::latency::LatencySummary;
+use crate::insight::report::CandidateReport;
+use crate::insight::text::{duration_text, percent_text, thousands};
+
+/// When a candidate counts as safe to release; part of
+/// [`InsightOptions`](super::InsightOptions).
+///
+/// A rate is *acceptable* when the upper bound of its 95 % interval is at most the tolerance,
+/// and *unacceptable* when the lower bound is above it; in between, the evidence does not
+/// decide yet.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ReleasePolicy {
+    /// Runs needed before any verdict but "not enough evidence" (default 100).
+    pub min_runs: u64,
+    /// The highest acceptable mismatch rate (default 0.001: 0.1 %).
+    pub mismatch_tolerance: f64,
+    /// The highest acceptable candidate error or timeout rate (default 0.001).
+    pub error_tolerance: f64,
+    /// The highest acceptable ratio of the candidate's p99 latency to the control's (default
+    /// none: latency is reported but does not decide).
+    pub max_p99_ratio: Option<f64>,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        Self {
+            min_runs: 100,
+            mismatch_tolerance: 0.001,
+            error_tolerance: 0.001,
+            max_p99_ratio: None,
+        }
+    }
+}
+
+/// What the numbers say about releasing a candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    /// Every rate is acceptable at 95 % confidence (and latency within the policy).
+    Safe,
+    /// Some rate is unacceptable at 95 % confidence, or latency is over the policy.
+    NotSafe,
+    /// Too few runs, or an interval straddles its tolerance: keep sampling.
+    Inconclusive,
+}
+
+impl ReleaseStatus {
+    /// `safe`, `not_safe` or `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseStatus::Safe => "safe",
+            ReleaseStatus::NotSafe => "not_safe",
+            ReleaseStatus::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// The verdict on one candidate: a status and one line of plain words with the numbers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ReleaseVerdict {
+    /// The decision.
+    pub status: ReleaseStatus,
+    /// For example: `v2 is not safe to release: 1.9 % of runs mismatch (95 % CI 1.6–2.2 %) in
+    /// 1 shape, led by $.total changed`.
+    pub summary: String,
+}
+
+/// Judges a candidate's numbers against the policy.
+pub(crate) fn release_verdict(
+    candidate: &CandidateReport,
+    control: &LatencySummary,
+    policy: &ReleasePolicy,
+) -> ReleaseVerdict {
+    let name = &candidate.name;
+    if candidate.runs < policy.min_runs {
+        return ReleaseVerdict {
+            status: ReleaseStatus::Inconclusive,
+            summary: format!(
+                "{name}: not enough evidence yet: {} of the {} runs needed",
+                thousands(candidate.runs),
+                thousands(policy.min_runs)
+            ),
+        };
+    }
+    let latency_ratio = p99_ratio(&candidate.latency, control);
+    let too_slow = matches!((policy.max_p99_ratio, latency_ratio), (Some(max), Some(r)) if r > max);
+
+    let mut problems = Vec::new();
+    let mismatch = &candidate.mismatch_rate;
+    if mismatch.low > policy.mismatch_tolerance {
+        let mut problem = format!(
+            "{} of runs mismatch (95 % CI {}–{})",
+            percent_text(mismatch.estimate),
+            percent_text(mismatch.low),
+            percent_text(mismatch.high)
+        );
+        let shapes = candidate.groups.len();
+        if let Some(top) = candidate.groups.first() {
+            let lead = top
+                .shape
+                .iter()
+                .map(|entry| format!("{} {}", entry.path, entry.kind))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let noun = if shapes == 1 { "shape" } else { "shapes" };
+            problem.push_str(&format!(" in {shapes} {noun}, led by {lead}"));
+        }
+        problems.push(problem);
+    }
+    for (count, rate, what) in [
+        (candidate.errors, &candidate.error_rate, "candidate errors"),
+        (candidate.timeouts, &candidate.timeout_rate, "timeouts"),
+    ] {
+        if rate.low > policy.error_tolerance {
+            problems.push(format!(
+                "{} {what} ({})",
+                thousands(count),
+                percent_text(rate.estimate)
+            ));
+        }
+    }
+    if too_slow {
+        if let Some(ratio) = latency_ratio {
+            problems.push(format!(
+                "p99 latency {ratio:.1}× the control's ({} vs {})",
+                duration_text(candidate.latency.p99),
+                duration_text(control.p99)
+            ));
+        }
+    }
+    let noise = if candidate.noise > 0 {
+        format!(
+            "; {} runs differed only on noise paths",
+            thousands(candidate.noise)
+        )
+    } else {
+        String::new()
+    };
+    if !problems.is_empty() {
+        return ReleaseVerdict {
+            status: ReleaseStatus::NotSafe,
+            summary: format!(
+                "{name} is not safe to release: {}{noise}",
+                problems.join("; ")
+            ),
+        };
+    }
+
+    let acceptable = mismatch.high <= policy.mismatch_tolerance
+        && candidate.error_rate.high <= policy.error_tolerance
+        && candidate.timeout_rate.high <= policy.error_tolerance;
+    let latency = match latency_ratio {
+        Some(ratio) => format!("; p99 latency {ratio:.2}× the control's"),
+        None => String::new(),
+    };
+    if acceptable {
+        ReleaseVerdict {
+            status: ReleaseStatus::Safe,
+            summary: format!(
+                "{name} looks safe to release: {} mismatches in {} runs (at most {} at 95 % confidence), {} errors, {} timeouts{latency}{noise}",
+                thousands(candidate.mismatched),
+                thousands(candidate.runs),
+                percent_text(mismatch.high),
+                thousands(candidate.errors),
+                thousands(candidate.timeouts),
+            ),
+        }
+    } else {
+        ReleaseVerdict {
+            status: ReleaseStatus::Inconclusive,
+            summary: format!(
+                "{name}: undecided: mismatch rate {} (95 % CI {}–{}) against a tolerance of {}; keep sampling{latency}{noise}",
+                percent_text(mismatch.estimate),
+                percent_text(mismatch.low),
+                percent_text(mismatch.high),
+                percent_text(policy.mismatch_tolerance),
+            ),
+        }
+    }
+}
+
+/// The candidate's p99 over the control's, when both are known.
+fn p99_ratio(candidate: &LatencySummary, control: &LatencySummary) -> Option<f64> {
+    (candidate.count > 0 && control.count > 0 && !control.p99.is_zero())
+        .then(|| candidate.p99.as_secs_f64() / control.p99.as_secs_f64())
+}
