@@ -137,7 +137,52 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
     }
 }
 
-impl<T, E, F, K> Trial<'_, T, E, Control<F>, K> {
+impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
+    /// The control a second time, for noise calibration: same shape as the control (a closure
+    /// for `run`, a future for `run_async` and `run_detached`). On the fraction of sampled runs
+    /// that [`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise) sets, it runs like
+    /// a candidate (isolated: its panic, error or timeout never reaches the caller) and its
+    /// differences from the control teach the experiment which paths are nondeterministic.
+    /// Otherwise, or without `calibrate_noise`, it is dropped without being run (or polled).
+    ///
+    /// It must be an independent second execution of the control's code, with the same
+    /// input: nondeterminism (timestamps, random ids, unordered sets) shows up as its
+    /// differences. It travels under the reserved name `darklaunch.calibration`, which
+    /// candidates cannot use.
+    ///
+    /// ```
+    /// use darklaunch::insight::NoiseCalibration;
+    /// use darklaunch::{Experiment, Verdict};
+    /// use darklaunch::publish::Recorder;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// static CLOCK: AtomicU64 = AtomicU64::new(0);
+    /// fn now() -> u64 { CLOCK.fetch_add(1, Ordering::Relaxed) }
+    ///
+    /// let recorder = Recorder::new();
+    /// let experiment: Experiment<(u64, u64)> = Experiment::builder("stamped")
+    ///     .calibrate_noise(NoiseCalibration::new().percent(100.0))
+    ///     .publisher(recorder.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// // (value, timestamp): the timestamp differs on every call, the value never.
+    /// let value = experiment
+    ///     .trial()
+    ///     .control(|| (42, now()))
+    ///     .calibration(|| (42, now()))
+    ///     .candidate("v2", || (42, now()))
+    ///     .run();
+    /// assert_eq!(value.0, 42);
+    /// let result = &recorder.results()[0];
+    /// assert_eq!(result.candidates().len(), 1); // the calibration is not a candidate
+    /// assert_eq!(result.candidates()[0].verdict(), Verdict::Noise);
+    /// assert_eq!(experiment.stats().noise, 1);
+    /// ```
+    #[cfg(feature = "insight")]
+    pub fn calibration<B>(self, behavior: B) -> Trial<'e, T, E, Control<F>, (K, Named<B>)> {
+        self.candidate(run::calibration::CALIBRATION, behavior)
+    }
+
     /// Runs the control and, when sampled, the candidates (in random order unless configured
     /// otherwise); returns exactly what the control returned, or resumes its panic.
     pub fn run<O>(self) -> O
@@ -154,6 +199,7 @@ impl<T, E, F, K> Trial<'_, T, E, Control<F>, K> {
         let mut slots = SmallVec::<[SyncCandidate<'_, O>; 4]>::new();
         candidates.collect(&mut slots);
         drop_taken_names(inner, &mut slots, |slot| &slot.name);
+        settle_calibration(inner, &mut slots, |slot| &slot.name);
         run::run_sync(inner, active, self.context, self.control.0, &mut slots)
     }
 
@@ -173,6 +219,7 @@ impl<T, E, F, K> Trial<'_, T, E, Control<F>, K> {
         let mut boxed: BoxedCandidates<'a, O> = Vec::new();
         self.candidates.boxed(&mut boxed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        settle_calibration(inner, &mut boxed, |(name, _)| name);
         run::run_concurrent(inner, active, self.context, self.control.0, &mut boxed).await
     }
 }
@@ -223,6 +270,7 @@ where
         let mut boxed: BoxedCandidates<'static, O> = Vec::new();
         self.candidates.boxed(&mut boxed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        settle_calibration(inner, &mut boxed, |(name, _)| name);
         let (control, returned) = experiment.observe_control(self.control.0).await;
         let context = (!self.context.is_empty()).then(|| Box::new(self.context));
         let run = active.detach(&experiment.inner);
@@ -254,6 +302,25 @@ fn drop_taken_names<T, E, S>(
             );
         } else {
             index += 1;
+        }
+    }
+}
+
+/// Keeps the calibration behaviour only when this run calibrates noise.
+#[cfg_attr(not(feature = "insight"), allow(unused_variables))]
+fn settle_calibration<T, E, S>(
+    inner: &Inner<T, E>,
+    slots: &mut impl SlotList<S>,
+    name_of: impl Fn(&S) -> &Cow<'static, str>,
+) {
+    #[cfg(feature = "insight")]
+    if let Some(index) = slots
+        .items()
+        .iter()
+        .position(|slot| name_of(slot) == run::calibration::CALIBRATION)
+    {
+        if !run::calibration::wanted(inner) {
+            slots.remove_at(index);
         }
     }
 }

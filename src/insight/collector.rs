@@ -199,17 +199,29 @@ impl<T, E> Insight<T, E> {
         let state = self.lock();
         let now = SystemTime::now();
         let control_latency = state.control.summary();
+        let noise = self.shared.noise.get().map(|model| model.snapshot());
+        let noise_paths: Vec<&str> = noise
+            .iter()
+            .flat_map(|snapshot| &snapshot.paths)
+            .filter(|path| path.is_noise)
+            .map(|path| path.path.as_str())
+            .collect();
         let candidates = state
             .candidates
             .iter()
             .map(|candidate| {
                 let [matched, mismatched, noise, ignored, errors, timeouts] = candidate.counts;
+                let (groups, explained) = candidate
+                    .groups
+                    .snapshot(&noise_paths, options.samples_per_group);
+                let mismatched = mismatched - explained;
                 let mut report = CandidateReport {
                     name: candidate.name.clone(),
                     runs: candidate.runs,
                     matched,
                     mismatched,
-                    noise,
+                    noise: noise + explained,
+                    reclassified_as_noise: explained,
                     ignored,
                     errors,
                     timeouts,
@@ -217,7 +229,7 @@ impl<T, E> Insight<T, E> {
                     error_rate: Proportion::wilson(errors, candidate.runs),
                     timeout_rate: Proportion::wilson(timeouts, candidate.runs),
                     latency: candidate.latency.summary(),
-                    groups: candidate.groups.snapshot(),
+                    groups,
                     ungrouped_mismatches: candidate.groups.ungrouped,
                     timeline: candidate.timeline.points(state.interval),
                     verdict: ReleaseVerdict {
@@ -236,7 +248,7 @@ impl<T, E> Insight<T, E> {
             runs: state.runs,
             control_latency,
             candidates,
-            noise: self.shared.noise.get().map(|model| model.snapshot()),
+            noise,
         }
     }
 }

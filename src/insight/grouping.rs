@@ -112,16 +112,51 @@ impl Groups {
         }
     }
 
-    /// The groups, most frequent first (then earliest).
-    pub(crate) fn snapshot(&self) -> Vec<MismatchGroup> {
-        let mut groups: Vec<MismatchGroup> = self.groups.values().cloned().collect();
+    /// The groups, most frequent first (then earliest), judged again with the paths known to
+    /// be noise now: those paths leave the shapes, groups whose shapes become equal merge, and
+    /// the mismatches of groups left with no path are returned as explained by noise.
+    pub(crate) fn snapshot(
+        &self,
+        noise_paths: &[&str],
+        samples_per_group: usize,
+    ) -> (Vec<MismatchGroup>, u64) {
+        let mut merged: HashMap<Vec<ShapeEntry>, MismatchGroup> = HashMap::new();
+        let mut explained = 0;
+        for group in self.groups.values() {
+            let shape: Vec<ShapeEntry> = group
+                .shape
+                .iter()
+                .filter(|entry| !noise_paths.contains(&entry.path.as_str()))
+                .cloned()
+                .collect();
+            if shape.is_empty() {
+                explained += group.count;
+                continue;
+            }
+            match merged.get_mut(&shape) {
+                None => {
+                    let mut group = group.clone();
+                    group.shape = shape.clone();
+                    merged.insert(shape, group);
+                }
+                Some(into) => {
+                    into.count += group.count;
+                    into.first_seen = into.first_seen.min(group.first_seen);
+                    into.last_seen = into.last_seen.max(group.last_seen);
+                    into.samples.extend(group.samples.iter().cloned());
+                    into.samples.sort_by_key(|sample| sample.seen_at);
+                    into.samples.truncate(samples_per_group);
+                }
+            }
+        }
+        let mut groups: Vec<MismatchGroup> = merged.into_values().collect();
         groups.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
                 .then(a.first_seen.cmp(&b.first_seen))
                 .then(a.shape.cmp(&b.shape))
         });
-        groups
+        (groups, explained)
     }
 }
 

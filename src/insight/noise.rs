@@ -29,7 +29,8 @@ use crate::sample::Sampler;
 /// use darklaunch::insight::NoiseCalibration;
 ///
 /// let calibration = NoiseCalibration::new()
-///     .percent(10.0)              // re-run the control on 10 % of sampled runs
+///     .warmup(20)                 // calibrate the first 20 runs that can be calibrated
+///     .percent(10.0)              // then re-run the control on 10 % of sampled runs
 ///     .window(10_000)             // counts cover about the last 10,000 comparisons
 ///     .relative_threshold(0.2)    // |R − N| / (R + N) must exceed 20 %
 ///     .absolute_threshold(0.01);  // |R − N| / comparisons must exceed 1 %
@@ -38,6 +39,7 @@ use crate::sample::Sampler;
 /// ```
 #[derive(Clone, Debug)]
 pub struct NoiseCalibration {
+    warmup: u64,
     percent: f64,
     window: u64,
     relative_threshold: f64,
@@ -51,15 +53,24 @@ impl Default for NoiseCalibration {
 }
 
 impl NoiseCalibration {
-    /// The defaults: calibrate 10 % of sampled runs, a window of 10,000 comparisons, relative
-    /// threshold 0.2, absolute threshold 0.01.
+    /// The defaults: calibrate the first 20 runs, then 10 % of sampled runs, a window of
+    /// 10,000 comparisons, relative threshold 0.2, absolute threshold 0.01.
     pub fn new() -> Self {
         Self {
+            warmup: 20,
             percent: 10.0,
             window: 10_000,
             relative_threshold: 0.2,
             absolute_threshold: 0.01,
         }
+    }
+
+    /// How many sampled runs calibrate unconditionally before [`percent`](Self::percent)
+    /// applies (counting only runs that bring a calibration behaviour), so that the usual
+    /// noise is known before the first mismatches are judged.
+    pub fn warmup(mut self, runs: u64) -> Self {
+        self.warmup = runs;
+        self
     }
 
     /// The percentage (0–100) of sampled runs on which the control runs a second time.
@@ -208,6 +219,8 @@ fn folded_paths(differences: &[Difference]) -> Vec<String> {
 pub(crate) struct NoiseModel {
     settings: NoiseCalibration,
     sampler: Sampler,
+    /// Calibrations decided so far, for the warm-up.
+    decided: AtomicU64,
     /// Comparisons ever made; the window is measured on this count. An atomic, so that the
     /// match path never takes the lock.
     comparisons: AtomicU64,
@@ -287,6 +300,7 @@ impl NoiseModel {
     pub(crate) fn new(settings: NoiseCalibration) -> Self {
         Self {
             sampler: Sampler::percent(settings.percent),
+            decided: AtomicU64::new(0),
             settings,
             comparisons: AtomicU64::new(0),
             window: Mutex::new(Window::default()),
@@ -295,7 +309,12 @@ impl NoiseModel {
 
     /// Whether this sampled run should run the control a second time.
     pub(crate) fn should_calibrate(&self) -> bool {
-        self.sampler.decide(None)
+        let warming_up = self.decided.load(Relaxed) < self.settings.warmup;
+        let calibrate = warming_up || self.sampler.decide(None);
+        if calibrate && warming_up {
+            self.decided.fetch_add(1, Relaxed);
+        }
+        calibrate
     }
 
     /// Counts one comparison of a candidate's value with the control's.

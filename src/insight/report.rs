@@ -44,10 +44,14 @@ pub struct CandidateReport {
     pub runs: u64,
     /// Runs whose verdict was `match`.
     pub matched: u64,
-    /// Runs whose verdict was `mismatch`.
+    /// Runs whose verdict was `mismatch` (less those reclassified as noise).
     pub mismatched: u64,
-    /// Runs whose only differences were on paths calibration classified as noise.
+    /// Runs whose only differences were on paths calibration classified as noise, including
+    /// `reclassified_as_noise`.
     pub noise: u64,
+    /// Mismatches published before calibration had learnt that their paths are noise: the
+    /// report judges them with what it knows now and counts them as noise, not mismatches.
+    pub reclassified_as_noise: u64,
     /// Runs an ignore rule excused.
     pub ignored: u64,
     /// Runs where the candidate panicked.
@@ -66,7 +70,8 @@ pub struct CandidateReport {
     pub groups: Vec<MismatchGroup>,
     /// Groups beyond the configured cap: their mismatches are counted here only.
     pub ungrouped_mismatches: u64,
-    /// Runs and mismatches over time, oldest first, at a regular interval.
+    /// Runs and mismatches over time, oldest first, at a regular interval (verdicts as
+    /// published).
     pub timeline: Vec<TimelinePoint>,
     /// The verdict in plain words.
     pub verdict: ReleaseVerdict,

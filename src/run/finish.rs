@@ -64,6 +64,8 @@ pub(crate) fn prepare<T, E>(
     mut control: Observation<T, E>,
     mut candidates: Vec<CandidateResult<T, E>>,
 ) -> Prepared<T, E> {
+    #[cfg(feature = "insight")]
+    let mut calibration = crate::run::calibration::take(inner, &mut candidates);
     for candidate in &mut candidates {
         candidate.verdict = judge(
             inner,
@@ -71,7 +73,6 @@ pub(crate) fn prepare<T, E>(
             &candidate.observation.name,
             &candidate.observation.outcome,
         );
-        inner.counters.verdict(candidate.verdict);
     }
 
     let mut publishable = true;
@@ -86,8 +87,15 @@ pub(crate) fn prepare<T, E>(
                 None => publishable = false,
             }
         }
-        for candidate in &mut candidates {
-            let observation = &mut candidate.observation;
+        #[cfg(feature = "insight")]
+        let calibration = calibration.as_mut();
+        #[cfg(not(feature = "insight"))]
+        let calibration = None::<&mut Observation<T, E>>;
+        let observations = candidates
+            .iter_mut()
+            .map(|candidate| &mut candidate.observation)
+            .chain(calibration);
+        for observation in observations {
             if let Outcome::Value(value) = &observation.outcome {
                 match inner.guarded(Operation::Clean, Some(&observation.name), || clean(value)) {
                     Some(cleaned) => observation.outcome = Outcome::Value(cleaned),
@@ -100,6 +108,13 @@ pub(crate) fn prepare<T, E>(
     #[cfg(feature = "serde")]
     if publishable {
         attach_diffs(inner, &control.outcome, &mut candidates);
+    }
+    #[cfg(feature = "insight")]
+    if publishable {
+        crate::run::calibration::classify(inner, &control.outcome, calibration, &mut candidates);
+    }
+    for candidate in &candidates {
+        inner.counters.verdict(candidate.verdict);
     }
 
     Prepared {
@@ -160,7 +175,7 @@ impl<T, E> Prepared<T, E> {
 
 /// Compares one candidate's outcome with the control's. Only a comparison that fails is
 /// checked against the ignore rules; a panicking comparator counts as "not equal".
-fn judge<T, E>(
+pub(crate) fn judge<T, E>(
     inner: &Inner<T, E>,
     control: &Outcome<T, E>,
     name: &str,

@@ -1,6 +1,8 @@
 //! Carrying out a run: admission (sampling, caps, setup), the sync and concurrent runners,
 //! panic capture, and the shared finishing stage (verdicts, cleaning, diffs, publishing).
 
+#[cfg(feature = "insight")]
+pub(crate) mod calibration;
 mod concurrent;
 mod detached;
 mod finish;
