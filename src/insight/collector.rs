@@ -32,7 +32,7 @@ pub struct InsightOptions {
     /// Significant digits of the latency histograms, 1 to 5 (default 3: percentiles within
     /// 0.1 %). Each behaviour's histogram takes a fixed ~270 KiB at 3 digits, ~36 KiB at 2.
     pub significant_digits: u8,
-    /// The timeline's first interval (default 1 s); it doubles as needed to keep at most
+    /// The timeline's first interval (default 100 ms); it doubles as needed to keep at most
     /// `max_timeline_points` points.
     pub timeline_interval: Duration,
     /// The most timeline points per candidate (default 120).
@@ -48,7 +48,7 @@ impl Default for InsightOptions {
             samples_per_group: 3,
             max_value_chars: 2048,
             significant_digits: 3,
-            timeline_interval: Duration::from_secs(1),
+            timeline_interval: Duration::from_millis(100),
             max_timeline_points: 120,
             policy: ReleasePolicy::default(),
         }

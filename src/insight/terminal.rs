@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use crate::insight::report::{CandidateReport, Report};
-use crate::insight::text::{duration_text, percent_text, thousands, utc_text};
-use crate::insight::LatencySummary;
+use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
+use crate::insight::{fold_indices, LatencySummary};
 
 /// A text table: a header row, then rows; the first column left-aligned, the others right.
 struct Table {
@@ -66,10 +66,9 @@ fn latency_row(name: &str, latency: &LatencySummary) -> Vec<String> {
 
 fn rate_cell(rate: &crate::insight::Proportion) -> String {
     format!(
-        "{} ({}–{})",
+        "{} ({})",
         percent_text(rate.estimate),
-        percent_text(rate.low),
-        percent_text(rate.high)
+        range_text(rate.low, rate.high)
     )
 }
 
@@ -139,8 +138,15 @@ impl Report {
         }
         table.render(&mut out);
 
+        let noise_paths: Vec<&str> = self
+            .noise
+            .iter()
+            .flat_map(|snapshot| &snapshot.paths)
+            .filter(|path| path.is_noise)
+            .map(|path| path.path.as_str())
+            .collect();
         for candidate in &self.candidates {
-            render_groups(candidate, &mut out);
+            render_groups(candidate, &noise_paths, &mut out);
         }
 
         if let Some(noise) = &self.noise {
@@ -172,7 +178,7 @@ impl Report {
     }
 }
 
-fn render_groups(candidate: &CandidateReport, out: &mut String) {
+fn render_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut String) {
     let _ = writeln!(
         out,
         "\nMismatch groups · {} ({} groups)",
@@ -219,8 +225,13 @@ fn render_groups(candidate: &CandidateReport, out: &mut String) {
         let _ = writeln!(out, "  sample of group {}: {context}", index + 1);
         match &sample.diff {
             Some(diff) => {
-                for line in diff.to_string().lines() {
-                    let _ = writeln!(out, "    {line}");
+                for difference in &diff.differences {
+                    let noise = noise_paths.contains(&fold_indices(&difference.segments).as_str());
+                    let note = if noise { "   (noise)" } else { "" };
+                    let _ = writeln!(out, "    {difference}{note}");
+                }
+                if diff.omitted > 0 {
+                    let _ = writeln!(out, "    … and {} more differences", diff.omitted);
                 }
             }
             None => {

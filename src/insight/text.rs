@@ -29,6 +29,12 @@ pub(crate) fn percent_text(rate: f64) -> String {
     }
 }
 
+/// An interval of rates: `3.81–6.53 %`.
+pub(crate) fn range_text(low: f64, high: f64) -> String {
+    let low = percent_text(low);
+    format!("{}–{}", low.trim_end_matches(" %"), percent_text(high))
+}
+
 /// A latency with a unit that keeps three significant figures: `812 ns`, `1.25 µs`, `3.40 ms`.
 pub(crate) fn duration_text(duration: Duration) -> String {
     let nanos = duration.as_nanos() as f64;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::insight::latency::LatencySummary;
 use crate::insight::report::CandidateReport;
-use crate::insight::text::{duration_text, percent_text, thousands};
+use crate::insight::text::{duration_text, percent_text, range_text, thousands};
 
 /// When a candidate counts as safe to release; part of
 /// [`InsightOptions`](super::InsightOptions).
@@ -95,10 +95,9 @@ pub(crate) fn release_verdict(
     let mismatch = &candidate.mismatch_rate;
     if mismatch.low > policy.mismatch_tolerance {
         let mut problem = format!(
-            "{} of runs mismatch (95 % CI {}–{})",
+            "{} of runs mismatch (95 % CI {})",
             percent_text(mismatch.estimate),
-            percent_text(mismatch.low),
-            percent_text(mismatch.high)
+            range_text(mismatch.low, mismatch.high)
         );
         let shapes = candidate.groups.len();
         if let Some(top) = candidate.groups.first() {
@@ -175,10 +174,9 @@ pub(crate) fn release_verdict(
         ReleaseVerdict {
             status: ReleaseStatus::Inconclusive,
             summary: format!(
-                "{name}: undecided: mismatch rate {} (95 % CI {}–{}) against a tolerance of {}; keep sampling{latency}{noise}",
+                "{name}: undecided: mismatch rate {} (95 % CI {}) against a tolerance of {}; keep sampling{latency}{noise}",
                 percent_text(mismatch.estimate),
-                percent_text(mismatch.low),
-                percent_text(mismatch.high),
+                range_text(mismatch.low, mismatch.high),
                 percent_text(policy.mismatch_tolerance),
             ),
         }
