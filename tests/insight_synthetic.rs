@@ -264,7 +264,7 @@ fn every_result_carries_both_counts_for_each_difference() {
         for (difference, evidence) in diff.differences.iter().zip(noise) {
             assert_eq!(
                 evidence.path,
-                darklaunch::insight::fold_indices(&difference.segments)
+                darklaunch::insight::noise_key(&difference.segments)
             );
             assert!(evidence.raw >= 1 && evidence.calibrations >= 1);
             assert_eq!(

@@ -446,3 +446,55 @@ fn to_file_appends() {
         .join("x.jsonl");
     assert!(JsonLinesPublisher::to_file(missing).is_err());
 }
+
+/// With noise calibration, records carry each kept difference's raw and noise counts, and
+/// noise verdicts are recorded only when asked for.
+#[cfg(feature = "insight")]
+#[test]
+fn records_carry_noise_counts() {
+    use darklaunch::insight::NoiseCalibration;
+
+    let buf = SharedBuf::default();
+    let experiment: Experiment<(u64, u64)> = Experiment::builder("jsonl-noise")
+        .calibrate_noise(NoiseCalibration::new().percent(100.0))
+        .publisher(JsonLinesPublisher::new(buf.clone()).include(Verdict::Noise, true))
+        .build()
+        .unwrap();
+    // (value, stamp): the stamp differs on every call; the value differs on input 2.
+    for (input, stamp) in [(0u64, 10u64), (1, 20), (2, 30)] {
+        experiment
+            .trial()
+            .control(|| (input, stamp))
+            .calibration(|| (input, stamp + 1))
+            .candidate("v2", || (input + u64::from(input == 2), stamp + 2))
+            .run();
+    }
+    let lines = buf.lines();
+    let verdicts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["noise", "noise", "mismatch"]);
+    assert_eq!(
+        lines[2]["noise"],
+        json!([
+            {"path": "$[0]", "raw": 1, "noise": 0, "comparisons": 3, "calibrations": 3, "is_noise": false},
+            {"path": "$[1]", "raw": 3, "noise": 3, "comparisons": 3, "calibrations": 3, "is_noise": true}
+        ])
+    );
+    // Without `include(Noise)` noise is not recorded.
+    let quiet = SharedBuf::default();
+    let experiment: Experiment<(u64, u64)> = Experiment::builder("jsonl-noise-default")
+        .calibrate_noise(NoiseCalibration::new().percent(100.0))
+        .publisher(JsonLinesPublisher::new(quiet.clone()))
+        .build()
+        .unwrap();
+    experiment
+        .trial()
+        .control(|| (1, 1))
+        .calibration(|| (1, 2))
+        .candidate("v2", || (1, 3))
+        .run();
+    assert_eq!(experiment.stats().noise, 1);
+    assert!(quiet.lines().is_empty());
+}

@@ -513,3 +513,82 @@ fn the_global_providers_are_looked_up_on_first_use_not_at_construction() {
         "one mismatch event"
     );
 }
+
+/// Noise calibration: a run that differs only on a noise path is counted with outcome `noise`
+/// and traced with a `darklaunch.noise` event; a real mismatch's event carries each path's raw
+/// and noise counts.
+#[cfg(feature = "insight")]
+#[test]
+fn noise_is_an_outcome_and_events_carry_both_counts() {
+    use darklaunch::insight::NoiseCalibration;
+
+    #[derive(Clone, Debug, PartialEq, Serialize)]
+    struct Stamped {
+        total: u64,
+        request_id: u64,
+    }
+
+    let telemetry = Telemetry::new();
+    let experiment: Experiment<Stamped> = Experiment::builder("otel-noise")
+        .publisher(telemetry.publisher())
+        .calibrate_noise(NoiseCalibration::new().percent(100.0))
+        .build()
+        .unwrap();
+    let mut ids = 0..;
+    let mut stamped = |total| Stamped {
+        total,
+        request_id: ids.next().unwrap(),
+    };
+    for total in 0..4 {
+        let (control, again, candidate) = (
+            stamped(total),
+            stamped(total),
+            stamped(total + u64::from(total == 3)),
+        );
+        experiment
+            .trial()
+            .control(|| control)
+            .calibration(|| again)
+            .candidate("v2", || candidate)
+            .run();
+    }
+
+    let (metrics, spans) = telemetry.collect();
+    let runs = |outcome| {
+        metrics.runs.get(&attrs(&[
+            ("experiment", "otel-noise"),
+            ("candidate", "v2"),
+            ("outcome", outcome),
+        ]))
+    };
+    assert_eq!(runs("noise"), Some(&3));
+    assert_eq!(runs("mismatch"), Some(&1));
+    assert_eq!(spans.len(), 4);
+    let events: Vec<_> = spans.iter().flat_map(|span| span.events.iter()).collect();
+    let noise_events = events
+        .iter()
+        .filter(|e| e.name == "darklaunch.noise")
+        .count();
+    assert_eq!(noise_events, 3);
+    let mismatch = events
+        .iter()
+        .find(|e| e.name == "darklaunch.mismatch")
+        .expect("a mismatch event");
+    let at = |key| event_attribute(&mismatch.attributes, key);
+    assert_eq!(
+        strings(at("darklaunch.diff.paths")),
+        ["$.request_id", "$.total"]
+    );
+    assert_eq!(
+        at("darklaunch.noise.raw"),
+        Some(&Value::Array(Array::I64(vec![4, 1])))
+    );
+    assert_eq!(
+        at("darklaunch.noise.count"),
+        Some(&Value::Array(Array::I64(vec![4, 0])))
+    );
+    assert_eq!(
+        at("darklaunch.noise.is_noise"),
+        Some(&Value::Array(Array::Bool(vec![true, false])))
+    );
+}

@@ -7,34 +7,41 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::insight::noise::fold_indices;
+use crate::insight::noise::{fold_indices, noise_key};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
 use crate::text::cut_point;
 
+/// The most calibration keys kept per shape entry (an entry such as `$.pair[*]` may come from
+/// several keys: `$.pair[0]`, `$.pair[1]`).
+const MAX_KEYS_PER_ENTRY: usize = 16;
+
 /// The shape of a mismatch: its differences' (folded path, kind) pairs, without those on noise
-/// paths, sorted and deduplicated. Without a diff, the two outcome kinds.
+/// paths, sorted and deduplicated, each with the calibration key it came from. Without a diff,
+/// the two outcome kinds.
 pub(crate) fn shape_of<T, E>(
     control: &Outcome<T, E>,
     candidate: &CandidateResult<T, E>,
-) -> Vec<ShapeEntry> {
-    let mut shape: Vec<ShapeEntry> = Vec::new();
+) -> Vec<(ShapeEntry, Option<String>)> {
+    let mut shape: Vec<(ShapeEntry, Option<String>)> = Vec::new();
     if let Some(diff) = candidate.diff() {
         let noise = candidate.noise();
         for (index, difference) in diff.differences.iter().enumerate() {
             if noise.get(index).is_some_and(|evidence| evidence.is_noise) {
                 continue;
             }
-            shape.push(ShapeEntry {
+            let entry = ShapeEntry {
                 path: fold_indices(&difference.segments),
                 kind: difference.kind.as_str().to_owned(),
-            });
+            };
+            shape.push((entry, Some(noise_key(&difference.segments))));
         }
         if diff.omitted > 0 {
-            shape.push(ShapeEntry {
+            let entry = ShapeEntry {
                 path: String::from("…"),
                 kind: String::from("more differences than max_differences"),
-            });
+            };
+            shape.push((entry, None));
         }
     }
     if shape.is_empty() {
@@ -43,20 +50,29 @@ pub(crate) fn shape_of<T, E>(
             (Outcome::Error(_), Outcome::Error(_)) => String::from("errors differ"),
             (control, candidate) => format!("{} vs {}", control.kind(), candidate.kind()),
         };
-        shape.push(ShapeEntry {
+        let entry = ShapeEntry {
             path: String::from("$"),
             kind,
-        });
+        };
+        shape.push((entry, None));
     }
     shape.sort();
     shape.dedup();
     shape
 }
 
+/// A group and, per shape entry, the calibration keys its differences had: the report drops an
+/// entry once every one of its keys is known to be noise.
+#[derive(Debug)]
+struct GroupState {
+    group: MismatchGroup,
+    keys: Vec<Vec<String>>,
+}
+
 /// One candidate's groups, at most `max_groups` of them.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
-    groups: HashMap<Vec<ShapeEntry>, MismatchGroup>,
+    groups: HashMap<Vec<ShapeEntry>, GroupState>,
     /// Mismatches whose shape found no room.
     pub(crate) ungrouped: u64,
 }
@@ -77,21 +93,36 @@ impl Groups {
         now: SystemTime,
         limits: GroupLimits,
     ) {
-        let shape = shape_of(result.control().outcome(), candidate);
+        let keyed = shape_of(result.control().outcome(), candidate);
+        let mut shape: Vec<ShapeEntry> = keyed.iter().map(|(entry, _)| entry.clone()).collect();
+        shape.dedup();
         if !self.groups.contains_key(&shape) && self.groups.len() >= limits.max_groups {
             self.ungrouped += 1;
             return;
         }
-        let group = self
+        let state = self
             .groups
             .entry(shape)
-            .or_insert_with_key(|shape| MismatchGroup {
-                shape: shape.clone(),
-                count: 0,
-                first_seen: now,
-                last_seen: now,
-                samples: Vec::new(),
+            .or_insert_with_key(|shape| GroupState {
+                keys: vec![Vec::new(); shape.len()],
+                group: MismatchGroup {
+                    shape: shape.clone(),
+                    count: 0,
+                    first_seen: now,
+                    last_seen: now,
+                    samples: Vec::new(),
+                },
             });
+        for (entry, key) in keyed {
+            let Some(key) = key else { continue };
+            if let Ok(index) = state.group.shape.binary_search(&entry) {
+                let keys = &mut state.keys[index];
+                if keys.len() < MAX_KEYS_PER_ENTRY && !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        let group = &mut state.group;
         group.count += 1;
         group.last_seen = now;
         if group.samples.len() < limits.samples_per_group {
@@ -122,12 +153,16 @@ impl Groups {
     ) -> (Vec<MismatchGroup>, u64) {
         let mut merged: HashMap<Vec<ShapeEntry>, MismatchGroup> = HashMap::new();
         let mut explained = 0;
-        for group in self.groups.values() {
+        for GroupState { group, keys } in self.groups.values() {
+            let is_noise = |keys: &Vec<String>| {
+                !keys.is_empty() && keys.iter().all(|key| noise_paths.contains(&key.as_str()))
+            };
             let shape: Vec<ShapeEntry> = group
                 .shape
                 .iter()
-                .filter(|entry| !noise_paths.contains(&entry.path.as_str()))
-                .cloned()
+                .zip(keys)
+                .filter(|(_, keys)| !is_noise(keys))
+                .map(|(entry, _)| entry.clone())
                 .collect();
             if shape.is_empty() {
                 explained += group.count;

@@ -63,6 +63,7 @@ mod latency;
 mod noise;
 mod proportion;
 mod report;
+mod svg;
 mod terminal;
 pub(crate) mod text;
 mod timeline;
@@ -71,7 +72,7 @@ mod verdict;
 pub use collector::{Insight, InsightOptions};
 pub use latency::{LatencySummary, QuantilePoint};
 pub(crate) use noise::NoiseModel;
-pub use noise::{fold_indices, NoiseCalibration, NoiseSnapshot, PathNoise};
+pub use noise::{fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise};
 pub use proportion::{Proportion, Z_95};
 pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,

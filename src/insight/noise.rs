@@ -132,7 +132,8 @@ impl NoiseCalibration {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PathNoise {
-    /// The path with array indices folded (`$.items[*].id`).
+    /// The path as calibration counts it ([`noise_key`]): inner array indices folded
+    /// (`$.items[*].id`), a final index kept (`$.pair[1]`).
     pub path: String,
     /// Comparisons in the window where the candidate differed from the control at this path.
     pub raw: u64,
@@ -203,11 +204,38 @@ pub fn fold_indices(path: &[PathSegment]) -> String {
     folded
 }
 
-/// The distinct folded paths of a diff's differences, in order of first appearance.
+/// The path under which calibration counts a difference: array indices folded to `[*]`
+/// *inside* the path (`$.items[3].id` → `$.items[*].id`, so that every item's id is one
+/// path), but a final index kept (`$.pair[1]` stays), because the elements of a tuple or a
+/// fixed-position array are different fields: a defect in one must not pass for noise in
+/// another.
+///
+/// ```
+/// use darklaunch::diff::PathSegment;
+/// use darklaunch::insight::noise_key;
+///
+/// let inner = [PathSegment::from("items"), PathSegment::Index(3), PathSegment::from("id")];
+/// assert_eq!(noise_key(&inner), "$.items[*].id");
+/// let leaf = [PathSegment::from("pair"), PathSegment::Index(1)];
+/// assert_eq!(noise_key(&leaf), "$.pair[1]");
+/// ```
+pub fn noise_key(path: &[PathSegment]) -> String {
+    match path.split_last() {
+        Some((last @ PathSegment::Index(_), inner)) => {
+            let mut key = fold_indices(inner);
+            let rendered = render_path(std::slice::from_ref(last));
+            key.push_str(&rendered[1..]);
+            key
+        }
+        _ => fold_indices(path),
+    }
+}
+
+/// The distinct noise keys of a diff's differences, in order of first appearance.
 fn folded_paths(differences: &[Difference]) -> Vec<String> {
     let mut paths: Vec<String> = Vec::with_capacity(differences.len());
     for difference in differences {
-        let folded = fold_indices(&difference.segments);
+        let folded = noise_key(&difference.segments);
         if !paths.contains(&folded) {
             paths.push(folded);
         }
@@ -347,7 +375,7 @@ impl NoiseModel {
         let paths: Vec<String> = diff
             .differences
             .iter()
-            .map(|difference| fold_indices(&difference.segments))
+            .map(|difference| noise_key(&difference.segments))
             .collect();
         let now = self.comparisons.load(Relaxed);
         let mut window = self.lock();
@@ -468,6 +496,12 @@ mod tests {
         let evidence = model.classify(&noisy);
         assert_eq!(evidence[0].path, "$.at");
         assert_eq!(evidence[1].path, "$.items[*].id");
+        // Tuple fields stay apart: noise in one does not excuse the other.
+        let pair = diff(json!([1, 2]), json!([1, 3]));
+        model.record_calibration(&pair);
+        let defect = model.classify(&diff(json!([1, 2]), json!([9, 2])));
+        assert_eq!(defect[0].path, "$[0]");
+        assert!(!defect[0].is_noise);
         assert!(evidence
             .iter()
             .all(|e| e.is_noise && e.noise == 10 && e.calibrations == 10));

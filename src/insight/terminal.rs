@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use crate::insight::report::{CandidateReport, Report};
 use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
-use crate::insight::{fold_indices, LatencySummary};
+use crate::insight::{noise_key, LatencySummary};
 
 /// A text table: a header row, then rows; the first column left-aligned, the others right.
 struct Table {
@@ -226,7 +226,7 @@ fn render_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut St
         match &sample.diff {
             Some(diff) => {
                 for difference in &diff.differences {
-                    let noise = noise_paths.contains(&fold_indices(&difference.segments).as_str());
+                    let noise = noise_paths.contains(&noise_key(&difference.segments).as_str());
                     let note = if noise { "   (noise)" } else { "" };
                     let _ = writeln!(out, "    {difference}{note}");
                 }
