@@ -4,7 +4,7 @@
 //! report.
 //!
 //! Run: `cargo run --release --example dark_launch` (optionally followed by the number of
-//! requests and the report's path; defaults 120000 and `target/dark_launch_report.html`).
+//! requests and the report's path; defaults 300000 and `target/dark_launch_report.html`).
 //!
 //! The rewrite has two subtle defects, on small fractions of inputs: it truncates a
 //! percentage discount instead of rounding it (coupon carts whose discount has a half cent),
@@ -149,7 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let requests: u64 = match args.next() {
         Some(n) => n.parse()?,
-        None => 120_000,
+        None => 300_000,
     };
     let html_path = args
         .next()

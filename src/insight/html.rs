@@ -10,7 +10,7 @@ use crate::insight::report::{CandidateReport, MismatchGroup, MismatchSample, Rep
 use crate::insight::svg;
 use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
 use crate::insight::verdict::ReleaseStatus;
-use crate::insight::{LatencySummary, NoiseSnapshot, Proportion};
+use crate::insight::{noise_key, LatencySummary, NoiseSnapshot, Proportion};
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, safe in element
 /// content and in quoted attribute values.
@@ -68,6 +68,7 @@ code, .value { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, m
   font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
 .sample { border-top: 1px dashed #d0d7de; padding-top: 6px; margin-top: 8px; }
 .noise-class-noise { color: #57606a; }
+tr.noise-row td { color: #8c959f; }
 .noise-class-reported { font-weight: 600; }
 figure { margin: 12px 0; }
 figcaption { color: #57606a; font-size: 13px; margin-top: 4px; }
@@ -272,8 +273,15 @@ impl Report {
         if self.candidates.is_empty() {
             out.push_str("<p class=\"empty\">No candidate results yet.</p>\n");
         }
+        let noise_paths: Vec<&str> = self
+            .noise
+            .iter()
+            .flat_map(|snapshot| &snapshot.paths)
+            .filter(|path| path.is_noise)
+            .map(|path| path.path.as_str())
+            .collect();
         for candidate in &self.candidates {
-            candidate_groups(candidate, out);
+            candidate_groups(candidate, &noise_paths, out);
         }
         out.push_str("</section>\n");
     }
@@ -336,7 +344,7 @@ fn shape_html(shape: &[ShapeEntry]) -> String {
         .join(", ")
 }
 
-fn candidate_groups(candidate: &CandidateReport, out: &mut String) {
+fn candidate_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut String) {
     let count = candidate.groups.len();
     let _ = writeln!(
         out,
@@ -373,12 +381,12 @@ fn candidate_groups(candidate: &CandidateReport, out: &mut String) {
         );
     }
     for (index, group) in candidate.groups.iter().enumerate() {
-        group_samples(index, group, out);
+        group_samples(index, group, noise_paths, out);
     }
     out.push_str("</div>\n");
 }
 
-fn group_samples(index: usize, group: &MismatchGroup, out: &mut String) {
+fn group_samples(index: usize, group: &MismatchGroup, noise_paths: &[&str], out: &mut String) {
     let _ = writeln!(
         out,
         "<div class=\"group\">\n<h4>Group {}: {} <span class=\"meta\">({} mismatches)</span></h4>",
@@ -390,12 +398,12 @@ fn group_samples(index: usize, group: &MismatchGroup, out: &mut String) {
         out.push_str("<p class=\"empty\">No samples kept.</p>\n");
     }
     for (number, sample) in group.samples.iter().enumerate() {
-        sample_html(number, sample, out);
+        sample_html(number, sample, noise_paths, out);
     }
     out.push_str("</div>\n");
 }
 
-fn sample_html(number: usize, sample: &MismatchSample, out: &mut String) {
+fn sample_html(number: usize, sample: &MismatchSample, noise_paths: &[&str], out: &mut String) {
     let _ = writeln!(
         out,
         "<div class=\"sample\">\n<p><strong>Sample {}</strong> <span class=\"meta\">seen {}</span></p>",
@@ -412,7 +420,7 @@ fn sample_html(number: usize, sample: &MismatchSample, out: &mut String) {
         out.push_str("</p>\n");
     }
     match &sample.diff {
-        Some(diff) if !diff.differences.is_empty() => diff_table(diff, out),
+        Some(diff) if !diff.differences.is_empty() => diff_table(diff, noise_paths, out),
         _ => {
             let _ = writeln!(
                 out,
@@ -433,17 +441,22 @@ fn value_cell(value: Option<&Value>) -> String {
     }
 }
 
-fn diff_table(diff: &Diff, out: &mut String) {
+/// A sample's differences; rows on paths calibration classifies as noise are marked and dimmed.
+fn diff_table(diff: &Diff, noise_paths: &[&str], out: &mut String) {
     out.push_str("<table class=\"diff\">\n<thead><tr><th>path</th><th>kind</th><th>control</th><th>candidate</th></tr></thead>\n<tbody>\n");
     for difference in &diff.differences {
-        let kind = if difference.truncated {
+        let noise = noise_paths.contains(&noise_key(&difference.segments).as_str());
+        let kind = if noise {
+            format!("{} (noise)", difference.kind.as_str())
+        } else if difference.truncated {
             format!("{} (truncated)", difference.kind.as_str())
         } else {
             difference.kind.as_str().to_owned()
         };
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td>{}{}</tr>",
+            "<tr{}><td><code>{}</code></td><td>{}</td>{}{}</tr>",
+            if noise { " class=\"noise-row\"" } else { "" },
             escape(&difference.path),
             escape(&kind),
             value_cell(difference.control.as_ref()),
