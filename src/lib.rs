@@ -83,6 +83,11 @@
 //! * `tokio` (default): async candidate timeouts on tokio's timer.
 //! * `serde` (default): structural diffs of `Serialize` values ([`ExperimentBuilder::diff`]).
 //! * `tracing` (default): the default error hook logs through `tracing`, target `darklaunch`.
+//! * `insight` (default): [`insight`] — noise calibration
+//!   ([`ExperimentBuilder::calibrate_noise`], [`Trial::calibration`]), mismatches grouped by
+//!   diff shape, verdict statistics and terminal and HTML reports.
+//! * `opentelemetry`: `publish::OtelPublisher`, metrics and spans.
+//! * `tower`: `tower::ShadowLayer`, dark-launching whole HTTP endpoints.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
