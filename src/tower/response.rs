@@ -20,7 +20,7 @@ use crate::diff::DiffOptions;
 pub struct ShadowResponse {
     /// The status code.
     pub status: StatusCode,
-    /// The compared headers only (see [`ShadowLayer::compare_headers`]).
+    /// The compared headers only (see [`ShadowLayer::compare_headers`](super::ShadowLayer::compare_headers)).
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
