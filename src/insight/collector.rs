@@ -62,8 +62,23 @@ impl Default for InsightOptions {
 /// exactly is wrong?".
 ///
 /// Register it with [`ExperimentBuilder::insight`](crate::ExperimentBuilder::insight) (which
-/// also links the experiment's noise calibration to the report) or as any publisher. It is
-/// cheap to clone; clones share their state. Each publication takes one short lock.
+/// also links the experiment's noise calibration to the report) or as any publisher. Use one
+/// insight per experiment: the report is about one experiment (candidates of the same name in
+/// two experiments would be counted together). It is cheap to clone; clones share their
+/// state. Each publication takes one short lock; memory is bounded by the options (a fixed
+/// histogram per behaviour, at most `max_groups` groups of `samples_per_group` samples, at
+/// most `max_timeline_points` points per candidate).
+///
+/// Options are plain fields:
+///
+/// ```
+/// use darklaunch::insight::{Insight, InsightOptions};
+///
+/// let mut options = InsightOptions::default();
+/// options.samples_per_group = 5;
+/// options.policy.mismatch_tolerance = 0.0001; // 0.01 %
+/// let insight: Insight<u64> = Insight::with_options(options);
+/// ```
 ///
 /// ```
 /// use darklaunch::Experiment;

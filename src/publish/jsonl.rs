@@ -22,7 +22,7 @@
 //! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
 //! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
-//! | `noise` | with noise calibration, per kept difference: `path` (indices folded), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
+//! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::insight::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
 //!
 //! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
 

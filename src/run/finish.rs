@@ -175,7 +175,7 @@ impl<T, E> Prepared<T, E> {
 
 /// Compares one candidate's outcome with the control's. Only a comparison that fails is
 /// checked against the ignore rules; a panicking comparator counts as "not equal".
-pub(crate) fn judge<T, E>(
+fn judge<T, E>(
     inner: &Inner<T, E>,
     control: &Outcome<T, E>,
     name: &str,
