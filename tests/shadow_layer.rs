@@ -492,3 +492,85 @@ async fn keyed_sampling_by_header_is_sticky_per_value() {
     );
     assert_eq!(layer.stats().shadowed, 3 * sampled_users as u64);
 }
+
+/// Noise calibration through the primary: the calibrated share of GETs is answered by the
+/// primary a second time, which teaches the experiment that `request_id` is noise; the
+/// candidate's real defect stays a mismatch; a POST never reaches the primary twice.
+#[cfg(feature = "insight")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_answering_twice_calibrates_noise() {
+    use darklaunch::insight::{Insight, NoiseCalibration};
+
+    let primary_calls = Arc::new(AtomicUsize::new(0));
+    let next_id = Arc::new(AtomicUsize::new(0));
+    let (counted, ids) = (primary_calls.clone(), next_id.clone());
+    let primary = Router::new()
+        .route(
+            "/quote/{id}",
+            get(move |Path(id): Path<u32>| async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let request_id = ids.fetch_add(1, Ordering::SeqCst);
+                Json(json!({"id": id, "price": 12, "request_id": request_id}))
+            }),
+        )
+        .route(
+            "/orders",
+            post(|body: Bytes| async move { (StatusCode::CREATED, body) }),
+        );
+    let candidate_ids = next_id.clone();
+    let candidate = Router::new()
+        .route(
+            "/quote/{id}",
+            get(move |Path(id): Path<u32>| async move {
+                let request_id = candidate_ids.fetch_add(1, Ordering::SeqCst);
+                let price = if id % 10 == 3 { 13 } else { 12 };
+                Json(json!({"id": id, "price": price, "request_id": request_id}))
+            }),
+        )
+        .route(
+            "/orders",
+            post(|body: Bytes| async move { (StatusCode::CREATED, body) }),
+        );
+
+    let insight = Insight::new();
+    let options = DiffOptions::new();
+    let experiment: ShadowExperiment = Experiment::builder("shadow-calibrated")
+        .compare(ShadowResponse::json_compare(options.clone()))
+        .diff(options)
+        .calibrate_noise(NoiseCalibration::new().warmup(5).percent(50.0))
+        .insight(&insight)
+        .build()
+        .unwrap();
+    let layer = ShadowLayer::new(experiment.clone(), candidate).shadow_unsafe_methods(true);
+    let addr = serve(primary.layer(layer.clone())).await;
+    let client = client();
+    for id in 0..200u32 {
+        let reply = send(&client, addr, Method::GET, &format!("/quote/{id}"), &[], "").await;
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["price"], 12, "the client gets the primary's answer");
+    }
+    for _ in 0..20 {
+        send(&client, addr, Method::POST, "/orders", &[], "order").await;
+    }
+    flush(&experiment).await;
+
+    let noise = experiment.noise().unwrap();
+    // Every calibration was one more call to the primary, for GETs only.
+    let calibrations = primary_calls.load(Ordering::SeqCst) as u64 - 200;
+    assert_eq!(noise.calibrations, calibrations);
+    assert!((60..=150).contains(&calibrations), "{calibrations}");
+    let path = |p: &str| noise.paths.iter().find(|n| n.path == p).unwrap().clone();
+    assert!(path("$.body.request_id").is_noise);
+    assert!(!path("$.body.price").is_noise);
+
+    let report = insight.report();
+    let v2 = &report.candidates[0];
+    assert_eq!(v2.runs, 220);
+    assert_eq!(v2.mismatched, 20, "ids ≡ 3 (mod 10) mismatch on the price");
+    assert_eq!(v2.groups.len(), 1);
+    assert_eq!(v2.groups[0].shape[0].path, "$.body.price");
+    // 180 GETs and 20 POSTs (identical echoes): noise or match, never a mismatch.
+    assert_eq!(v2.noise + v2.matched, 200);
+    assert_eq!(v2.matched, 20);
+    assert!(experiment.stats().reconciles());
+}

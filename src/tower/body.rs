@@ -37,6 +37,27 @@ impl<B: Body> ShadowBody<B> {
     }
 }
 
+impl<B: Body> ShadowBody<B> {
+    /// A body of exactly `bytes`, with no original behind it (a replayed request).
+    #[cfg(feature = "insight")]
+    pub(super) fn replay(bytes: Bytes) -> Self {
+        let buffered = bytes.len() as u64;
+        let frames = if bytes.is_empty() {
+            VecDeque::new()
+        } else {
+            VecDeque::from([Frame::data(bytes)])
+        };
+        Self {
+            frames,
+            buffered,
+            error: None,
+            rest: None,
+            exact: true,
+            ended: false,
+        }
+    }
+}
+
 impl<B: Body<Data = Bytes> + Unpin> ShadowBody<B> {
     /// Reads `body` until it ends, fails, or more than `limit` bytes were read.
     pub(super) async fn buffer(mut body: B, limit: usize) -> Self {

@@ -28,6 +28,12 @@
 //!   compared ([`ShadowStats::response_oversized`]; the run ends as shed), as is a primary
 //!   error ([`ShadowStats::primary_errors`]).
 //! * The run's context has `method` and `route` (the request's path).
+//! * Noise calibration (feature `insight`): when the experiment
+//!   [calibrates noise](crate::ExperimentBuilder::calibrate_noise), the calibrated share of
+//!   shadowed GET, HEAD and OPTIONS requests is also sent a second time to the **primary**
+//!   (a clone of it, in the background, after the client has its response), and the primary's
+//!   two answers teach the experiment which response fields are nondeterministic — Diffy's
+//!   primary/secondary pair, in process. Other methods are never sent to the primary twice.
 //!
 //! Compare bodies byte for byte (the default `PartialEq`) or as JSON with
 //! [`ShadowResponse::json_compare`], whose ignore paths address the serialized response:
@@ -390,9 +396,12 @@ async fn shadow<S, C, B, R, CR>(
     request: Request<B>,
 ) -> ShadowOutput<R, S::Error>
 where
-    S: Service<Request<ShadowBody<B>>, Response = Response<R>>,
-    B: Body<Data = Bytes> + Unpin,
-    R: Body<Data = Bytes> + Unpin,
+    S: Service<Request<ShadowBody<B>>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Send,
+    R: Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: Send,
     C: Service<Request<Full<Bytes>>, Response = Response<CR>> + Send + 'static,
     C::Future: Send + 'static,
     C::Error: Into<BoxError>,
@@ -415,11 +424,20 @@ where
         let response = primary.call(Request::from_parts(parts, body)).await?;
         return Ok(response.map(ShadowBody::new));
     };
-    let mut copy = Request::new(Full::new(bytes));
-    *copy.method_mut() = parts.method.clone();
-    *copy.uri_mut() = parts.uri.clone();
-    *copy.version_mut() = parts.version;
-    *copy.headers_mut() = parts.headers.clone();
+    #[cfg(feature = "insight")]
+    let calibration =
+        (is_safe(&parts.method) && crate::run::calibration::wanted(inner)).then(|| {
+            // The same service again: its routing and state live in the extensions too.
+            let mut again = replayed(&parts, ShadowBody::<B>::replay(bytes.clone()));
+            *again.extensions_mut() = parts.extensions.clone();
+            primary_again(
+                primary.clone(),
+                again,
+                config.max_response_body,
+                config.headers.clone(),
+            )
+        });
+    let copy = replayed(&parts, Full::new(bytes));
     let mut context = Context::new();
     context.insert("method", parts.method.as_str().to_owned());
     context.insert("route", parts.uri.path().to_owned());
@@ -471,11 +489,65 @@ where
             bytes,
         ))
     };
-    let candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
+    #[cfg_attr(not(feature = "insight"), allow(unused_mut))]
+    let mut candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
         vec![(inner.candidate_name.clone(), Box::pin(candidate_future))];
+    #[cfg(feature = "insight")]
+    if let Some(again) = calibration {
+        candidates.push((crate::run::calibration::CALIBRATION.into(), again));
+    }
     crate::run::detach_boxed(inner, run, Some(Box::new(context)), control, candidates);
     bump(&counters.shadowed);
     Ok(Response::from_parts(parts, body))
+}
+
+/// A copy of a request's method, URI, version and headers with `body`.
+fn replayed<T>(parts: &http::request::Parts, body: T) -> Request<T> {
+    let mut copy = Request::new(body);
+    *copy.method_mut() = parts.method.clone();
+    *copy.uri_mut() = parts.uri.clone();
+    *copy.version_mut() = parts.version;
+    *copy.headers_mut() = parts.headers.clone();
+    copy
+}
+
+/// The primary answering the same request again, for noise calibration.
+#[cfg(feature = "insight")]
+fn primary_again<S, B, R>(
+    primary: S,
+    request: Request<ShadowBody<B>>,
+    limit: usize,
+    names: Vec<HeaderName>,
+) -> Pin<Box<dyn Future<Output = Result<ShadowResponse, ShadowError>> + Send>>
+where
+    S: Service<Request<ShadowBody<B>>, Response = Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Send,
+    R: Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: Send,
+{
+    Box::pin(async move {
+        // The primary's error type need not be displayable: calibration only needs values.
+        let response = primary.oneshot(request).await.map_err(|_| ShadowError {
+            kind: "service",
+            message: String::from("the primary failed on the calibration copy"),
+        })?;
+        let (parts, body) = response.into_parts();
+        let body = ShadowBody::buffer(body, limit).await;
+        let bytes = body.complete_bytes().ok_or_else(|| ShadowError {
+            kind: "body",
+            message: String::from(
+                "the primary's calibration response failed or was over the limit",
+            ),
+        })?;
+        Ok(ShadowResponse::capture(
+            parts.status,
+            &parts.headers,
+            &names,
+            bytes,
+        ))
+    })
 }
 
 pin_project_lite::pin_project! {
