@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::insight::grouping::{GroupLimits, Groups};
 use crate::insight::latency::LatencyHistogram;
-use crate::insight::noise::NoiseModel;
+use crate::insight::noise::{NoiseModel, NoiseSnapshot};
 use crate::insight::proportion::Proportion;
 use crate::insight::report::{CandidateReport, Report};
 use crate::insight::timeline::{interval_index, Timeline};
@@ -215,12 +215,10 @@ impl<T, E> Insight<T, E> {
         let now = SystemTime::now();
         let control_latency = state.control.summary();
         let noise = self.shared.noise.get().map(|model| model.snapshot());
-        let noise_paths: Vec<&str> = noise
-            .iter()
-            .flat_map(|snapshot| &snapshot.paths)
-            .filter(|path| path.is_noise)
-            .map(|path| path.path.as_str())
-            .collect();
+        let noise_paths = noise
+            .as_ref()
+            .map(NoiseSnapshot::noise_paths)
+            .unwrap_or_default();
         let candidates = state
             .candidates
             .iter()

@@ -273,13 +273,7 @@ impl Report {
         if self.candidates.is_empty() {
             out.push_str("<p class=\"empty\">No candidate results yet.</p>\n");
         }
-        let noise_paths: Vec<&str> = self
-            .noise
-            .iter()
-            .flat_map(|snapshot| &snapshot.paths)
-            .filter(|path| path.is_noise)
-            .map(|path| path.path.as_str())
-            .collect();
+        let noise_paths = self.noise_paths();
         for candidate in &self.candidates {
             candidate_groups(candidate, &noise_paths, out);
         }

@@ -179,6 +179,17 @@ pub struct NoiseSnapshot {
     pub paths: Vec<PathNoise>,
 }
 
+impl NoiseSnapshot {
+    /// The paths classified as noise.
+    pub(crate) fn noise_paths(&self) -> Vec<&str> {
+        self.paths
+            .iter()
+            .filter(|path| path.is_noise)
+            .map(|path| path.path.as_str())
+            .collect()
+    }
+}
+
 /// `path` with every array index replaced by `[*]`, so that `$.items[3].id` and
 /// `$.items[7].id` are one path.
 ///

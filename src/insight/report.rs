@@ -34,6 +34,17 @@ pub struct Report {
     pub noise: Option<NoiseSnapshot>,
 }
 
+impl Report {
+    /// The paths calibration classifies as noise (as [`noise_key`](super::noise_key) renders
+    /// them); empty without calibration.
+    pub(crate) fn noise_paths(&self) -> Vec<&str> {
+        self.noise
+            .as_ref()
+            .map(NoiseSnapshot::noise_paths)
+            .unwrap_or_default()
+    }
+}
+
 /// Everything known about one candidate.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]

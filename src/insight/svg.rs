@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::insight::html::escape;
 use crate::insight::report::{CandidateReport, Report};
-use crate::insight::text::percent_text;
+use crate::insight::text::{in_time_unit, percent_text};
 use crate::insight::LatencySummary;
 
 /// The control's series colour (a blue).
@@ -96,18 +96,7 @@ fn nice_step(range: f64, ticks: f64) -> f64 {
     if !raw.is_finite() || raw <= 0.0 {
         return 1.0;
     }
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let normalized = raw / magnitude;
-    let factor = if normalized <= 1.0 + 1e-9 {
-        1.0
-    } else if normalized <= 2.0 + 1e-9 {
-        2.0
-    } else if normalized <= 5.0 + 1e-9 {
-        5.0
-    } else {
-        10.0
-    };
-    factor * magnitude
+    ceil_125(raw)
 }
 
 /// Decimals needed to print multiples of `step` exactly (0 to 6).
@@ -153,7 +142,7 @@ fn floor_125(value: f64) -> f64 {
     factor * magnitude
 }
 
-/// The smallest `1, 2, 5 × 10^k` at or above `value` (`value` ≥ 1).
+/// The smallest `1, 2, 5 × 10^k` at or above `value` (`value` > 0).
 fn ceil_125(value: f64) -> f64 {
     let magnitude = 10f64.powf(value.log10().floor());
     let normalized = value / magnitude;
@@ -171,15 +160,7 @@ fn ceil_125(value: f64) -> f64 {
 
 /// A latency tick label: `1 ns`, `20 µs`, `500 ms`, `2 s`.
 fn latency_tick_label(nanos: f64) -> String {
-    let (value, unit) = if nanos < 1e3 {
-        (nanos, "ns")
-    } else if nanos < 1e6 {
-        (nanos / 1e3, "µs")
-    } else if nanos < 1e9 {
-        (nanos / 1e6, "ms")
-    } else {
-        (nanos / 1e9, "s")
-    };
+    let (value, unit) = in_time_unit(nanos);
     if (value - value.round()).abs() < 1e-6 {
         format!("{value:.0} {unit}")
     } else {

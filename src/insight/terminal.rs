@@ -138,13 +138,7 @@ impl Report {
         }
         table.render(&mut out);
 
-        let noise_paths: Vec<&str> = self
-            .noise
-            .iter()
-            .flat_map(|snapshot| &snapshot.paths)
-            .filter(|path| path.is_noise)
-            .map(|path| path.path.as_str())
-            .collect();
+        let noise_paths = self.noise_paths();
         for candidate in &self.candidates {
             render_groups(candidate, &noise_paths, &mut out);
         }

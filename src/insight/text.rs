@@ -35,10 +35,9 @@ pub(crate) fn range_text(low: f64, high: f64) -> String {
     format!("{}–{}", low.trim_end_matches(" %"), percent_text(high))
 }
 
-/// A latency with a unit that keeps three significant figures: `812 ns`, `1.25 µs`, `3.40 ms`.
-pub(crate) fn duration_text(duration: Duration) -> String {
-    let nanos = duration.as_nanos() as f64;
-    let (value, unit) = if nanos < 1e3 {
+/// Nanoseconds in the largest unit (ns, µs, ms, s) that keeps the value at 1 or more.
+pub(crate) fn in_time_unit(nanos: f64) -> (f64, &'static str) {
+    if nanos < 1e3 {
         (nanos, "ns")
     } else if nanos < 1e6 {
         (nanos / 1e3, "µs")
@@ -46,7 +45,12 @@ pub(crate) fn duration_text(duration: Duration) -> String {
         (nanos / 1e6, "ms")
     } else {
         (nanos / 1e9, "s")
-    };
+    }
+}
+
+/// A latency with a unit that keeps three significant figures: `812 ns`, `1.25 µs`, `3.40 ms`.
+pub(crate) fn duration_text(duration: Duration) -> String {
+    let (value, unit) = in_time_unit(duration.as_nanos() as f64);
     if unit == "ns" || value >= 100.0 {
         format!("{value:.0} {unit}")
     } else if value >= 10.0 {
