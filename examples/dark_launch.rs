@@ -173,7 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let progress = ProgressBar::new(requests);
     progress.set_style(ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests ({per_sec}) {msg}",
+        "{spinner} [{elapsed_precise}] {bar:30} {human_pos}/{human_len} requests · eta {eta} · {msg}",
     )?);
     let started = Instant::now();
     let served = Arc::new(AtomicU64::new(0));
