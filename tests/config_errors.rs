@@ -78,3 +78,32 @@ fn experiments_are_send_sync_and_cheap_to_clone() {
     copy.run(|| 1, || 1);
     assert_eq!(experiment.stats().runs, 1, "clones share counters");
 }
+
+#[cfg(feature = "insight")]
+#[test]
+fn bad_noise_calibration_is_a_config_error_with_a_fix() {
+    use darklaunch::insight::NoiseCalibration;
+
+    let cases = [
+        (NoiseCalibration::new().percent(f64::NAN), "from 0 to 100"),
+        (NoiseCalibration::new().percent(101.0), "from 0 to 100"),
+        (NoiseCalibration::new().window(1), "use at least 2"),
+        (NoiseCalibration::new().max_paths(0), "max_paths is zero"),
+        (
+            NoiseCalibration::new().relative_threshold(1.5),
+            "relative_threshold 1.5 is invalid: use a number from 0 to 1",
+        ),
+        (
+            NoiseCalibration::new().absolute_threshold(f64::NAN),
+            "absolute_threshold NaN is invalid",
+        ),
+    ];
+    for (calibration, fix) in cases {
+        let error = build_error(Experiment::builder("x").calibrate_noise(calibration));
+        assert!(error.to_string().contains(fix), "{error} lacks {fix:?}");
+    }
+    assert!(Experiment::<u8>::builder("x")
+        .calibrate_noise(NoiseCalibration::new().percent(0.0).warmup(0))
+        .build()
+        .is_ok());
+}

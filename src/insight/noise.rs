@@ -40,6 +40,7 @@ use crate::sample::Sampler;
 #[derive(Clone, Debug)]
 pub struct NoiseCalibration {
     warmup: u64,
+    max_paths: usize,
     percent: f64,
     window: u64,
     relative_threshold: f64,
@@ -58,6 +59,7 @@ impl NoiseCalibration {
     pub fn new() -> Self {
         Self {
             warmup: 20,
+            max_paths: 1024,
             percent: 10.0,
             window: 10_000,
             relative_threshold: 0.2,
@@ -70,6 +72,14 @@ impl NoiseCalibration {
     /// noise is known before the first mismatches are judged.
     pub fn warmup(mut self, runs: u64) -> Self {
         self.warmup = runs;
+        self
+    }
+
+    /// The most distinct paths counted per half window, for raw and for noise counts each
+    /// (default 1024), so that values keyed by ids (`$.sessions.<id>`) cannot grow the counts
+    /// without bound. A path beyond the cap is not counted, so it is never noise.
+    pub fn max_paths(mut self, paths: usize) -> Self {
+        self.max_paths = paths;
         self
     }
 
@@ -103,6 +113,11 @@ impl NoiseCalibration {
     /// The first mistake in these settings, if any.
     pub fn validate(&self) -> Result<(), ConfigError> {
         Sampler::percent(self.percent).validate()?;
+        if self.max_paths == 0 {
+            return Err(ConfigError::ZeroCap {
+                setting: "max_paths",
+            });
+        }
         if self.window < 2 {
             return Err(ConfigError::InvalidWindow { value: self.window });
         }
@@ -254,6 +269,18 @@ fn folded_paths(differences: &[Difference]) -> Vec<String> {
     paths
 }
 
+/// Adds one to `path`'s count, unless the map is full and does not have it yet.
+fn count(counts: &mut HashMap<String, u64>, path: String, max_paths: usize) {
+    let len = counts.len();
+    match counts.get_mut(&path) {
+        Some(n) => *n += 1,
+        None if len < max_paths => {
+            counts.insert(path, 1);
+        }
+        None => {}
+    }
+}
+
 /// One experiment's calibration: the decision to calibrate and the windowed counts.
 pub(crate) struct NoiseModel {
     settings: NoiseCalibration,
@@ -376,7 +403,7 @@ impl NoiseModel {
         window.slide(now, self.settings.window);
         window.current.calibrations += 1;
         for path in folded_paths(&diff.differences) {
-            *window.current.noise.entry(path).or_insert(0) += 1;
+            count(&mut window.current.noise, path, self.settings.max_paths);
         }
     }
 
@@ -395,7 +422,11 @@ impl NoiseModel {
         for path in &paths {
             if !distinct.contains(&path) {
                 distinct.push(path);
-                *window.current.raw.entry(path.clone()).or_insert(0) += 1;
+                count(
+                    &mut window.current.raw,
+                    path.clone(),
+                    self.settings.max_paths,
+                );
             }
         }
         let totals = window.totals(now);
@@ -516,6 +547,20 @@ mod tests {
         assert!(evidence
             .iter()
             .all(|e| e.is_noise && e.noise == 10 && e.calibrations == 10));
+    }
+
+    #[test]
+    fn distinct_paths_are_capped_and_uncounted_paths_are_never_noise() {
+        let model = NoiseModel::new(NoiseCalibration::new().max_paths(2));
+        for key in ["a", "b", "c"] {
+            model.count_comparison();
+            model.record_calibration(&diff(json!({key: 1}), json!({key: 2})));
+        }
+        let evidence = model.classify(&diff(json!({"a": 1, "c": 1}), json!({"a": 2, "c": 2})));
+        assert!(evidence[0].is_noise, "{evidence:?}");
+        assert_eq!((evidence[1].noise, evidence[1].is_noise), (0, false));
+        // At most two per map: raw has $.a and $.c, noise $.a and $.b.
+        assert_eq!(model.snapshot().paths.len(), 3);
     }
 
     #[test]
