@@ -227,7 +227,7 @@ impl<T, E> Insight<T, E> {
                 let (groups, explained) = candidate
                     .groups
                     .snapshot(&noise_paths, options.samples_per_group);
-                let mismatched = mismatched - explained;
+                let mismatched = mismatched.saturating_sub(explained);
                 let mut report = CandidateReport {
                     name: candidate.name.clone(),
                     runs: candidate.runs,
@@ -292,7 +292,9 @@ where
             state.started = Some((now, wall.unwrap_or_else(SystemTime::now)));
             state.experiment = result.name().to_owned();
         }
-        let elapsed = state.started.map_or(Duration::ZERO, |(at, _)| now - at);
+        let elapsed = state
+            .started
+            .map_or(Duration::ZERO, |(at, _)| now.saturating_duration_since(at));
         let candidates = &mut state.candidates;
         let index = interval_index(
             elapsed,
