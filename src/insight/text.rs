@@ -1,6 +1,8 @@
 //! Number and time formatting shared by the verdict and the renderers.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+pub(crate) use crate::utc::utc_text;
 
 /// `1234567` → `1,234,567`.
 pub(crate) fn thousands(n: u64) -> String {
@@ -60,37 +62,6 @@ pub(crate) fn duration_text(duration: Duration) -> String {
     }
 }
 
-/// UTC time as `2026-11-22 05:41:05Z` (no time-zone database needed).
-pub(crate) fn utc_text(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_secs())
-        .unwrap_or(0);
-    let days = (seconds / 86_400) as i64;
-    let of_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,11 +75,5 @@ mod tests {
         assert_eq!(duration_text(Duration::from_nanos(812)), "812 ns");
         assert_eq!(duration_text(Duration::from_nanos(1_250)), "1.25 µs");
         assert_eq!(duration_text(Duration::from_micros(3_400)), "3.40 ms");
-        // 2026-11-22T05:41:05Z
-        assert_eq!(
-            utc_text(UNIX_EPOCH + Duration::from_secs(1_795_326_065)),
-            "2026-11-22 05:41:05Z"
-        );
-        assert_eq!(utc_text(UNIX_EPOCH), "1970-01-01 00:00:00Z");
     }
 }
