@@ -3,7 +3,7 @@
 //! (raw) and of control-vs-control differences (noise) over a sliding window tell a path whose
 //! differences nondeterminism explains (a timestamp, a request id) from a real defect.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
@@ -257,27 +257,29 @@ pub fn noise_key(path: &[PathSegment]) -> String {
     }
 }
 
-/// The distinct noise keys of a diff's differences, in order of first appearance.
-fn folded_paths(differences: &[Difference]) -> Vec<String> {
-    let mut paths: Vec<String> = Vec::with_capacity(differences.len());
-    for difference in differences {
-        let folded = noise_key(&difference.segments);
-        if !paths.contains(&folded) {
-            paths.push(folded);
-        }
-    }
-    paths
+/// The noise key of each of a diff's differences, in order.
+fn keys_of(differences: &[Difference]) -> Vec<String> {
+    differences
+        .iter()
+        .map(|difference| noise_key(&difference.segments))
+        .collect()
 }
 
-/// Adds one to `path`'s count, unless the map is full and does not have it yet.
-fn count(counts: &mut HashMap<String, u64>, path: String, max_paths: usize) {
-    let len = counts.len();
-    match counts.get_mut(&path) {
-        Some(n) => *n += 1,
-        None if len < max_paths => {
-            counts.insert(path, 1);
+/// Adds one to the count of each distinct key (a run counts once per path however many of its
+/// differences fold onto it), leaving out new keys once the map holds `max_paths`.
+fn count_once(counts: &mut HashMap<String, u64>, keys: &[String], max_paths: usize) {
+    for (index, key) in keys.iter().enumerate() {
+        if keys[..index].contains(key) {
+            continue;
         }
-        None => {}
+        let len = counts.len();
+        match counts.get_mut(key) {
+            Some(n) => *n += 1,
+            None if len < max_paths => {
+                counts.insert(key.clone(), 1);
+            }
+            None => {}
+        }
     }
 }
 
@@ -398,37 +400,22 @@ impl NoiseModel {
 
     /// Records one calibrated run: the diff of the control against itself.
     pub(crate) fn record_calibration(&self, diff: &Diff) {
+        let keys = keys_of(&diff.differences);
         let now = self.comparisons.load(Relaxed);
         let mut window = self.lock();
         window.slide(now, self.settings.window);
         window.current.calibrations += 1;
-        for path in folded_paths(&diff.differences) {
-            count(&mut window.current.noise, path, self.settings.max_paths);
-        }
+        count_once(&mut window.current.noise, &keys, self.settings.max_paths);
     }
 
     /// Records a candidate's differences and classifies each one; the evidence is index-aligned
     /// with `diff.differences`.
     pub(crate) fn classify(&self, diff: &Diff) -> Vec<PathNoise> {
-        let paths: Vec<String> = diff
-            .differences
-            .iter()
-            .map(|difference| noise_key(&difference.segments))
-            .collect();
+        let paths = keys_of(&diff.differences);
         let now = self.comparisons.load(Relaxed);
         let mut window = self.lock();
         window.slide(now, self.settings.window);
-        let mut distinct: Vec<&String> = Vec::with_capacity(paths.len());
-        for path in &paths {
-            if !distinct.contains(&path) {
-                distinct.push(path);
-                count(
-                    &mut window.current.raw,
-                    path.clone(),
-                    self.settings.max_paths,
-                );
-            }
-        }
+        count_once(&mut window.current.raw, &paths, self.settings.max_paths);
         let totals = window.totals(now);
         paths
             .into_iter()
@@ -461,17 +448,14 @@ impl NoiseModel {
         let mut window = self.lock();
         window.slide(now, self.settings.window);
         let totals = window.totals(now);
-        let mut paths: Vec<String> = Vec::new();
-        for bucket in window.buckets() {
-            for path in bucket.raw.keys().chain(bucket.noise.keys()) {
-                if !paths.contains(path) {
-                    paths.push(path.clone());
-                }
-            }
-        }
+        // Up to four maps of `max_paths` keys each: a set, not a list search.
+        let paths: HashSet<&String> = window
+            .buckets()
+            .flat_map(|bucket| bucket.raw.keys().chain(bucket.noise.keys()))
+            .collect();
         let mut paths: Vec<PathNoise> = paths
             .into_iter()
-            .map(|path| self.evidence(&totals, path))
+            .map(|path| self.evidence(&totals, path.clone()))
             .collect();
         paths.sort_by(|a, b| {
             b.is_noise
