@@ -211,10 +211,11 @@ impl<T, E> Insight<T, E> {
     /// A snapshot of everything gathered so far.
     pub fn report(&self) -> Report {
         let options = &self.shared.options;
+        // Taken before the insight's lock, which publications wait for.
+        let noise = self.shared.noise.get().map(|model| model.snapshot());
         let state = self.lock();
         let now = SystemTime::now();
         let control_latency = state.control.summary();
-        let noise = self.shared.noise.get().map(|model| model.snapshot());
         let noise_paths = noise
             .as_ref()
             .map(NoiseSnapshot::noise_paths)
