@@ -94,6 +94,8 @@
 
 mod background;
 mod builder;
+#[cfg(feature = "serde")]
+mod capture;
 mod clock;
 mod context;
 #[cfg(feature = "serde")]
