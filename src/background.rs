@@ -213,6 +213,9 @@ struct Shared {
     handed_over: AtomicUsize,
 }
 
+/// The stack of a background worker thread: 8 MiB, as a main thread has on Linux.
+const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
 /// Results a worker publishes from one queue before it looks at the others.
 const DRAIN_BUDGET: usize = 64;
 
@@ -225,6 +228,9 @@ impl Shared {
                     let shared = self.clone();
                     std::thread::Builder::new()
                         .name(format!("darklaunch-{index}"))
+                        // Judging runs users' compare, clean and Serialize code, which may
+                        // recurse as deep as their values; give it the main thread's room.
+                        .stack_size(WORKER_STACK_BYTES)
                         .spawn(move || shared.work())
                         .ok()
                         .map(|handle| handle.thread().clone())

@@ -415,9 +415,16 @@ pub fn diff<T: Serialize + ?Sized>(
     candidate: &T,
     options: &DiffOptions,
 ) -> Result<Diff, serde_json::Error> {
-    let control = serde_json::to_value(control)?;
-    let candidate = serde_json::to_value(candidate)?;
-    Ok(diff_values(&control, &candidate, options))
+    let control = capture_value(control)?;
+    let candidate = capture_value(candidate)?;
+    Ok(diff_values(&control.value, &candidate.value, options))
+}
+
+/// Captures `value` without unbounded recursion (see [`crate::capture`]), with a capped error.
+fn capture_value<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<crate::capture::Captured, serde_json::Error> {
+    crate::capture::capture(value).map_err(<serde_json::Error as serde::ser::Error>::custom)
 }
 
 /// Compares two JSON values structurally (see the [module docs](self) for

@@ -20,6 +20,34 @@ pub(crate) fn cut_point(text: &str, max_bytes: usize) -> Option<usize> {
     Some(cut)
 }
 
+/// `text` with every control character (C0, DEL, C1) and every bidirectional-override
+/// character written as an escape (`\n`, `\t`, `\u{1b}`), so that a context value, a
+/// candidate name or a path cannot forge a line or send escape sequences to a terminal.
+/// Borrowed when nothing needs escaping.
+pub(crate) fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    fn needs_escape(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Appends `s` as a JSON string literal (with quotes) to `out`.
 #[cfg(any(feature = "serde", feature = "tracing"))]
 pub(crate) fn push_json_string(out: &mut String, s: &str) {
@@ -54,6 +82,21 @@ mod tests {
         assert!(text.is_char_boundary(cut));
         assert!(cut + CUT_MARKER.len_utf8() <= 6);
         assert_eq!(cut_point("abcdef", 2), Some(0));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert!(matches!(
+            escape_control("plain é ✓"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(escape_control("u1\nverdict: safe"), "u1\\nverdict: safe");
+        assert_eq!(escape_control("a\tb\r"), "a\\tb\\r");
+        assert_eq!(escape_control("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(
+            escape_control("\u{7f}\u{85}\u{202e}x"),
+            "\\u{7f}\\u{85}\\u{202e}x"
+        );
     }
 
     #[cfg(any(feature = "serde", feature = "tracing"))]
