@@ -433,6 +433,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 max_in_flight: self.max_in_flight,
                 in_flight: AtomicUsize::new(0),
                 queued_results: AtomicUsize::new(0),
+                waiting_to_start: Arc::new(AtomicUsize::new(0)),
                 publish_queue: SegQueue::new(),
                 publish_capacity: self.publish_capacity,
                 draining: OnceLock::new(),

@@ -15,11 +15,13 @@
 //! since they can quote the value.
 
 use std::cell::Cell;
-use std::fmt::{self, Display, Write};
+use std::fmt::{self, Display};
 
 use serde::ser::{self, Serialize};
 use serde_json::{Map, Number, Value};
 
+use crate::text::capped_text;
+#[cfg(test)]
 use crate::text::CUT_MARKER;
 
 /// How many levels of arrays and objects [`capture`] builds; deeper subtrees are cut.
@@ -121,44 +123,6 @@ pub(crate) fn capped_error(message: impl Display) -> CaptureError {
     CaptureError {
         message: capped_text(message, MAX_ERROR_TEXT),
     }
-}
-
-/// `message` formatted, cut to `max_bytes` (ending in `…` when cut). Stops formatting at the
-/// cap, so a `Display` that would write without end holds no more than the cap.
-pub(crate) fn capped_text(message: impl Display, max_bytes: usize) -> String {
-    struct Bounded {
-        out: String,
-        max: usize,
-        cut: bool,
-    }
-    impl Write for Bounded {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            let room = self.max.saturating_sub(self.out.len());
-            if s.len() <= room {
-                self.out.push_str(s);
-                return Ok(());
-            }
-            let mut end = room;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            self.out.push_str(s.get(..end).unwrap_or(""));
-            self.cut = true;
-            Err(fmt::Error)
-        }
-    }
-    let mut bounded = Bounded {
-        out: String::new(),
-        max: max_bytes,
-        cut: false,
-    };
-    let _ = write!(bounded, "{message}");
-    if bounded.cut {
-        while bounded.out.len() + CUT_MARKER.len_utf8() > max_bytes && bounded.out.pop().is_some() {
-        }
-        bounded.out.push(CUT_MARKER);
-    }
-    bounded.out
 }
 
 /// The serializer: one per level, carrying how deep it is and where to note a cut.
@@ -909,13 +873,5 @@ mod tests {
         assert!(error.contains(CUT_MARKER));
         let error = capture(&Failing(10)).unwrap_err().to_string();
         assert!(error.contains("xxxxxxxxxx") && !error.contains(CUT_MARKER));
-    }
-
-    #[test]
-    fn capped_text_stops_at_the_cap_on_char_boundaries() {
-        assert_eq!(capped_text("short", 10), "short");
-        let cut = capped_text("éééééééé", 8);
-        assert!(cut.len() <= 8 && cut.ends_with(CUT_MARKER), "{cut}");
-        assert_eq!(capped_text("abcdefgh", 8), "abcdefgh");
     }
 }

@@ -68,7 +68,7 @@ pub(crate) type Cleaner<T> = Box<dyn Fn(&T) -> T + Send + Sync>;
 pub(crate) type OutcomeRule<T, E> =
     Box<dyn Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync>;
 pub(crate) type MismatchFormatter<T, E> =
-    fn(&ExperimentResult<T, E>, &CandidateResult<T, E>) -> String;
+    fn(&ExperimentResult<T, E>, &CandidateResult<T, E>, bool) -> String;
 
 /// A rule that turns a mismatch into an ignored run.
 pub(crate) enum IgnoreRule<T, E> {
@@ -102,6 +102,8 @@ pub(crate) struct Inner<T, E> {
     pub(crate) in_flight: AtomicUsize,
     /// Detached results waiting in the publish queue (or being published).
     pub(crate) queued_results: AtomicUsize,
+    /// Detached candidates queued for a background worker that has not started them yet.
+    pub(crate) waiting_to_start: Arc<AtomicUsize>,
     /// Finished detached runs waiting for a background worker to publish them.
     pub(crate) publish_queue: SegQueue<QueuedRun<T, E>>,
     /// The most results the publish queue holds; more are dropped.

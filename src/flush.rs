@@ -12,8 +12,12 @@ use crate::experiment::Experiment;
 #[must_use = "a flush report says what was lost"]
 pub struct FlushReport {
     /// Sampled runs whose candidates were still running (detached, or a concurrent call still
-    /// in progress).
+    /// in progress), or whose result was being published.
     pub candidates_running: usize,
+    /// Detached candidates still queued for a background worker, never started: the workers
+    /// were busy (a slow `run_detached_blocking` candidate, a publisher that blocks). See
+    /// [`Background`](crate::Background) for the remedy.
+    pub candidates_waiting: usize,
     /// Detached results still waiting in the publish queue.
     pub results_queued: usize,
     /// How long the flush waited.
@@ -21,22 +25,28 @@ pub struct FlushReport {
 }
 
 impl FlushReport {
-    pub(crate) fn new(candidates_running: usize, results_queued: usize, waited: Duration) -> Self {
+    pub(crate) fn new(
+        candidates_running: usize,
+        candidates_waiting: usize,
+        results_queued: usize,
+        waited: Duration,
+    ) -> Self {
         Self {
             candidates_running,
+            candidates_waiting,
             results_queued,
             waited,
         }
     }
 
-    /// Whether everything finished: nothing running, nothing queued.
+    /// Whether everything finished: nothing running, waiting or queued.
     pub fn is_complete(&self) -> bool {
-        self.candidates_running == 0 && self.results_queued == 0
+        self.unfinished() == 0
     }
 
-    /// Runs that did not finish: candidates running plus results queued.
+    /// Runs that did not finish: candidates running or waiting, plus results queued.
     pub fn unfinished(&self) -> usize {
-        self.candidates_running + self.results_queued
+        self.candidates_running + self.candidates_waiting + self.results_queued
     }
 }
 
@@ -47,9 +57,19 @@ impl fmt::Display for FlushReport {
         } else {
             write!(
                 f,
-                "not flushed after {:?}: {} candidate run(s) still running, {} result(s) still queued",
+                "not flushed after {:?}: {} candidate run(s) still running or publishing, {} \
+                 result(s) still queued for publication",
                 self.waited, self.candidates_running, self.results_queued
-            )
+            )?;
+            if self.candidates_waiting > 0 {
+                write!(
+                    f,
+                    ", {} detached candidate(s) queued for a background worker and never \
+                     started (the workers are busy: a blocking candidate or publisher?)",
+                    self.candidates_waiting
+                )?;
+            }
+            Ok(())
         }
     }
 }
@@ -106,8 +126,10 @@ impl<T, E> Experiment<T, E> {
     ) -> Result<FlushReport, Duration> {
         let queued = self.inner.queued_results.load(Ordering::Acquire);
         let in_flight = self.inner.in_flight.load(Ordering::Acquire);
+        let waiting = self.inner.waiting_to_start.load(Ordering::Acquire);
         let waited = started.elapsed();
-        let report = FlushReport::new(in_flight.saturating_sub(queued), queued, waited);
+        let running = in_flight.saturating_sub(queued).saturating_sub(waiting);
+        let report = FlushReport::new(running, waiting, queued, waited);
         if report.is_complete() || waited >= deadline {
             return Ok(report);
         }

@@ -20,6 +20,44 @@ pub(crate) fn cut_point(text: &str, max_bytes: usize) -> Option<usize> {
     Some(cut)
 }
 
+/// `message` formatted, cut to `max_bytes` (ending in `…` when cut). Stops formatting at the
+/// cap, so a `Display` that would write without end holds no more than the cap.
+pub(crate) fn capped_text(message: impl std::fmt::Display, max_bytes: usize) -> String {
+    struct Bounded {
+        out: String,
+        max: usize,
+        cut: bool,
+    }
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let room = self.max.saturating_sub(self.out.len());
+            if s.len() <= room {
+                self.out.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.out.push_str(s.get(..end).unwrap_or(""));
+            self.cut = true;
+            Err(std::fmt::Error)
+        }
+    }
+    let mut bounded = Bounded {
+        out: String::new(),
+        max: max_bytes,
+        cut: false,
+    };
+    let _ = std::fmt::Write::write_fmt(&mut bounded, format_args!("{message}"));
+    if bounded.cut {
+        while bounded.out.len() + CUT_MARKER.len_utf8() > max_bytes && bounded.out.pop().is_some() {
+        }
+        bounded.out.push(CUT_MARKER);
+    }
+    bounded.out
+}
+
 /// `text` with every control character (C0, DEL, C1) and every bidirectional-override
 /// character written as an escape (`\n`, `\t`, `\u{1b}`), so that a context value, a
 /// candidate name or a path cannot forge a line or send escape sequences to a terminal.
@@ -82,6 +120,14 @@ mod tests {
         assert!(text.is_char_boundary(cut));
         assert!(cut + CUT_MARKER.len_utf8() <= 6);
         assert_eq!(cut_point("abcdef", 2), Some(0));
+    }
+
+    #[test]
+    fn capped_text_stops_at_the_cap_on_char_boundaries() {
+        assert_eq!(capped_text("short", 10), "short");
+        let cut = capped_text("éééééééé", 8);
+        assert!(cut.len() <= 8 && cut.ends_with(CUT_MARKER), "{cut}");
+        assert_eq!(capped_text("abcdefgh", 8), "abcdefgh");
     }
 
     #[test]

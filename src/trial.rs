@@ -101,18 +101,6 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
         self
     }
 
-    /// The control: a closure for [`run`](Trial::run), a future for
-    /// [`run_async`](Trial::run_async).
-    pub fn control<F>(self, control: F) -> Trial<'e, T, E, Control<F>, K> {
-        Trial {
-            experiment: self.experiment,
-            key: self.key,
-            context: self.context,
-            control: Control(control),
-            candidates: self.candidates,
-        }
-    }
-
     /// Adds a named candidate. Names must differ from each other and from the control's; a
     /// candidate whose name is taken is not run and is reported to the error hook
     /// ([`Operation::Trial`]).
@@ -133,6 +121,27 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
                     behavior: Some(candidate),
                 },
             ),
+        }
+    }
+}
+
+impl<'e, T, E, K> Trial<'e, T, E, NoControl, K> {
+    /// The control: a closure for [`run`](Trial::run), a future for
+    /// [`run_async`](Trial::run_async). A trial has one control; a second `.control(..)` does
+    /// not compile:
+    ///
+    /// ```compile_fail
+    /// let experiment: darklaunch::Experiment<u8> =
+    ///     darklaunch::Experiment::builder("once").build().unwrap();
+    /// let value = experiment.trial().control(|| 1).control(|| 2).candidate("v2", || 1).run();
+    /// ```
+    pub fn control<F>(self, control: F) -> Trial<'e, T, E, Control<F>, K> {
+        Trial {
+            experiment: self.experiment,
+            key: self.key,
+            context: self.context,
+            control: Control(control),
+            candidates: self.candidates,
         }
     }
 }
@@ -192,6 +201,10 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
         K: list::SyncCandidates<O>,
     {
         let inner = &*self.experiment.inner;
+        if !has_runnable_candidate(inner, &self.candidates) {
+            report_taken_names(inner, &self.candidates);
+            return (self.control.0)();
+        }
         let Some(active) = inner.admit(self.key) else {
             return (self.control.0)();
         };
@@ -213,6 +226,10 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
         K: list::AsyncCandidates<'a, O>,
     {
         let inner = &*self.experiment.inner;
+        if !has_runnable_candidate(inner, &self.candidates) {
+            report_taken_names(inner, &self.candidates);
+            return self.control.0.await;
+        }
         let Some(active) = inner.admit(self.key) else {
             return self.control.0.await;
         };
@@ -264,6 +281,10 @@ where
     {
         let experiment = self.experiment;
         let inner = &*experiment.inner;
+        if !has_runnable_candidate(inner, &self.candidates) {
+            report_taken_names(inner, &self.candidates);
+            return self.control.0.await;
+        }
         let Some(active) = inner.admit(self.key) else {
             return self.control.0.await;
         };
@@ -277,6 +298,53 @@ where
         run::detach_boxed(&experiment.inner, run, context, control, boxed);
         returned.into_output()
     }
+}
+
+/// Whether a trial has a candidate that would run: one whose name is neither the control's
+/// nor an earlier candidate's (nor the calibration's). A trial without one just runs the
+/// control, as in Scientist: no sampler, no `before_run`, nothing counted or published.
+fn has_runnable_candidate<T, E>(
+    inner: &Inner<T, E>,
+    candidates: &impl list::CandidateNames,
+) -> bool {
+    let mut names = SmallVec::<[&str; 4]>::new();
+    candidates.names(&mut names);
+    names.iter().enumerate().any(|(index, name)| {
+        *name != inner.control_name && !is_calibration(name) && !names[..index].contains(name)
+    })
+}
+
+#[cfg(feature = "insight")]
+fn is_calibration(name: &str) -> bool {
+    name == run::calibration::CALIBRATION
+}
+
+#[cfg(not(feature = "insight"))]
+fn is_calibration(_name: &str) -> bool {
+    false
+}
+
+/// Reports every candidate of a trial whose name is taken (a trial that will not be sampled
+/// because none of its candidates can run still says why).
+fn report_taken_names<T, E>(inner: &Inner<T, E>, candidates: &impl list::CandidateNames) {
+    let mut names = SmallVec::<[&str; 4]>::new();
+    candidates.names(&mut names);
+    for (index, name) in names.iter().enumerate() {
+        if *name == inner.control_name || names[..index].contains(name) {
+            report_taken(inner, name);
+        }
+    }
+}
+
+fn report_taken<T, E>(inner: &Inner<T, E>, name: &str) {
+    inner.report(
+        Operation::Trial,
+        Some(name),
+        format!(
+            "candidate name \"{}\" is already taken in this trial; the candidate was not run",
+            crate::text::escape_control(name)
+        ),
+    );
 }
 
 /// Removes (and reports) candidates whose name is the control's or an earlier candidate's.
@@ -295,11 +363,7 @@ fn drop_taken_names<T, E, S>(
         if taken {
             let name = name.clone();
             slots.remove_at(index);
-            inner.report(
-                Operation::Trial,
-                Some(&*name),
-                format!("candidate name \"{name}\" is already taken in this trial; the candidate was not run"),
-            );
+            report_taken(inner, &name);
         } else {
             index += 1;
         }
@@ -358,8 +422,26 @@ pub(crate) mod list {
     use smallvec::SmallVec;
     use std::future::Future;
 
+    /// The names of a trial's candidates, read before the call is sampled.
+    pub trait CandidateNames {
+        /// Appends every candidate's name, in order.
+        #[doc(hidden)]
+        fn names<'s>(&'s self, out: &mut SmallVec<[&'s str; 4]>);
+    }
+
+    impl CandidateNames for () {
+        fn names<'s>(&'s self, _out: &mut SmallVec<[&'s str; 4]>) {}
+    }
+
+    impl<K: CandidateNames, F> CandidateNames for (K, Named<F>) {
+        fn names<'s>(&'s self, out: &mut SmallVec<[&'s str; 4]>) {
+            self.0.names(out);
+            out.push(&self.1.name);
+        }
+    }
+
     /// Candidates that are closures returning `O`.
-    pub trait SyncCandidates<O> {
+    pub trait SyncCandidates<O>: CandidateNames {
         /// Lends every candidate, in order, as a runnable slot.
         #[doc(hidden)]
         fn collect<'s>(&'s mut self, slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>);
@@ -381,7 +463,7 @@ pub(crate) mod list {
     }
 
     /// Candidates that are `Send` futures resolving to `O`.
-    pub trait AsyncCandidates<'a, O> {
+    pub trait AsyncCandidates<'a, O>: CandidateNames {
         /// Boxes every candidate, in order.
         #[doc(hidden)]
         fn boxed(self, out: &mut BoxedCandidates<'a, O>);

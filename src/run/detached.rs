@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use smallvec::SmallVec;
@@ -47,6 +47,7 @@ where
         Ok(handle) => {
             let background = inner.background();
             background.submit_candidate(Box::new(HandOver {
+                waiting: WaitingToStart::new(inner),
                 handle,
                 run,
                 make_task,
@@ -74,9 +75,27 @@ fn no_runtime<T, E>(inner: &Inner<T, E>, run: OwnedRun<T, E>) {
     inner.shed(run);
 }
 
+/// Counts a detached candidate as waiting for a background worker until it starts, is
+/// rejected, or is dropped unstarted (so that a flush can say it never started).
+pub(crate) struct WaitingToStart(Arc<AtomicUsize>);
+
+impl WaitingToStart {
+    pub(crate) fn new<T, E>(inner: &Inner<T, E>) -> Self {
+        inner.waiting_to_start.fetch_add(1, Ordering::AcqRel);
+        WaitingToStart(inner.waiting_to_start.clone())
+    }
+}
+
+impl Drop for WaitingToStart {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A detached task handed from a thread that is not a runtime worker to a background worker.
 #[cfg(feature = "tokio")]
 struct HandOver<T, E, F> {
+    waiting: WaitingToStart,
     handle: tokio::runtime::Handle,
     run: OwnedRun<T, E>,
     make_task: F,
@@ -93,11 +112,13 @@ where
 {
     fn run(self: Box<Self>) {
         let HandOver {
+            waiting,
             handle,
             run,
             make_task,
             background,
         } = *self;
+        drop(waiting);
         background.count_hand_over();
         handle.spawn(make_task(run));
     }
@@ -308,6 +329,7 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
 
 /// The candidate of `run_detached_blocking`, run on a background worker.
 pub(crate) struct BlockingCandidate<T, E, F> {
+    pub(crate) waiting: WaitingToStart,
     pub(crate) inner: Arc<Inner<T, E>>,
     pub(crate) run: OwnedRun<T, E>,
     pub(crate) context: Context,
@@ -325,6 +347,7 @@ where
 {
     fn run(self: Box<Self>) {
         let BlockingCandidate {
+            waiting,
             inner,
             run,
             context,
@@ -332,6 +355,7 @@ where
             name,
             candidate,
         } = *self;
+        drop(waiting);
         let start = inner.clock.now();
         let returned = catch_unwind(AssertUnwindSafe(candidate));
         let took = inner.clock.now().saturating_duration_since(start);
@@ -426,6 +450,7 @@ where
         self.inner
             .background()
             .submit_candidate(Box::new(BlockingCandidate {
+                waiting: WaitingToStart::new(&self.inner),
                 inner: self.inner.clone(),
                 run: run.detach(&self.inner),
                 context: Context::new(),

@@ -159,7 +159,7 @@ impl<T, E> Prepared<T, E> {
             .candidates
             .iter()
             .find(|c| matches!(c.verdict, Verdict::Mismatch | Verdict::CandidateError))
-            .map(|candidate| message(&self.result, candidate))
+            .map(|candidate| message(&self.result, candidate, inner.has_differ()))
     }
 
     /// The control's original value or error; `Err` holds the message of a control panic.

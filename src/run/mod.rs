@@ -116,6 +116,15 @@ fn release<T, E>(inner: &Inner<T, E>, ended: bool) {
 }
 
 impl<T, E> Inner<T, E> {
+    /// Whether mismatches are diffed: then values leave the process only through the diff,
+    /// which applies redaction and caps.
+    pub(crate) fn has_differ(&self) -> bool {
+        #[cfg(feature = "serde")]
+        return self.differ.is_some();
+        #[cfg(not(feature = "serde"))]
+        return false;
+    }
+
     /// Counts the call and decides whether it runs candidates. `None`: run only the control.
     #[inline]
     pub(crate) fn admit(&self, key: Option<u64>) -> Option<ActiveRun<'_, T, E>> {

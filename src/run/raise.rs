@@ -1,17 +1,26 @@
-//! The message of `raise_on_mismatches`: readable in a failing test's output.
+//! The message of `raise_on_mismatches`: readable in a failing test's output, and as safe to
+//! print as every other output (redacted through the diff, capped, control characters escaped).
 
 use std::fmt::{Debug, Write};
 
-use crate::observation::{CandidateResult, ExperimentResult, Verdict};
+use crate::observation::{CandidateResult, ExperimentResult, Outcome, Verdict};
+use crate::text::{capped_text, escape_control};
 
-/// Longest rendering of one outcome in the message, so a huge value cannot drown the diff.
-const MAX_OUTCOME_CHARS: usize = 2_000;
+/// Longest rendering of one outcome in the message, in bytes, so a huge value cannot drown
+/// the diff (and a deep one cannot recurse without end: formatting stops at the cap).
+pub(crate) const MAX_OUTCOME_TEXT: usize = 2_000;
 
-/// Names the experiment and the candidate, shows both outcomes (Debug, after `clean`) with
-/// their durations, and the differing paths where a diff was computed.
+/// The longest message, in bytes.
+pub(crate) const MAX_MESSAGE_TEXT: usize = 16 * 1024;
+
+/// Names the experiment and the candidate, then the differing paths where a diff was computed,
+/// then both outcomes with their durations. With a diff configured (`values_hidden`), values
+/// are shown only through the diff, which applies redaction and caps; otherwise they are
+/// shown with `Debug` (after `clean`), capped.
 pub(crate) fn mismatch_message<T: Debug, E: Debug>(
     result: &ExperimentResult<T, E>,
     candidate: &CandidateResult<T, E>,
+    values_hidden: bool,
 ) -> String {
     let what = match candidate.verdict() {
         Verdict::CandidateError => "panicked",
@@ -19,43 +28,48 @@ pub(crate) fn mismatch_message<T: Debug, E: Debug>(
     };
     let mut message = format!(
         "darklaunch: experiment \"{}\": candidate \"{}\" {what}\n",
-        result.name(),
-        candidate.name()
-    );
-    let control = result.control();
-    let observed = candidate.observation();
-    let _ = writeln!(
-        message,
-        "  {:<9} ({:?}): {}",
-        control.name(),
-        control.duration(),
-        bounded(format!("{:?}", control.outcome()))
-    );
-    let _ = writeln!(
-        message,
-        "  {:<9} ({:?}): {}",
-        observed.name(),
-        observed.duration(),
-        bounded(format!("{:?}", observed.outcome()))
+        escape_control(result.name()),
+        escape_control(candidate.name())
     );
     #[cfg(feature = "serde")]
     if let Some(diff) = candidate.diff() {
         message.push_str("  differences:\n");
         for line in diff.to_string().lines() {
-            let _ = writeln!(message, "    {line}");
+            let _ = writeln!(message, "    {}", escape_control(line));
         }
     }
-    if let Some(context) = (!result.context().is_empty()).then(|| result.context()) {
-        let pairs: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let control = result.control();
+    let observed = candidate.observation();
+    for observation in [control, observed] {
+        let _ = writeln!(
+            message,
+            "  {:<9} ({:?}): {}",
+            escape_control(observation.name()),
+            observation.duration(),
+            escape_control(&outcome_text(observation.outcome(), values_hidden))
+        );
+    }
+    if !result.context().is_empty() {
+        let pairs: Vec<String> = result
+            .context()
+            .iter()
+            .map(|(k, v)| format!("{}={}", escape_control(k), escape_control(&v.to_string())))
+            .collect();
         let _ = writeln!(message, "  context: {}", pairs.join(", "));
     }
-    message
+    capped_text(message, MAX_MESSAGE_TEXT)
 }
 
-fn bounded(mut text: String) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(MAX_OUTCOME_CHARS) {
-        text.truncate(cut);
-        text.push('…');
+fn outcome_text<T: Debug, E: Debug>(outcome: &Outcome<T, E>, values_hidden: bool) -> String {
+    match outcome {
+        Outcome::Value(_) if values_hidden => {
+            String::from("a value (shown only through the differences, which are redacted)")
+        }
+        Outcome::Value(value) => capped_text(format_args!("{value:?}"), MAX_OUTCOME_TEXT),
+        Outcome::Error(error) => capped_text(format_args!("error {error:?}"), MAX_OUTCOME_TEXT),
+        Outcome::Panicked(message) => {
+            capped_text(format_args!("panicked: {message}"), MAX_OUTCOME_TEXT)
+        }
+        Outcome::TimedOut => String::from("timed out"),
     }
-    text
 }
