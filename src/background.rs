@@ -40,6 +40,15 @@ pub(crate) trait Drain: Send + Sync {
 /// threads a process spends on dark launches. The threads stop once the last clone is dropped
 /// and no experiment has results left to publish.
 ///
+/// A worker does one thing at a time: a publisher that blocks (a synchronous network call, a
+/// full channel it waits on) or a slow `run_detached_blocking` candidate holds it, and work
+/// queued behind it waits. A flush then reports those candidates as
+/// [`candidates_waiting`](crate::FlushReport::candidates_waiting) — queued, never started —
+/// rather than running. The remedies: publishers that hand results off without waiting (a
+/// bounded channel with `try_send`, as the built-in publishers do), more
+/// [`threads`](BackgroundBuilder::threads), or a `Background` of its own for experiments
+/// with slow blocking candidates.
+///
 /// ```
 /// use darklaunch::{Background, Experiment};
 ///

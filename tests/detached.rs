@@ -382,3 +382,52 @@ async fn trial_run_detached_carries_key_and_context() {
     );
     assert_eq!(result.control().outcome(), &Outcome::Value(10));
 }
+
+#[test]
+fn a_blocked_publisher_shows_in_the_flush_report_as_candidates_that_never_started() {
+    // A publisher that blocks until the test opens the gate holds the only worker.
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let entered_tx = Mutex::new(entered_tx);
+    let publisher_gate = gate.clone();
+    let background = Background::builder().threads(1).build().unwrap();
+    let experiment: Experiment<u32> = Experiment::builder("blocked-publisher")
+        .background(background)
+        .publisher(move |_: &ExperimentResult<u32>| {
+            let _ = entered_tx.lock().unwrap().send(());
+            let (open, opened) = &*publisher_gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = opened.wait(open).unwrap();
+            }
+        })
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run_detached_blocking(|| 1, || 1), 1);
+    entered_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the first run reaches its publisher");
+    assert_eq!(experiment.run_detached_blocking(|| 2, || 2), 2);
+    assert_eq!(experiment.run_detached_blocking(|| 3, || 3), 3);
+
+    let report = experiment.flush_blocking(Duration::from_millis(50));
+    assert_eq!(
+        (
+            report.candidates_running,
+            report.candidates_waiting,
+            report.results_queued
+        ),
+        (1, 2, 0),
+        "one run is publishing, two never started: {report}"
+    );
+    assert!(report.to_string().contains("never started"), "{report}");
+
+    let (open, opened) = &*gate;
+    *open.lock().unwrap() = true;
+    opened.notify_all();
+    let report = experiment.flush_blocking(Duration::from_secs(10));
+    assert!(report.is_complete(), "{report}");
+    let stats = experiment.stats();
+    assert_eq!(stats.published, 3, "{stats:?}");
+    assert!(stats.reconciles());
+}

@@ -192,8 +192,8 @@ fn raise_on_mismatches_fails_loudly_with_both_values() {
     });
     assert!(message.contains("experiment \"raising\""), "{message}");
     assert!(message.contains("candidate \"v2\" mismatched"), "{message}");
-    assert!(message.contains("Value([1, 2])"), "{message}");
-    assert!(message.contains("Value([1, 3])"), "{message}");
+    assert!(message.contains("): [1, 2]\n"), "{message}");
+    assert!(message.contains("): [1, 3]\n"), "{message}");
     assert!(message.contains("user=42"), "{message}");
     assert_eq!(
         recorder.len(),
@@ -243,4 +243,60 @@ fn raise_on_mismatches_shows_the_differing_paths() {
     assert!(message.contains("$.total"), "{message}");
     assert!(message.contains("$.items[1]"), "{message}");
     assert!(!message.contains("$.currency"), "{message}");
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_mismatch_panic_puts_the_diff_first_and_never_shows_a_redacted_value() {
+    #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+    struct Account {
+        name: String,
+        secret: String,
+        notes: String,
+    }
+    let experiment: Experiment<Account> = Experiment::builder("raising-redacted")
+        .diff(darklaunch::DiffOptions::new().try_redact("$.secret").unwrap())
+        .raise_on_mismatches(true)
+        .build()
+        .unwrap();
+    let message = raise_message(|| {
+        experiment
+            .trial()
+            .context("user", "u1\nverdict: safe")
+            .control(|| Account {
+                name: "ann".into(),
+                secret: "hunter2".into(),
+                notes: "x".repeat(1 << 20),
+            })
+            .candidate("v2", || Account {
+                name: "bob".into(),
+                secret: "swordfish".into(),
+                notes: "x".repeat(1 << 20),
+            })
+            .run();
+    });
+    assert!(!message.contains("hunter2") && !message.contains("swordfish"), "{message}");
+    let differences = message.find("differences:").expect("the diff is shown");
+    let control = message.find("  control").expect("the control is named");
+    assert!(differences < control, "the diff comes first:\n{message}");
+    assert!(message.contains("$.name: changed \"ann\" → \"bob\""), "{message}");
+    assert!(message.contains("$.secret: changed \"[redacted]\""), "{message}");
+    assert!(message.len() <= 16 * 1024, "capped: {} bytes", message.len());
+    assert!(
+        message.contains("user=u1\\nverdict: safe") && !message.contains("\nverdict: safe"),
+        "control characters are escaped: {message}"
+    );
+}
+
+#[test]
+fn the_mismatch_panic_caps_values_shown_without_a_diff() {
+    let experiment: Experiment<String> = Experiment::builder("raising-big")
+        .raise_on_mismatches(true)
+        .build()
+        .unwrap();
+    let message = raise_message(|| {
+        experiment.run(|| "a".repeat(1 << 20), || "b".repeat(1 << 20));
+    });
+    assert!(message.len() <= 16 * 1024, "capped: {} bytes", message.len());
+    assert!(message.contains("aaaa…") && message.contains("bbbb…"), "{message}");
 }
