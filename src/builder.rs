@@ -434,6 +434,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
                 in_flight: AtomicUsize::new(0),
                 queued_results: AtomicUsize::new(0),
                 waiting_to_start: Arc::new(AtomicUsize::new(0)),
+                timers: crate::timer::Timers::default(),
                 publish_queue: SegQueue::new(),
                 publish_capacity: self.publish_capacity,
                 draining: OnceLock::new(),

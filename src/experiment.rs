@@ -104,6 +104,8 @@ pub(crate) struct Inner<T, E> {
     pub(crate) queued_results: AtomicUsize,
     /// Detached candidates queued for a background worker that has not started them yet.
     pub(crate) waiting_to_start: Arc<AtomicUsize>,
+    /// Timers for deadlines: tokio's, or a fallback thread where the runtime has none.
+    pub(crate) timers: crate::timer::Timers,
     /// Finished detached runs waiting for a background worker to publish them.
     pub(crate) publish_queue: SegQueue<QueuedRun<T, E>>,
     /// The most results the publish queue holds; more are dropped.

@@ -78,7 +78,9 @@ impl<T, E> Experiment<T, E> {
     /// Waits up to `deadline` for every run under way — detached candidates still running and
     /// results still queued for publication — and reports what did not finish.
     ///
-    /// Needs a tokio runtime with timers (the `tokio` feature); sync services use
+    /// An async function for any executor (the `tokio` feature): it naps on tokio's timers,
+    /// or, on a runtime without them, on darklaunch's own timer thread (said once through the
+    /// error hook, [`Operation::Timer`](crate::Operation::Timer)). Sync services use
     /// [`flush_blocking`](Self::flush_blocking).
     #[cfg(feature = "tokio")]
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
@@ -86,7 +88,17 @@ impl<T, E> Experiment<T, E> {
         loop {
             match self.flush_step(started, deadline) {
                 Ok(report) => return report,
-                Err(nap) => tokio::time::sleep(nap).await,
+                Err(nap) => {
+                    let inner = &self.inner;
+                    let sleep = inner.timers.sleep(nap, |message| {
+                        inner.report(crate::Operation::Timer, None, message)
+                    });
+                    match sleep {
+                        Some(sleep) => sleep.await,
+                        // No timer at all: look again after letting other tasks run.
+                        None => tokio::task::yield_now().await,
+                    }
+                }
             }
         }
     }

@@ -30,11 +30,14 @@ pub enum Operation {
     /// A trial was malformed (for example two candidates with one name); the offending
     /// candidate was not run.
     Trial,
+    /// A deadline could not be armed on tokio (a runtime built without timers); it is armed
+    /// on darklaunch's own timer thread instead. Reported once per experiment.
+    Timer,
 }
 
 impl Operation {
     /// Every operation, in a fixed order (the order of [`Operation::index`]).
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Operation::Compare,
         Operation::CompareErrors,
         Operation::Ignore,
@@ -45,10 +48,11 @@ impl Operation {
         Operation::Diff,
         Operation::Detach,
         Operation::Trial,
+        Operation::Timer,
     ];
 
     /// A stable lowercase name: `compare`, `compare_errors`, `ignore`, `clean`, `sampler`,
-    /// `before_run`, `publish`, `diff`, `detach`, `trial`.
+    /// `before_run`, `publish`, `diff`, `detach`, `trial`, `timer`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Compare => "compare",
@@ -61,6 +65,7 @@ impl Operation {
             Operation::Diff => "diff",
             Operation::Detach => "detach",
             Operation::Trial => "trial",
+            Operation::Timer => "timer",
         }
     }
 

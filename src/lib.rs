@@ -116,6 +116,7 @@ mod sample;
 mod stats;
 mod text;
 mod thread_slot;
+mod timer;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod trial;

@@ -47,10 +47,22 @@ fn experiment() -> Seen {
 
 fn assert_untouched(seen: &Seen) {
     let stats = seen.experiment.stats();
-    assert_eq!((stats.runs, stats.sampled, stats.published), (0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.runs, stats.sampled, stats.published),
+        (0, 0, 0),
+        "{stats:?}"
+    );
     assert_eq!(seen.recorder.len(), 0);
-    assert_eq!(seen.setups.load(Ordering::SeqCst), 0, "before_run did not run");
-    assert_eq!(seen.decisions.load(Ordering::SeqCst), 0, "the sampler was not asked");
+    assert_eq!(
+        seen.setups.load(Ordering::SeqCst),
+        0,
+        "before_run did not run"
+    );
+    assert_eq!(
+        seen.decisions.load(Ordering::SeqCst),
+        0,
+        "the sampler was not asked"
+    );
 }
 
 #[test]
@@ -64,8 +76,22 @@ fn a_control_only_trial_just_runs_the_control() {
 #[tokio::test]
 async fn a_control_only_async_or_detached_trial_just_runs_the_control() {
     let seen = experiment();
-    assert_eq!(seen.experiment.trial().control(async { 5 }).run_async().await, 5);
-    assert_eq!(seen.experiment.trial().control(async { 6 }).run_detached().await, 6);
+    assert_eq!(
+        seen.experiment
+            .trial()
+            .control(async { 5 })
+            .run_async()
+            .await,
+        5
+    );
+    assert_eq!(
+        seen.experiment
+            .trial()
+            .control(async { 6 })
+            .run_detached()
+            .await,
+        6
+    );
     assert_untouched(&seen);
 }
 
@@ -96,7 +122,11 @@ async fn a_trial_whose_every_candidate_is_refused_just_runs_the_control() {
         .await;
     assert_eq!(value, 5);
     assert_untouched(&seen);
-    assert_eq!(seen.hook.load(Ordering::SeqCst), 3, "each refusal is still reported");
+    assert_eq!(
+        seen.hook.load(Ordering::SeqCst),
+        3,
+        "each refusal is still reported"
+    );
 }
 
 #[test]
@@ -111,7 +141,11 @@ fn a_trial_with_one_runnable_candidate_among_refused_ones_runs_it() {
         .run();
     assert_eq!(value, 1);
     let stats = seen.experiment.stats();
-    assert_eq!((stats.runs, stats.sampled, stats.matched), (1, 1, 1), "{stats:?}");
+    assert_eq!(
+        (stats.runs, stats.sampled, stats.matched),
+        (1, 1, 1),
+        "{stats:?}"
+    );
     assert_eq!(seen.hook.load(Ordering::SeqCst), 1);
     assert_eq!(seen.recorder.results()[0].candidates().len(), 1);
 }

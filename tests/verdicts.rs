@@ -255,7 +255,11 @@ fn the_mismatch_panic_puts_the_diff_first_and_never_shows_a_redacted_value() {
         notes: String,
     }
     let experiment: Experiment<Account> = Experiment::builder("raising-redacted")
-        .diff(darklaunch::DiffOptions::new().try_redact("$.secret").unwrap())
+        .diff(
+            darklaunch::DiffOptions::new()
+                .try_redact("$.secret")
+                .unwrap(),
+        )
         .raise_on_mismatches(true)
         .build()
         .unwrap();
@@ -275,13 +279,26 @@ fn the_mismatch_panic_puts_the_diff_first_and_never_shows_a_redacted_value() {
             })
             .run();
     });
-    assert!(!message.contains("hunter2") && !message.contains("swordfish"), "{message}");
+    assert!(
+        !message.contains("hunter2") && !message.contains("swordfish"),
+        "{message}"
+    );
     let differences = message.find("differences:").expect("the diff is shown");
     let control = message.find("  control").expect("the control is named");
     assert!(differences < control, "the diff comes first:\n{message}");
-    assert!(message.contains("$.name: changed \"ann\" → \"bob\""), "{message}");
-    assert!(message.contains("$.secret: changed \"[redacted]\""), "{message}");
-    assert!(message.len() <= 16 * 1024, "capped: {} bytes", message.len());
+    assert!(
+        message.contains("$.name: changed \"ann\" → \"bob\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("$.secret: changed \"[redacted]\""),
+        "{message}"
+    );
+    assert!(
+        message.len() <= 16 * 1024,
+        "capped: {} bytes",
+        message.len()
+    );
     assert!(
         message.contains("user=u1\\nverdict: safe") && !message.contains("\nverdict: safe"),
         "control characters are escaped: {message}"
@@ -297,6 +314,13 @@ fn the_mismatch_panic_caps_values_shown_without_a_diff() {
     let message = raise_message(|| {
         experiment.run(|| "a".repeat(1 << 20), || "b".repeat(1 << 20));
     });
-    assert!(message.len() <= 16 * 1024, "capped: {} bytes", message.len());
-    assert!(message.contains("aaaa…") && message.contains("bbbb…"), "{message}");
+    assert!(
+        message.len() <= 16 * 1024,
+        "capped: {} bytes",
+        message.len()
+    );
+    assert!(
+        message.contains("aaaa…") && message.contains("bbbb…"),
+        "{message}"
+    );
 }

@@ -8,9 +8,10 @@ use std::pin::{pin, Pin};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use crate::clock::{Clock, Tick};
+use crate::clock::Tick;
 use crate::context::Context;
 use crate::experiment::Inner;
+use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{control_outcome, finish, ControlReturn};
@@ -181,7 +182,7 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
 
     /// Ready once `candidate_timeout` has passed since the start.
     pub(crate) fn poll_deadline(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
-        self.deadline.poll(&self.inner.clock, cx)
+        self.deadline.poll(self.inner, cx)
     }
 
     /// Each candidate's observation; a candidate that finished late or not at all timed out.
@@ -231,8 +232,7 @@ pub(crate) struct Deadline {
     start: Tick,
     /// Timers run on real time: with a manual clock, the real start is read separately.
     real_start: Option<std::time::Instant>,
-    #[cfg(feature = "tokio")]
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timer: Option<crate::timer::Sleep>,
 }
 
 impl Deadline {
@@ -242,13 +242,14 @@ impl Deadline {
             limit,
             start,
             real_start: (limit.is_some() && !inner.clock.is_system()).then(std::time::Instant::now),
-            #[cfg(feature = "tokio")]
             timer: None,
         }
     }
 
-    /// Ready once the deadline has passed; pending forever without a deadline or a timer.
-    pub(crate) fn poll(&mut self, clock: &Clock, _cx: &mut TaskContext<'_>) -> Poll<()> {
+    /// Ready once the deadline has passed; pending forever without a deadline (or, should not
+    /// even the fallback timer thread start, without a timer).
+    pub(crate) fn poll<T, E>(&mut self, inner: &Inner<T, E>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let clock = &inner.clock;
         let Some(limit) = self.limit else {
             return Poll::Pending;
         };
@@ -256,27 +257,17 @@ impl Deadline {
             Some(real_start) => real_start.elapsed(),
             None => clock.now().saturating_duration_since(self.start),
         };
-        let Some(_remaining) = limit.checked_sub(elapsed).filter(|left| !left.is_zero()) else {
+        let Some(remaining) = limit.checked_sub(elapsed).filter(|left| !left.is_zero()) else {
             return Poll::Ready(());
         };
-        #[cfg(feature = "tokio")]
-        {
-            if self.timer.is_none() {
-                self.timer = new_timer(_remaining);
-            }
-            if let Some(timer) = &mut self.timer {
-                return timer.as_mut().poll(_cx);
-            }
+        if self.timer.is_none() {
+            self.timer = inner.timers.sleep(remaining, |message| {
+                inner.report(Operation::Timer, None, message)
+            });
         }
-        Poll::Pending
+        match &mut self.timer {
+            Some(timer) => Pin::new(timer).poll(cx),
+            None => Poll::Pending,
+        }
     }
-}
-
-/// A tokio timer firing after `after`, if the current thread is in a tokio runtime with timers
-/// enabled.
-#[cfg(feature = "tokio")]
-fn new_timer(after: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
-    tokio::runtime::Handle::try_current().ok()?;
-    // A runtime built without `enable_time` panics here; the wait is then unbounded.
-    catch_unwind(|| Box::pin(tokio::time::sleep(after))).ok()
 }

@@ -228,7 +228,7 @@ where
         });
         let polled = catch_unwind(AssertUnwindSafe(|| this.candidate.as_mut().poll(cx)));
         let outcome = match polled {
-            Ok(Poll::Pending) => match deadline.poll(&inner.clock, cx) {
+            Ok(Poll::Pending) => match deadline.poll(inner, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => Outcome::TimedOut,
             },
