@@ -80,7 +80,11 @@
 //!
 //! ## Features
 //!
-//! * `tokio` (default): async candidate timeouts on tokio's timer.
+//! * `tokio` (default): detached runs ([`Experiment::run_detached`],
+//!   [`Trial::run_detached`], [`Experiment::run_detached_blocking`]), async `flush` and
+//!   `shutdown`, and async candidate timeouts on tokio's timer (on a runtime without timers,
+//!   on a timer thread of the experiment's own). Without it, `run_async` still bounds the wait
+//!   on that thread.
 //! * `serde` (default): structural diffs of `Serialize` values ([`ExperimentBuilder::diff`]).
 //! * `tracing` (default): the default error hook logs through `tracing`, target `darklaunch`.
 //! * `insight` (default): [`insight`] — noise calibration

@@ -50,7 +50,19 @@ pub struct Stats {
     pub dropped: u64,
     /// Failures reported to the error hook (see [`callback_errors_by`](Stats::callback_errors_by)).
     pub callback_errors: u64,
-    by_operation: [u64; Operation::ALL.len()],
+    by_operation: ByOperation,
+}
+
+/// Failures per operation; `Debug` names each one (`{compare: 1, clean: 0, ...}`).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct ByOperation([u64; Operation::ALL.len()]);
+
+impl std::fmt::Debug for ByOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(Operation::ALL.iter().map(|op| (op.as_str(), self.0[op.index()])))
+            .finish()
+    }
 }
 
 impl Stats {
@@ -86,7 +98,7 @@ impl Stats {
 
     /// Failures reported to the error hook for one operation.
     pub fn callback_errors_by(&self, operation: Operation) -> u64 {
-        self.by_operation[operation.index()]
+        self.by_operation.0[operation.index()]
     }
 }
 
@@ -184,7 +196,7 @@ impl Counters {
             shed,
             dropped,
             callback_errors: by_operation.iter().sum(),
-            by_operation,
+            by_operation: ByOperation(by_operation),
         }
     }
 }

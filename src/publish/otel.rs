@@ -6,7 +6,7 @@
 //!   * [`darklaunch.runs`](RUNS_METRIC) — a `u64` counter, unit `{run}`, attributes exactly
 //!     `experiment`, `candidate` and `outcome`. One increment per candidate per published run,
 //!     `outcome` being the verdict's [`Verdict::as_str`] (`match`, `mismatch`, `ignored`,
-//!     `candidate_error`, `timeout`). A shed run has no result and ran no candidate: it is
+//!     `noise`, `candidate_error`, `timeout`). A shed run has no result and ran no candidate: it is
 //!     counted once, with `outcome="shed"` and `candidate=""` (which Prometheus shows as no
 //!     `candidate` label), so that shedding never inflates a candidate's comparison count.
 //!     Prometheus sees it as `darklaunch_runs_total`.
@@ -134,6 +134,10 @@ fn verdict_index(verdict: Verdict) -> usize {
 ///
 /// Clones share their instruments and caches, so one publisher can serve experiments of
 /// different value types. It never panics.
+///
+/// The example uses the SDK's in-memory exporters, which need `opentelemetry_sdk` with its
+/// `testing` feature (`opentelemetry_sdk = { version = "0.33", features = ["testing"] }`); a
+/// service exports with `opentelemetry-otlp` or `opentelemetry-prometheus` instead.
 ///
 /// ```
 /// use darklaunch::publish::OtelPublisher;

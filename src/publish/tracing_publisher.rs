@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `experiment` | str | the experiment's name |
 //! | `candidate` | str | the candidate's name (absent for a run without candidates) |
-//! | `verdict` | str | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `candidate_error`, `timeout` |
+//! | `verdict` | str | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `noise`, `candidate_error`, `timeout` |
 //! | `control_outcome`, `candidate_outcome` | str | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
 //! | `control_duration_us`, `candidate_duration_us` | u64 | durations in microseconds |
 //! | `control_panic`, `candidate_panic` | str | the panic message, for a behaviour that panicked |
