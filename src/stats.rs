@@ -60,7 +60,11 @@ struct ByOperation([u64; Operation::ALL.len()]);
 impl std::fmt::Debug for ByOperation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(Operation::ALL.iter().map(|op| (op.as_str(), self.0[op.index()])))
+            .entries(
+                Operation::ALL
+                    .iter()
+                    .map(|op| (op.as_str(), self.0[op.index()])),
+            )
             .finish()
     }
 }
