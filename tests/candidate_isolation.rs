@@ -1,6 +1,6 @@
 //! Guarantee 2: a candidate's panic, error or timeout is recorded and never reaches the caller.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use darklaunch::publish::Recorder;
 use darklaunch::{Clock, Experiment, ManualClock, Outcome, Verdict};
@@ -155,25 +155,46 @@ fn sync_runs_use_random_order_unless_told_otherwise() {
     assert!(first_runners(&ordered, 50).iter().all(|w| *w == "control"));
 }
 
-#[tokio::test]
-async fn a_hanging_async_candidate_holds_the_caller_only_until_the_timeout() {
+/// On tokio's paused clock time moves only to the next timer, so the caller's wait is exact:
+/// a deadline armed late, or ten times too long, shows as a different figure.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_async_candidate_releases_the_caller_at_exactly_the_timeout() {
+    let timeout = Duration::from_millis(50);
     let recorder = Recorder::new();
     let experiment: Experiment<u8> = Experiment::builder("hanging-async")
-        .candidate_timeout(Duration::from_millis(50))
+        .candidate_timeout(timeout)
         .publisher(recorder.clone())
         .build()
         .unwrap();
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let value = experiment
         .run_async(async { 9 }, std::future::pending::<u8>())
         .await;
-    let waited = started.elapsed();
+    assert_eq!(started.elapsed(), timeout, "run_async");
     assert_eq!(value, 9);
-    assert!(waited >= Duration::from_millis(50), "{waited:?}");
-    assert!(waited < Duration::from_secs(2), "{waited:?}");
-    let result = &recorder.results()[0];
-    assert_eq!(result.candidates()[0].verdict(), Verdict::TimedOut);
-    assert_eq!(experiment.stats().timeouts, 1);
+
+    let started = tokio::time::Instant::now();
+    let value = experiment
+        .trial()
+        .control(async { 8 })
+        .candidate("v2", std::future::pending::<u8>())
+        .candidate("v3", async { 8 })
+        .run_async()
+        .await;
+    assert_eq!(started.elapsed(), timeout, "trial().run_async");
+    assert_eq!(value, 8);
+
+    let results = recorder.results();
+    assert_eq!(results[0].candidates()[0].verdict(), Verdict::TimedOut);
+    assert_eq!(
+        results[1].candidate("v2").unwrap().verdict(),
+        Verdict::TimedOut
+    );
+    assert_eq!(
+        results[1].candidate("v3").unwrap().verdict(),
+        Verdict::Match
+    );
+    assert_eq!(experiment.stats().timeouts, 2);
 }
 
 #[tokio::test]
