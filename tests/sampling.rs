@@ -351,3 +351,100 @@ fn raising_a_keyed_rate_only_adds_keys() {
         }
     }
 }
+
+/// A candidate future that counts how often it is polled (and never finishes).
+struct CountedPolls(Arc<AtomicUsize>);
+
+impl std::future::Future for CountedPolls {
+    type Output = u64;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<u64> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn sampled_out_in_every_run_form_polls_no_candidate_allocates_nothing_and_reads_no_clock() {
+    let clock = ManualClock::new();
+    let recorder = Recorder::new();
+    let experiment = sampled_out_experiment(&clock, &recorder);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let reads_before = clock.reads();
+    let info = allocation_counter::measure(|| {
+        for i in 0..50u64 {
+            let counted = || {
+                runs.fetch_add(1, Ordering::SeqCst);
+                i
+            };
+            assert_eq!(experiment.run(|| i, counted), i);
+            assert_eq!(
+                experiment
+                    .trial()
+                    .control(|| i)
+                    .candidate("v2", counted)
+                    .run(),
+                i
+            );
+            let blocking_runs = runs.clone();
+            let blocking = move || {
+                blocking_runs.fetch_add(1, Ordering::SeqCst);
+                i
+            };
+            assert_eq!(experiment.run_detached_blocking(|| i, blocking), i);
+            runtime.block_on(async {
+                let value = experiment
+                    .run_async(async { i }, CountedPolls(polls.clone()))
+                    .await;
+                assert_eq!(value, i);
+                let value = experiment
+                    .trial()
+                    .control(async { i })
+                    .candidate("v2", CountedPolls(polls.clone()))
+                    .run_async()
+                    .await;
+                assert_eq!(value, i);
+                let value = experiment
+                    .run_detached(async { i }, CountedPolls(polls.clone()))
+                    .await;
+                assert_eq!(value, i);
+                let value = experiment
+                    .trial()
+                    .control(async { i })
+                    .candidate("v2", CountedPolls(polls.clone()))
+                    .run_detached()
+                    .await;
+                assert_eq!(value, i);
+            });
+        }
+    });
+    assert_eq!(
+        info.count_total, 0,
+        "sampled out allocates nothing: {info:?}"
+    );
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        0,
+        "no candidate future was polled"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "no candidate closure was called"
+    );
+    assert_eq!(
+        clock.reads(),
+        reads_before,
+        "no clock read when sampled out"
+    );
+    let stats = experiment.stats();
+    assert_eq!((stats.runs, stats.sampled), (50 * 7, 0), "{stats:?}");
+    assert!(recorder.is_empty());
+}
