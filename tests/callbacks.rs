@@ -243,3 +243,106 @@ fn publishers_hear_of_shed_runs() {
     let stats = experiment.stats();
     assert_eq!((stats.sampled, stats.shed, stats.published), (2, 1, 1));
 }
+
+/// Every callback that can panic, each in an experiment of its own, in every run form: the
+/// panic is counted under its operation, exactly once per run, and nowhere else.
+#[tokio::test]
+async fn every_callback_panic_is_counted_under_its_operation_in_every_run_form() {
+    quiet_panics();
+    type Case = (Operation, fn() -> Experiment<u8, String>);
+    let cases: [Case; 7] = [
+        (Operation::Compare, || {
+            Experiment::builder("c")
+                .compare(|_: &u8, _: &u8| panic!("compare bug"))
+                .build()
+                .unwrap()
+        }),
+        (Operation::CompareErrors, || {
+            Experiment::builder("ce")
+                .compare_errors(|_: &String, _: &String| panic!("compare_errors bug"))
+                .build()
+                .unwrap()
+        }),
+        (Operation::Ignore, || {
+            Experiment::builder("i")
+                .ignore(|_, _| panic!("ignore bug"))
+                .build()
+                .unwrap()
+        }),
+        (Operation::Clean, || {
+            Experiment::builder("cl")
+                .clean(|_| panic!("clean bug"))
+                .build()
+                .unwrap()
+        }),
+        (Operation::Sampler, || {
+            Experiment::builder("s")
+                .sampler(Sampler::when(|| panic!("sampler bug")))
+                .build()
+                .unwrap()
+        }),
+        (Operation::BeforeRun, || {
+            Experiment::builder("b")
+                .before_run(|| panic!("before_run bug"))
+                .build()
+                .unwrap()
+        }),
+        (Operation::Publish, || {
+            Experiment::builder("p")
+                .publisher(|_: &ExperimentResult<u8, String>| panic!("publisher bug"))
+                .build()
+                .unwrap()
+        }),
+    ];
+    for (operation, make) in cases {
+        let experiment = make();
+        // Values that mismatch (so compare and ignore are asked), and errors that differ (so
+        // compare_errors is asked), in each form.
+        let value = |v: u8| -> Result<u8, String> { Ok(v) };
+        let error = |e: &str| -> Result<u8, String> { Err(e.to_string()) };
+        let (control, candidate) = if operation == Operation::CompareErrors {
+            (error("a"), error("b"))
+        } else {
+            (value(1), value(2))
+        };
+        let (c1, k1) = (control.clone(), candidate.clone());
+        assert_eq!(experiment.run(|| c1, || k1), control);
+        let (c2, k2) = (control.clone(), candidate.clone());
+        assert_eq!(
+            experiment
+                .trial()
+                .control(|| c2)
+                .candidate("v2", || k2)
+                .run(),
+            control
+        );
+        let (c3, k3) = (control.clone(), candidate.clone());
+        assert_eq!(
+            experiment.run_async(async { c3 }, async { k3 }).await,
+            control
+        );
+        let (c4, k4) = (control.clone(), candidate.clone());
+        assert_eq!(
+            experiment.run_detached(async { c4 }, async { k4 }).await,
+            control
+        );
+        let (c5, k5) = (control.clone(), candidate.clone());
+        assert_eq!(experiment.run_detached_blocking(|| c5, || k5), control);
+        let report = experiment.flush(std::time::Duration::from_secs(10)).await;
+        assert!(report.is_complete(), "{operation}: {report}");
+        // `clean` is called for the control's value and the candidate's: two panics a run.
+        let per_run = if operation == Operation::Clean { 2 } else { 1 };
+        let stats = experiment.stats();
+        assert_eq!(
+            stats.callback_errors_by(operation),
+            5 * per_run,
+            "{operation}: {stats:?}"
+        );
+        assert_eq!(
+            stats.callback_errors,
+            5 * per_run,
+            "{operation}: only there: {stats:?}"
+        );
+        assert!(stats.reconciles(), "{operation}: {stats:?}");
+    }
+}
