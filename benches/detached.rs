@@ -250,15 +250,15 @@ fn caller_latency() {
     );
 }
 
-/// Resident memory of this process, in bytes (Linux).
-fn resident_bytes() -> u64 {
+/// Resident memory of this process, in bytes (Linux); `None` where it cannot be read.
+fn resident_bytes() -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_owned();
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
-        .map_or(0, |kib| kib * 1024)
+        .map(|kib| kib * 1024)
 }
 
 fn memory_per_in_flight() {
@@ -271,8 +271,13 @@ fn memory_per_in_flight() {
     let hand_gate = Arc::new(tokio::sync::Semaphore::new(0));
     let our_gate = Arc::new(tokio::sync::Semaphore::new(0));
 
+    if resident_bytes().is_none() {
+        println!("\nresident memory per in-flight candidate: NOT MEASURED (/proc/self/status unreadable)");
+        return;
+    }
+    let rss = || resident_bytes().unwrap_or(0);
     // Hand-written: a spawned task that holds the same capture (the gate) and a u64.
-    let before = resident_bytes();
+    let before = rss();
     let spawned = runtime.spawn({
         let gate = hand_gate.clone();
         async move {
@@ -286,10 +291,10 @@ fn memory_per_in_flight() {
         }
     });
     runtime.block_on(spawned).expect("the spawning task");
-    let hand_per = (resident_bytes().saturating_sub(before)) as f64 / IN_FLIGHT as f64;
+    let hand_per = (rss().saturating_sub(before)) as f64 / IN_FLIGHT as f64;
 
     let experiment = experiment("bench-memory", IN_FLIGHT + 1);
-    let before = resident_bytes();
+    let before = rss();
     // From a task on a worker, so that every candidate is spawned directly.
     let spawned = runtime.spawn({
         let gate = our_gate.clone();
@@ -307,7 +312,7 @@ fn memory_per_in_flight() {
         }
     });
     runtime.block_on(spawned).expect("the spawning task");
-    let ours_per = (resident_bytes().saturating_sub(before)) as f64 / IN_FLIGHT as f64;
+    let ours_per = (rss().saturating_sub(before)) as f64 / IN_FLIGHT as f64;
     let in_flight = experiment.stats().in_flight();
     hand_gate.close();
     our_gate.close();

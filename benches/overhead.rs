@@ -98,22 +98,28 @@ fn benches(c: &mut Criterion) {
     bench_group(c, "overhead/empty", nothing);
 }
 
-/// The median of one benchmark, in nanoseconds, from criterion's saved estimates.
-fn median_ns(group: &str, id: &str) -> Option<f64> {
+/// The median of one benchmark, in nanoseconds, from criterion's saved estimates — only if
+/// this run wrote them (`since` is when the run started), so that a filtered run never mixes in
+/// an earlier run's figures.
+fn median_ns(group: &str, id: &str, since: std::time::SystemTime) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let path = format!(
         "{dir}/criterion/{}/{id}/new/estimates.json",
         group.replace('/', "_")
     );
+    let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if written < since {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["median"]["point_estimate"].as_f64()
 }
 
-fn summary() {
+fn summary(since: std::time::SystemTime) {
     println!("\nbudget summary (differences of medians, same run):");
     for group in ["overhead/1us", "overhead/empty"] {
-        let get = |id: &str| median_ns(group, id);
+        let get = |id: &str| median_ns(group, id, since);
         let (Some(alone), Some(both), Some(out), Some(sync_in), Some(peer)) = (
             get("control_alone"),
             get("control_then_candidate"),
@@ -121,7 +127,9 @@ fn summary() {
             get("darklaunch_sampled_in"),
             get("scientisto"),
         ) else {
-            println!("  {group}: estimates missing (filtered run?)");
+            println!(
+                "  {group}: not all of its benchmarks ran in this run (filtered?); no summary"
+            );
             continue;
         };
         println!("  {group}: control alone {alone:.1} ns, control+candidate {both:.1} ns");
@@ -150,8 +158,9 @@ fn summary() {
 }
 
 fn main() {
+    let started = std::time::SystemTime::now();
     let mut criterion = Criterion::default().configure_from_args();
     benches(&mut criterion);
     criterion.final_summary();
-    summary();
+    summary(started);
 }

@@ -358,13 +358,26 @@ async fn shutdown_stops_new_candidates_and_flushes() {
 async fn trial_run_detached_carries_key_and_context() {
     let recorder = Recorder::new();
     let experiment: Experiment<u32> = Experiment::builder("detached-trial")
-        .sampler(Sampler::keyed(100.0))
+        .sampler(Sampler::keyed(50.0))
         .publisher(recorder.clone())
         .build()
         .unwrap();
+    // The key decides: one key the keyed sampler leaves out, one it takes in.
+    let out = (0u64..).find(|k| !experiment.samples(k)).unwrap();
+    let chosen = (0u64..).find(|k| experiment.samples(k)).unwrap();
     let value = experiment
         .trial()
-        .key(42u64)
+        .key(out)
+        .control(async { 10 })
+        .candidate("same", async { 10 })
+        .run_detached()
+        .await;
+    assert_eq!(value, 10);
+    assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+    assert!(recorder.is_empty(), "the sampled-out key ran no candidate");
+    let value = experiment
+        .trial()
+        .key(chosen)
         .context("route", "/cart")
         .control(async { 10 })
         .candidate("same", async { 10 })
@@ -381,6 +394,7 @@ async fn trial_run_detached_carries_key_and_context() {
         Verdict::Mismatch
     );
     assert_eq!(result.control().outcome(), &Outcome::Value(10));
+    assert_eq!(experiment.stats().sampled, 1);
 }
 
 #[test]
