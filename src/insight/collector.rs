@@ -401,3 +401,80 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+    use crate::observation::{CandidateResult, Observation, Outcome};
+
+    fn result(
+        control: Outcome<String, String>,
+        candidate: Outcome<String, String>,
+        name: &str,
+    ) -> ExperimentResult<String, String> {
+        ExperimentResult::new(
+            "exp",
+            Context::new(),
+            Observation::new("control", Duration::from_micros(1), control),
+            vec![CandidateResult::new(
+                Observation::new(name.to_owned(), Duration::from_micros(1), candidate),
+                Verdict::Mismatch,
+            )],
+        )
+    }
+
+    fn sample(insight: &Insight<String, String>) -> (String, String) {
+        let report = insight.report();
+        let sample = &report.candidates[0].groups[0].samples[0];
+        (sample.control.clone(), sample.candidate.clone())
+    }
+
+    #[test]
+    fn values_facing_an_error_are_shown_only_without_a_differ() {
+        let value = || Outcome::Value(String::from("v"));
+        let error = || Outcome::Error(String::from("e"));
+        // Not told: a value facing an error is withheld, two values are shown.
+        let insight = Insight::new();
+        insight.publish(&result(value(), error(), "c"));
+        assert_eq!(sample(&insight).0, crate::insight::grouping::VALUE_WITHHELD);
+        let insight = Insight::new();
+        insight.publish(&result(value(), value(), "c"));
+        assert_eq!(sample(&insight), (String::from("\"v\""), String::from("\"v\"")));
+        // Told there is no differ: shown.
+        let insight = Insight::new();
+        insight.link_differ(false);
+        insight.publish(&result(value(), error(), "c"));
+        assert_eq!(sample(&insight), (String::from("\"v\""), String::from("error: e")));
+        // Told there is one: never shown, even without a diff.
+        let insight = Insight::new();
+        insight.link_differ(true);
+        insight.publish(&result(value(), value(), "c"));
+        assert_eq!(sample(&insight).1, crate::insight::grouping::VALUE_WITHHELD);
+    }
+
+    #[test]
+    fn candidates_and_names_are_capped() {
+        let mut options = InsightOptions::default();
+        options.max_candidates = 2;
+        options.significant_digits = 1;
+        let insight: Insight<String, String> = Insight::with_options(options);
+        let long = "n".repeat(10_000);
+        for name in ["a", "b", "c", long.as_str(), "a"] {
+            let value = || Outcome::Value(String::from("v"));
+            insight.publish(&result(value(), value(), name));
+        }
+        let report = insight.report();
+        assert_eq!(report.candidates.len(), 2);
+        assert_eq!(report.candidates[0].runs, 2);
+        assert_eq!(report.untracked_candidate_results, 2);
+        let insight: Insight<String, String> = Insight::new();
+        let value = || Outcome::Value(String::from("v"));
+        insight.publish(&result(value(), value(), &long));
+        insight.publish(&result(value(), value(), &long));
+        let report = insight.report();
+        assert_eq!(report.candidates.len(), 1);
+        assert!(report.candidates[0].name.len() <= MAX_NAME);
+        assert_eq!(report.candidates[0].runs, 2);
+    }
+}
