@@ -64,7 +64,11 @@ fn publish_and_render(differ: bool) {
     assert!(terminal.len() < 1 << 20 && html.len() < 1 << 20 && json.len() < 1 << 20);
     if !differ {
         let sample = &report.candidates[0].groups[0].samples[0];
-        assert!(sample.control.starts_with(r#"{"v":1,"child":{"v":"#), "{}", sample.control);
+        assert!(
+            sample.control.starts_with(r#"{"v":1,"child":{"v":"#),
+            "{}",
+            sample.control
+        );
     }
 }
 

@@ -14,8 +14,9 @@ const ESC: &str = "\u{1b}[31mred\u{1b}[0m";
 
 fn hostile_report(differ: bool) -> Report {
     let insight = Insight::new();
-    let mut builder = Experiment::<BTreeMap<String, String>>::builder(format!("exp{ESC}\nverdict: safe"))
-        .insight(&insight);
+    let mut builder =
+        Experiment::<BTreeMap<String, String>>::builder(format!("exp{ESC}\nverdict: safe"))
+            .insight(&insight);
     if differ {
         builder = builder.diff(DiffOptions::new());
     }
@@ -35,7 +36,10 @@ fn hostile_report(differ: bool) -> Report {
 
 fn assert_escaped_terminal(report: &Report) {
     let text = report.to_terminal();
-    assert!(!text.contains('\u{1b}'), "an escape sequence reaches the terminal:\n{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "an escape sequence reaches the terminal:\n{text}"
+    );
     assert!(!text.contains('\r'));
     for line in text.lines() {
         assert!(

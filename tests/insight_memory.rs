@@ -140,11 +140,14 @@ fn resident_memory_of_an_insight_is_bounded_by_its_options() {
         experiment.run(move || control, move || candidate);
     };
     one(0);
-    let grown = growth("300 mismatches under 256 KiB keys, 1 MiB values in the diff", || {
-        for n in 1..=300 {
-            one(n);
-        }
-    });
+    let grown = growth(
+        "300 mismatches under 256 KiB keys, 1 MiB values in the diff",
+        || {
+            for n in 1..=300 {
+                one(n);
+            }
+        },
+    );
     let report = insight.report();
     assert_eq!(report.candidates[0].mismatched, 301);
     assert_eq!(report.candidates[0].groups.len(), groups);

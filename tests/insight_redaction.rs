@@ -126,7 +126,10 @@ fn nan_fields_show_no_values() {
         account(1, &secret, f64::NAN, "a", 1),
     );
     for (output, text) in outputs(&report) {
-        assert!(!text.contains(&secret), "NaN: the secret leaks into the {output}:\n{text}");
+        assert!(
+            !text.contains(&secret),
+            "NaN: the secret leaks into the {output}:\n{text}"
+        );
     }
     assert_no_secret("NaN fields", &report);
 }
@@ -186,7 +189,13 @@ fn without_a_differ_values_are_shown_cleaned_and_capped() {
     assert_no_secret("no differ, cleaned", &report);
     let sample = &report.candidates[0].groups[0].samples[0];
     assert!(sample.diff.is_none());
-    assert!(sample.control.starts_with(r#"{"id":1,"secret":"[cleaned]""#), "{}", sample.control);
+    assert!(
+        sample
+            .control
+            .starts_with(r#"{"id":1,"secret":"[cleaned]""#),
+        "{}",
+        sample.control
+    );
     assert!(sample.control.len() <= 200, "{}", sample.control.len());
     assert!(sample.control.ends_with('…'));
 }
@@ -207,6 +216,11 @@ fn error_messages_in_samples_are_capped_and_escaped() {
     assert!(sample.candidate.len() <= 300, "{}", sample.candidate.len());
     let terminal = report.to_terminal();
     assert!(!terminal.contains('\u{1b}'), "{terminal}");
-    assert!(!terminal.lines().any(|line| line.starts_with("verdict: safe")), "{terminal}");
+    assert!(
+        !terminal
+            .lines()
+            .any(|line| line.starts_with("verdict: safe")),
+        "{terminal}"
+    );
     assert!(!report.to_html().contains('\u{1b}'));
 }

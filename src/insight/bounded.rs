@@ -65,7 +65,10 @@ impl Bounded {
     pub(crate) fn finish(self) -> String {
         let mut out = self.out;
         if self.full {
-            let mut cut = self.max.saturating_sub(CUT_MARKER.len_utf8()).min(out.len());
+            let mut cut = self
+                .max
+                .saturating_sub(CUT_MARKER.len_utf8())
+                .min(out.len());
             while !out.is_char_boundary(cut) {
                 cut -= 1;
             }
@@ -707,7 +710,13 @@ mod tests {
             Tuple(u8, u8),
             Struct { x: f64 },
         }
-        let all = (E::Unit, E::New(1), E::Tuple(1, 2), E::Struct { x: f64::NAN }, Some(()));
+        let all = (
+            E::Unit,
+            E::New(1),
+            E::Tuple(1, 2),
+            E::Struct { x: f64::NAN },
+            Some(()),
+        );
         assert_eq!(
             json_of(&all, 200).unwrap(),
             r#"["Unit",{"New":1},{"Tuple":[1,2]},{"Struct":{"x":"NaN"}},null]"#

@@ -440,12 +440,18 @@ mod tests {
         assert_eq!(sample(&insight).0, crate::insight::grouping::VALUE_WITHHELD);
         let insight = Insight::new();
         insight.publish(&result(value(), value(), "c"));
-        assert_eq!(sample(&insight), (String::from("\"v\""), String::from("\"v\"")));
+        assert_eq!(
+            sample(&insight),
+            (String::from("\"v\""), String::from("\"v\""))
+        );
         // Told there is no differ: shown.
         let insight = Insight::new();
         insight.link_differ(false);
         insight.publish(&result(value(), error(), "c"));
-        assert_eq!(sample(&insight), (String::from("\"v\""), String::from("error: e")));
+        assert_eq!(
+            sample(&insight),
+            (String::from("\"v\""), String::from("error: e"))
+        );
         // Told there is one: never shown, even without a diff.
         let insight = Insight::new();
         insight.link_differ(true);
@@ -455,9 +461,11 @@ mod tests {
 
     #[test]
     fn candidates_and_names_are_capped() {
-        let mut options = InsightOptions::default();
-        options.max_candidates = 2;
-        options.significant_digits = 1;
+        let options = InsightOptions {
+            max_candidates: 2,
+            significant_digits: 1,
+            ..InsightOptions::default()
+        };
         let insight: Insight<String, String> = Insight::with_options(options);
         let long = "n".repeat(10_000);
         for name in ["a", "b", "c", long.as_str(), "a"] {

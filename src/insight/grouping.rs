@@ -40,7 +40,8 @@ const MAX_CONTEXT_TEXT: usize = crate::context::MAX_CONTEXT_TEXT;
 
 /// What a sample shows of a value outcome when a differ is configured: the values appear only
 /// through the diff, which is redacted and capped.
-pub(crate) const VALUE_WITHHELD: &str = "a value (not shown: with a diff configured, values appear only through the diff)";
+pub(crate) const VALUE_WITHHELD: &str =
+    "a value (not shown: with a diff configured, values appear only through the diff)";
 
 /// The note of a sample whose diff found nothing on the compared paths.
 pub(crate) const EMPTY_DIFF_NOTE: &str = "values differ, but no difference was found on the compared paths (a difference on an ignored path, NaN, or one that compare sees and the diff does not); values are not shown";
@@ -207,9 +208,7 @@ pub(crate) fn capped_diff(diff: &Diff, max_value_chars: usize) -> Diff {
         .collect();
     Diff {
         differences,
-        omitted: diff
-            .omitted
-            .saturating_add(diff.differences.len() - kept),
+        omitted: diff.omitted.saturating_add(diff.differences.len() - kept),
     }
 }
 
@@ -370,7 +369,9 @@ pub(crate) fn render_outcome<T: Serialize, E: Display>(
             Err(error) => format!("(value not serializable: {error})"),
         },
         Outcome::Error(error) => capped_display(&format_args!("error: {error}"), max_chars),
-        Outcome::Panicked(message) => capped_display(&format_args!("panicked: {message}"), max_chars),
+        Outcome::Panicked(message) => {
+            capped_display(&format_args!("panicked: {message}"), max_chars)
+        }
         Outcome::TimedOut => String::from("timed out"),
     };
     match escape_control(&text) {

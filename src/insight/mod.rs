@@ -74,7 +74,8 @@ pub use collector::{Insight, InsightOptions};
 pub use latency::{LatencySummary, QuantilePoint};
 pub(crate) use noise::NoiseModel;
 pub use noise::{
-    fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise, MAX_PATH_KEY, MAX_PATH_TEXT,
+    fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise, MAX_PATH_KEY,
+    MAX_PATH_TEXT,
 };
 pub use proportion::{Proportion, Z_95};
 pub use report::{

@@ -216,9 +216,7 @@ pub const MAX_PATH_TEXT: usize = 1024;
 /// Renders `path`, each array index through `index` (`None` for `[*]`), each key cut to
 /// [`MAX_PATH_KEY`] bytes, the whole cut to [`MAX_PATH_TEXT`] bytes; nothing longer is ever
 /// built.
-fn capped_path<'p>(
-    path: impl IntoIterator<Item = (&'p PathSegment, bool)>,
-) -> String {
+fn capped_path<'p>(path: impl IntoIterator<Item = (&'p PathSegment, bool)>) -> String {
     let mut out = Bounded::new(MAX_PATH_TEXT);
     out.put("$");
     let mut segment = String::new();
