@@ -3,12 +3,14 @@
 
 use std::fmt::{self, Display};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::insight::grouping::{GroupLimits, Groups};
+use crate::insight::bounded::capped;
+use crate::insight::grouping::{sample_of, GroupLimits, Groups, Values};
 use crate::insight::latency::LatencyHistogram;
 use crate::insight::noise::{NoiseModel, NoiseSnapshot};
 use crate::insight::proportion::Proportion;
@@ -27,8 +29,14 @@ pub struct InsightOptions {
     pub max_groups: usize,
     /// Samples kept per group (default 3): the first ones seen.
     pub samples_per_group: usize,
-    /// The longest rendered value kept in a sample, in bytes (default 2048).
+    /// The longest rendered value or message kept in a sample, in bytes (default 2048): each
+    /// value is written into a text that stops there (ending in `…`), and each value in a
+    /// sample's diff is cut to it too.
     pub max_value_chars: usize,
+    /// Candidates tracked (default 16); results of further candidate names are only counted
+    /// ([`Report::untracked_candidate_results`]). Each tracked candidate holds a latency
+    /// histogram and up to `max_groups` groups.
+    pub max_candidates: usize,
     /// Significant digits of the latency histograms, 1 to 5 (default 3: percentiles within
     /// 0.1 %). Each behaviour's histogram takes a fixed ~270 KiB at 3 digits, ~36 KiB at 2.
     pub significant_digits: u8,
@@ -47,6 +55,7 @@ impl Default for InsightOptions {
             max_groups: 100,
             samples_per_group: 3,
             max_value_chars: 2048,
+            max_candidates: 16,
             significant_digits: 3,
             timeline_interval: Duration::from_millis(100),
             max_timeline_points: 120,
@@ -65,9 +74,20 @@ impl Default for InsightOptions {
 /// also links the experiment's noise calibration to the report) or as any publisher. Use one
 /// insight per experiment: the report is about one experiment (candidates of the same name in
 /// two experiments would be counted together). It is cheap to clone; clones share their
-/// state. Each publication takes one short lock; memory is bounded by the options (a fixed
-/// histogram per behaviour, at most `max_groups` groups of `samples_per_group` samples, at
-/// most `max_timeline_points` points per candidate).
+/// state. Each publication takes one short lock; memory is bounded by the options, whatever
+/// the values' size or depth: a fixed histogram per behaviour, at most `max_candidates`
+/// candidates (names cut to 256 bytes) each with at most `max_groups` groups of
+/// `samples_per_group` samples and `max_timeline_points` points. Shapes keep at most 32
+/// paths of at most 1 KiB ([`MAX_PATH_TEXT`](super::MAX_PATH_TEXT)); a sample keeps at most
+/// `max_value_chars` bytes per value (serialized into a text that stops there, never whole)
+/// and a capped copy of the diff.
+///
+/// **What samples show.** When the experiment computes a diff
+/// ([`ExperimentBuilder::diff`](crate::ExperimentBuilder::diff)), a sample carries only what
+/// the diff carries (redacted and capped), never the whole values; when that diff is empty
+/// (the only difference on an ignored path, NaN fields, `max_differences(0)`) the sample says
+/// so. Without a diff, values are shown whole (after `clean`, capped). Every text output
+/// escapes control characters.
 ///
 /// Options are plain fields:
 ///
@@ -130,8 +150,15 @@ impl<T, E> Default for Insight<T, E> {
 struct Shared {
     options: InsightOptions,
     noise: OnceLock<Arc<NoiseModel>>,
+    /// Whether the experiment computes diffs, when the builder said so.
+    differ: OnceLock<bool>,
+    /// Set once a result came with a diff: from then on values appear only through diffs.
+    saw_diff: AtomicBool,
     state: Mutex<State>,
 }
+
+/// The longest experiment or candidate name kept, in bytes.
+const MAX_NAME: usize = 256;
 
 struct State {
     experiment: String,
@@ -139,6 +166,7 @@ struct State {
     runs: u64,
     control: LatencyHistogram,
     candidates: Vec<CandidateState>,
+    untracked: u64,
     interval: Duration,
 }
 
@@ -172,6 +200,7 @@ impl<T, E> Insight<T, E> {
     /// An insight with `options`. Zero caps are taken as 1.
     pub fn with_options(mut options: InsightOptions) -> Self {
         options.max_groups = options.max_groups.max(1);
+        options.max_candidates = options.max_candidates.max(1);
         options.max_timeline_points = options.max_timeline_points.max(1);
         if options.timeline_interval.is_zero() {
             options.timeline_interval = Duration::from_millis(1);
@@ -182,12 +211,15 @@ impl<T, E> Insight<T, E> {
             runs: 0,
             control: LatencyHistogram::new(options.significant_digits),
             candidates: Vec::new(),
+            untracked: 0,
             interval: options.timeline_interval,
         };
         Self {
             shared: Arc::new(Shared {
                 options,
                 noise: OnceLock::new(),
+                differ: OnceLock::new(),
+                saw_diff: AtomicBool::new(false),
                 state: Mutex::new(state),
             }),
             _values: PhantomData,
@@ -197,6 +229,26 @@ impl<T, E> Insight<T, E> {
     /// Links an experiment's noise model, so that reports show its per-path counts.
     pub(crate) fn link_noise(&self, model: Arc<NoiseModel>) {
         let _ = self.shared.noise.set(model);
+    }
+
+    /// Tells the insight whether its experiment computes diffs, so that a sample never shows a
+    /// whole value of an experiment that redacts (not even a value facing an error, which has
+    /// no diff). Without it, the insight infers what it can from the results.
+    #[allow(dead_code)]
+    pub(crate) fn link_differ(&self, configured: bool) {
+        let _ = self.shared.differ.set(configured);
+    }
+
+    /// What samples may show of values.
+    fn values(&self) -> Values {
+        if self.shared.saw_diff.load(Relaxed) {
+            return Values::ThroughDiff;
+        }
+        match self.shared.differ.get() {
+            Some(true) => Values::ThroughDiff,
+            Some(false) => Values::Whole,
+            None => Values::Unknown,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -263,6 +315,7 @@ impl<T, E> Insight<T, E> {
             control_latency,
             candidates,
             noise,
+            untracked_candidate_results: state.untracked,
         }
     }
 }
@@ -277,12 +330,15 @@ where
         let limits = GroupLimits {
             max_groups: options.max_groups,
             samples_per_group: options.samples_per_group,
-            max_value_chars: options.max_value_chars,
         };
         let mismatched = result
             .candidates()
             .iter()
             .any(|candidate| candidate.verdict() == Verdict::Mismatch);
+        if result.candidates().iter().any(|c| c.diff().is_some()) {
+            self.shared.saw_diff.store(true, Relaxed);
+        }
+        let values = self.values();
         // Wall-clock time only for mismatches, which keep it.
         let wall = mismatched.then(SystemTime::now);
         let now = Instant::now();
@@ -291,7 +347,7 @@ where
         let state = &mut *state;
         if state.started.is_none() {
             state.started = Some((now, wall.unwrap_or_else(SystemTime::now)));
-            state.experiment = result.name().to_owned();
+            state.experiment = capped(result.name(), MAX_NAME);
         }
         let elapsed = state
             .started
@@ -306,11 +362,21 @@ where
         state.runs += 1;
         state.control.record(result.control().duration());
         for candidate in result.candidates() {
-            let position = match candidates.iter().position(|c| c.name == candidate.name()) {
+            let name = candidate.name();
+            let name: std::borrow::Cow<'_, str> = if name.len() <= MAX_NAME {
+                name.into()
+            } else {
+                capped(name, MAX_NAME).into()
+            };
+            let position = match candidates.iter().position(|c| c.name == name) {
                 Some(position) => position,
+                None if candidates.len() >= options.max_candidates => {
+                    state.untracked += 1;
+                    continue;
+                }
                 None => {
                     candidates.push(CandidateState {
-                        name: candidate.name().to_owned(),
+                        name: name.into_owned(),
                         runs: 0,
                         counts: [0; 6],
                         latency: LatencyHistogram::new(options.significant_digits),
@@ -328,8 +394,95 @@ where
             state.timeline.count(index, verdict == Verdict::Mismatch);
             if verdict == Verdict::Mismatch {
                 let seen = wall.unwrap_or_else(SystemTime::now);
-                state.groups.add(result, candidate, seen, limits);
+                state.groups.add(result, candidate, seen, limits, || {
+                    sample_of(result, candidate, seen, options.max_value_chars, values)
+                });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+    use crate::observation::{CandidateResult, Observation, Outcome};
+
+    fn result(
+        control: Outcome<String, String>,
+        candidate: Outcome<String, String>,
+        name: &str,
+    ) -> ExperimentResult<String, String> {
+        ExperimentResult::new(
+            "exp",
+            Context::new(),
+            Observation::new("control", Duration::from_micros(1), control),
+            vec![CandidateResult::new(
+                Observation::new(name.to_owned(), Duration::from_micros(1), candidate),
+                Verdict::Mismatch,
+            )],
+        )
+    }
+
+    fn sample(insight: &Insight<String, String>) -> (String, String) {
+        let report = insight.report();
+        let sample = &report.candidates[0].groups[0].samples[0];
+        (sample.control.clone(), sample.candidate.clone())
+    }
+
+    #[test]
+    fn values_facing_an_error_are_shown_only_without_a_differ() {
+        let value = || Outcome::Value(String::from("v"));
+        let error = || Outcome::Error(String::from("e"));
+        // Not told: a value facing an error is withheld, two values are shown.
+        let insight = Insight::new();
+        insight.publish(&result(value(), error(), "c"));
+        assert_eq!(sample(&insight).0, crate::insight::grouping::VALUE_WITHHELD);
+        let insight = Insight::new();
+        insight.publish(&result(value(), value(), "c"));
+        assert_eq!(
+            sample(&insight),
+            (String::from("\"v\""), String::from("\"v\""))
+        );
+        // Told there is no differ: shown.
+        let insight = Insight::new();
+        insight.link_differ(false);
+        insight.publish(&result(value(), error(), "c"));
+        assert_eq!(
+            sample(&insight),
+            (String::from("\"v\""), String::from("error: e"))
+        );
+        // Told there is one: never shown, even without a diff.
+        let insight = Insight::new();
+        insight.link_differ(true);
+        insight.publish(&result(value(), value(), "c"));
+        assert_eq!(sample(&insight).1, crate::insight::grouping::VALUE_WITHHELD);
+    }
+
+    #[test]
+    fn candidates_and_names_are_capped() {
+        let options = InsightOptions {
+            max_candidates: 2,
+            significant_digits: 1,
+            ..InsightOptions::default()
+        };
+        let insight: Insight<String, String> = Insight::with_options(options);
+        let long = "n".repeat(10_000);
+        for name in ["a", "b", "c", long.as_str(), "a"] {
+            let value = || Outcome::Value(String::from("v"));
+            insight.publish(&result(value(), value(), name));
+        }
+        let report = insight.report();
+        assert_eq!(report.candidates.len(), 2);
+        assert_eq!(report.candidates[0].runs, 2);
+        assert_eq!(report.untracked_candidate_results, 2);
+        let insight: Insight<String, String> = Insight::new();
+        let value = || Outcome::Value(String::from("v"));
+        insight.publish(&result(value(), value(), &long));
+        insight.publish(&result(value(), value(), &long));
+        let report = insight.report();
+        assert_eq!(report.candidates.len(), 1);
+        assert!(report.candidates[0].name.len() <= MAX_NAME);
+        assert_eq!(report.candidates[0].runs, 2);
     }
 }

@@ -1,34 +1,82 @@
 //! Mismatch grouping: mismatches with the same diff shape are one group, with a count, when
 //! it was first and last seen, and a few samples.
+//!
+//! Everything a group keeps is capped: shapes (at most [`MAX_SHAPE_ENTRIES`] entries, paths
+//! cut by [`fold_indices`]), calibration keys, and samples (see [`sample_of`]).
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::insight::noise::{fold_indices, noise_key};
+use crate::diff::{Diff, Difference};
+use crate::insight::bounded::{capped, capped_display, json_of, json_of_value};
+use crate::insight::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
-use crate::text::cut_point;
+use crate::path::PathSegment;
+use crate::text::escape_control;
 
 /// The most calibration keys kept per shape entry (an entry such as `$.pair[*]` may come from
 /// several keys: `$.pair[0]`, `$.pair[1]`).
 const MAX_KEYS_PER_ENTRY: usize = 16;
 
+/// The most entries a shape keeps; further differing paths become one `…` entry.
+pub(crate) const MAX_SHAPE_ENTRIES: usize = 32;
+
+/// The most differences a sample's diff keeps; further ones are counted in its `omitted`.
+pub(crate) const MAX_SAMPLE_DIFFERENCES: usize = 32;
+
+/// The most path segments a sample's difference keeps (the diff descends at most 128 levels).
+const MAX_SAMPLE_SEGMENTS: usize = 128;
+
+/// The most context entries a sample keeps; further ones are summed up in one `…` entry.
+pub(crate) const MAX_SAMPLE_CONTEXT: usize = 16;
+
+/// The longest context key or value a sample keeps, in bytes.
+const MAX_CONTEXT_TEXT: usize = crate::context::MAX_CONTEXT_TEXT;
+
+/// What a sample shows of a value outcome when a differ is configured: the values appear only
+/// through the diff, which is redacted and capped.
+pub(crate) const VALUE_WITHHELD: &str =
+    "a value (not shown: with a diff configured, values appear only through the diff)";
+
+/// The note of a sample whose diff found nothing on the compared paths.
+pub(crate) const EMPTY_DIFF_NOTE: &str = "values differ, but no difference was found on the compared paths (a difference on an ignored path, NaN, or one that compare sees and the diff does not); values are not shown";
+
+/// What a sample may show of values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Values {
+    /// A differ is configured: values only through the diff.
+    ThroughDiff,
+    /// No differ is configured: whole values (cleaned, capped).
+    Whole,
+    /// Not known: whole values only where both outcomes are values and no diff came (so no
+    /// differ diffed them); a value facing an error or a timeout is withheld.
+    Unknown,
+}
+
 /// The shape of a mismatch: its differences' (folded path, kind) pairs, without those on noise
 /// paths, sorted and deduplicated, each with the calibration key it came from. Without a diff,
-/// the two outcome kinds.
+/// the two outcome kinds. At most [`MAX_SHAPE_ENTRIES`] entries, plus one `…` entry for the
+/// rest.
 pub(crate) fn shape_of<T, E>(
     control: &Outcome<T, E>,
     candidate: &CandidateResult<T, E>,
 ) -> Vec<(ShapeEntry, Option<String>)> {
     let mut shape: Vec<(ShapeEntry, Option<String>)> = Vec::new();
+    let mut more = false;
     if let Some(diff) = candidate.diff() {
         let noise = candidate.noise();
         for (index, difference) in diff.differences.iter().enumerate() {
             if noise.get(index).is_some_and(|evidence| evidence.is_noise) {
                 continue;
+            }
+            if shape.len() >= MAX_SHAPE_ENTRIES {
+                more = true;
+                break;
             }
             let entry = ShapeEntry {
                 path: fold_indices(&difference.segments),
@@ -37,12 +85,15 @@ pub(crate) fn shape_of<T, E>(
             shape.push((entry, Some(noise_key(&difference.segments))));
         }
         if diff.omitted > 0 {
-            let entry = ShapeEntry {
-                path: String::from("…"),
-                kind: String::from("more differences than max_differences"),
-            };
-            shape.push((entry, None));
+            more = true;
         }
+    }
+    if more {
+        let entry = ShapeEntry {
+            path: String::from("…"),
+            kind: String::from("more differences than kept"),
+        };
+        shape.push((entry, None));
     }
     if shape.is_empty() {
         let kind = match (control, candidate.observation().outcome()) {
@@ -59,6 +110,125 @@ pub(crate) fn shape_of<T, E>(
     shape.sort();
     shape.dedup();
     shape
+}
+
+/// A sample of one mismatch, holding no more than the limits allow:
+///
+/// - with a diff configured ([`Values::ThroughDiff`], or a diff came with the result), the
+///   diff only, capped ([`capped_diff`]); a value outcome is shown as [`VALUE_WITHHELD`], and an
+///   empty diff gets the note [`EMPTY_DIFF_NOTE`];
+/// - without one, each value as compact JSON written into a text that stops at
+///   `max_value_chars` bytes (the value is never serialized further, at any depth);
+/// - error and panic messages cut to `max_value_chars` and control characters escaped;
+/// - at most [`MAX_SAMPLE_CONTEXT`] context entries, each key and value capped and escaped.
+pub(crate) fn sample_of<T: Serialize, E: Display>(
+    result: &ExperimentResult<T, E>,
+    candidate: &CandidateResult<T, E>,
+    now: SystemTime,
+    max_value_chars: usize,
+    values: Values,
+) -> MismatchSample {
+    let control = result.control().outcome();
+    let actual = candidate.observation().outcome();
+    let diff = candidate.diff();
+    let whole = diff.is_none()
+        && match values {
+            Values::ThroughDiff => false,
+            Values::Whole => true,
+            Values::Unknown => {
+                matches!((control, actual), (Outcome::Value(_), Outcome::Value(_)))
+            }
+        };
+    let note = diff.and_then(|diff| {
+        if diff.is_empty() {
+            Some(String::from(EMPTY_DIFF_NOTE))
+        } else if diff.differences.is_empty() {
+            Some(format!(
+                "{} differences found, none kept (max_differences); values are not shown",
+                diff.omitted
+            ))
+        } else {
+            None
+        }
+    });
+    let mut context: Vec<(String, String)> = Vec::new();
+    let mut more_context = 0usize;
+    for (key, value) in result.context().iter() {
+        if context.len() >= MAX_SAMPLE_CONTEXT {
+            more_context += 1;
+            continue;
+        }
+        let key = escape_control(&capped(key, MAX_CONTEXT_TEXT)).into_owned();
+        let value = escape_control(&capped_display(value, MAX_CONTEXT_TEXT)).into_owned();
+        context.push((key, value));
+    }
+    if more_context > 0 {
+        context.push((String::from("…"), format!("{more_context} more entries")));
+    }
+    MismatchSample {
+        seen_at: now,
+        context,
+        control: render_outcome(control, max_value_chars, whole),
+        candidate: render_outcome(actual, max_value_chars, whole),
+        diff: diff.map(|diff| capped_diff(diff, max_value_chars)),
+        note,
+    }
+}
+
+/// A copy of `diff` that holds at most [`MAX_SAMPLE_DIFFERENCES`] differences (the rest are
+/// counted in `omitted`), each with its path cut to [`MAX_PATH_TEXT`] bytes, at most
+/// [`MAX_SAMPLE_SEGMENTS`] segments with keys cut to [`MAX_PATH_KEY`] bytes, and values whose
+/// compact JSON is longer than `max_value_chars` bytes replaced by the cut text (a string, as
+/// the diff itself cuts values) with `truncated` set.
+pub(crate) fn capped_diff(diff: &Diff, max_value_chars: usize) -> Diff {
+    let kept = diff.differences.len().min(MAX_SAMPLE_DIFFERENCES);
+    let differences = diff.differences[..kept]
+        .iter()
+        .map(|difference| {
+            let (control, control_cut) = capped_value(difference.control.as_ref(), max_value_chars);
+            let (candidate, candidate_cut) =
+                capped_value(difference.candidate.as_ref(), max_value_chars);
+            Difference {
+                path: capped(&difference.path, MAX_PATH_TEXT),
+                segments: difference
+                    .segments
+                    .iter()
+                    .take(MAX_SAMPLE_SEGMENTS)
+                    .map(|segment| match segment {
+                        PathSegment::Key(key) => PathSegment::Key(capped(key, MAX_PATH_KEY)),
+                        index => index.clone(),
+                    })
+                    .collect(),
+                kind: difference.kind,
+                control,
+                candidate,
+                truncated: difference.truncated || control_cut || candidate_cut,
+            }
+        })
+        .collect();
+    Diff {
+        differences,
+        omitted: diff.omitted.saturating_add(diff.differences.len() - kept),
+    }
+}
+
+/// `value` as is when its compact JSON fits in `max` bytes, else that JSON cut, as a string.
+fn capped_value(value: Option<&Value>, max: usize) -> (Option<Value>, bool) {
+    let Some(value) = value else {
+        return (None, false);
+    };
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => (Some(value.clone()), false),
+        Value::String(text) if text.len() <= max / 2 => (Some(value.clone()), false),
+        _ => {
+            let (text, cut) = json_of_value(value, max);
+            if cut {
+                (Some(Value::String(text)), true)
+            } else {
+                (Some(value.clone()), false)
+            }
+        }
+    }
 }
 
 /// A group and, per shape entry, the calibration keys its differences had: the report drops an
@@ -82,16 +252,18 @@ pub(crate) struct Groups {
 pub(crate) struct GroupLimits {
     pub(crate) max_groups: usize,
     pub(crate) samples_per_group: usize,
-    pub(crate) max_value_chars: usize,
 }
 
 impl Groups {
-    pub(crate) fn add<T: Serialize, E: Display>(
+    /// Counts one mismatch in its group; `sample` makes the group's sample when the group
+    /// still has room for one.
+    pub(crate) fn add<T, E>(
         &mut self,
         result: &ExperimentResult<T, E>,
         candidate: &CandidateResult<T, E>,
         now: SystemTime,
         limits: GroupLimits,
+        sample: impl FnOnce() -> MismatchSample,
     ) {
         let keyed = shape_of(result.control().outcome(), candidate);
         let mut shape: Vec<ShapeEntry> = keyed.iter().map(|(entry, _)| entry.clone()).collect();
@@ -126,20 +298,7 @@ impl Groups {
         group.count += 1;
         group.last_seen = now;
         if group.samples.len() < limits.samples_per_group {
-            group.samples.push(MismatchSample {
-                seen_at: now,
-                context: result
-                    .context()
-                    .iter()
-                    .map(|(key, value)| (key.to_owned(), value.to_string()))
-                    .collect(),
-                control: render_outcome(result.control().outcome(), limits.max_value_chars),
-                candidate: render_outcome(
-                    candidate.observation().outcome(),
-                    limits.max_value_chars,
-                ),
-                diff: candidate.diff().cloned(),
-            });
+            group.samples.push(sample());
         }
     }
 
@@ -195,22 +354,28 @@ impl Groups {
     }
 }
 
-/// An outcome as text: compact JSON for a value, otherwise what happened; cut at `max_chars`
-/// bytes (on a character boundary) with `…` appended.
+/// An outcome as text: compact JSON for a value when `whole` (else [`VALUE_WITHHELD`]),
+/// otherwise what happened with its message, control characters escaped; at most `max_chars`
+/// bytes, ending in `…` when cut. A value is serialized into a text that stops at the cap.
 pub(crate) fn render_outcome<T: Serialize, E: Display>(
     outcome: &Outcome<T, E>,
     max_chars: usize,
+    whole: bool,
 ) -> String {
-    let mut text = match outcome {
-        Outcome::Value(value) => serde_json::to_string(value)
-            .unwrap_or_else(|error| format!("(value not serializable: {error})")),
-        Outcome::Error(error) => format!("error: {error}"),
-        Outcome::Panicked(message) => format!("panicked: {message}"),
+    let text = match outcome {
+        Outcome::Value(_) if !whole => return String::from(VALUE_WITHHELD),
+        Outcome::Value(value) => match json_of(value, max_chars) {
+            Ok(json) => json,
+            Err(error) => format!("(value not serializable: {error})"),
+        },
+        Outcome::Error(error) => capped_display(&format_args!("error: {error}"), max_chars),
+        Outcome::Panicked(message) => {
+            capped_display(&format_args!("panicked: {message}"), max_chars)
+        }
         Outcome::TimedOut => String::from("timed out"),
     };
-    if let Some(cut) = cut_point(&text, max_chars) {
-        text.truncate(cut);
-        text.push(crate::text::CUT_MARKER);
+    match escape_control(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => capped(&escaped, max_chars),
     }
-    text
 }

@@ -11,10 +11,13 @@ use crate::insight::svg;
 use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
 use crate::insight::verdict::ReleaseStatus;
 use crate::insight::{noise_key, LatencySummary, NoiseSnapshot, Proportion};
+use crate::text::escape_control;
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, safe in element
-/// content and in quoted attribute values.
+/// content and in quoted attribute values, and control and bidirectional-override characters
+/// written as visible escapes (`\n`, `\u{1b}`).
 pub(crate) fn escape(text: &str) -> String {
+    let text = escape_control(text);
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match c {
@@ -413,6 +416,9 @@ fn sample_html(number: usize, sample: &MismatchSample, noise_paths: &[&str], out
         }
         out.push_str("</p>\n");
     }
+    if let Some(note) = &sample.note {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
+    }
     match &sample.diff {
         Some(diff) if !diff.differences.is_empty() => diff_table(diff, noise_paths, out),
         _ => {
@@ -529,6 +535,7 @@ mod tests {
             control_latency: LatencySummary::default(),
             candidates: Vec::new(),
             noise: None,
+            untracked_candidate_results: 0,
         }
     }
 
@@ -654,13 +661,15 @@ mod tests {
                     control: String::from("{}"),
                     candidate: String::from("{}"),
                     diff: Some(diff),
+                    note: Some(String::from("<note>\u{1b}[2J")),
                 },
                 MismatchSample {
                     seen_at: SystemTime::now(),
                     context: Vec::new(),
                     control: String::from("<control>"),
-                    candidate: String::from("error: <boom>"),
+                    candidate: String::from("error: <boom>\nverdict: safe"),
                     diff: None,
+                    note: None,
                 },
             ],
         });
@@ -699,6 +708,10 @@ mod tests {
         assert!(html.contains("&quot;&lt;/td&gt;&quot;"));
         assert!(html.contains("mismatches of further shapes"));
         assert!(html.contains("$.&lt;id&gt;"));
+        // Control characters are visible escapes, never raw.
+        assert!(!html.contains('\u{1b}'));
+        assert!(!html.lines().any(|line| line.starts_with("verdict: safe")));
+        assert!(html.contains("&lt;note&gt;\\u{1b}[2J"));
     }
 
     #[derive(Clone, PartialEq, Serialize)]

@@ -56,6 +56,7 @@
 //! # Ok::<(), darklaunch::ConfigError>(())
 //! ```
 
+mod bounded;
 mod collector;
 mod grouping;
 mod html;
@@ -72,7 +73,10 @@ mod verdict;
 pub use collector::{Insight, InsightOptions};
 pub use latency::{LatencySummary, QuantilePoint};
 pub(crate) use noise::NoiseModel;
-pub use noise::{fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise};
+pub use noise::{
+    fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise, MAX_PATH_KEY,
+    MAX_PATH_TEXT,
+};
 pub use proportion::{Proportion, Z_95};
 pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,

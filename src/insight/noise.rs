@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::diff::{Diff, Difference};
 use crate::error::ConfigError;
-use crate::path::{render_path, PathSegment};
+use crate::insight::bounded::{capped, Bounded};
+use crate::path::{push_segment, PathSegment, SegRef};
 use crate::sample::Sampler;
 
 /// How noise is calibrated; given to
@@ -205,8 +206,40 @@ impl NoiseSnapshot {
     }
 }
 
+/// The longest object key kept in a rendered path, in bytes (longer keys end in `…`): ids
+/// used as map keys can be arbitrarily long.
+pub const MAX_PATH_KEY: usize = 128;
+
+/// The longest rendered path kept, in bytes (longer paths end in `…`).
+pub const MAX_PATH_TEXT: usize = 1024;
+
+/// Renders `path`, each array index through `index` (`None` for `[*]`), each key cut to
+/// [`MAX_PATH_KEY`] bytes, the whole cut to [`MAX_PATH_TEXT`] bytes; nothing longer is ever
+/// built.
+fn capped_path<'p>(path: impl IntoIterator<Item = (&'p PathSegment, bool)>) -> String {
+    let mut out = Bounded::new(MAX_PATH_TEXT);
+    out.put("$");
+    let mut segment = String::new();
+    for (part, fold) in path {
+        segment.clear();
+        match part {
+            PathSegment::Index(_) if fold => segment.push_str("[*]"),
+            PathSegment::Index(index) => push_segment(&mut segment, SegRef::Index(*index)),
+            PathSegment::Key(key) => {
+                let key = capped(key, MAX_PATH_KEY);
+                push_segment(&mut segment, SegRef::Key(&key));
+            }
+        }
+        if !out.put(&segment) {
+            break;
+        }
+    }
+    out.finish()
+}
+
 /// `path` with every array index replaced by `[*]`, so that `$.items[3].id` and
-/// `$.items[7].id` are one path.
+/// `$.items[7].id` are one path. Keys longer than [`MAX_PATH_KEY`] bytes and paths longer
+/// than [`MAX_PATH_TEXT`] bytes are cut, ending in `…`.
 ///
 /// ```
 /// use darklaunch::diff::PathSegment;
@@ -214,27 +247,21 @@ impl NoiseSnapshot {
 ///
 /// let path = [PathSegment::from("items"), PathSegment::Index(3), PathSegment::from("id")];
 /// assert_eq!(fold_indices(&path), "$.items[*].id");
+/// // A 100 kB key (an id used as a map key) is cut to 128 bytes, `…` included.
+/// let long = [PathSegment::Key("k".repeat(100_000))];
+/// let folded = fold_indices(&long);
+/// assert!(folded.len() <= darklaunch::insight::MAX_PATH_KEY + 5);
+/// assert!(folded.starts_with("$[\"kkk") && folded.ends_with("k…\"]"));
 /// ```
 pub fn fold_indices(path: &[PathSegment]) -> String {
-    let mut folded = String::with_capacity(path.len() * 8 + 1);
-    folded.push('$');
-    for segment in path {
-        match segment {
-            PathSegment::Index(_) => folded.push_str("[*]"),
-            key => {
-                let rendered = render_path(std::slice::from_ref(key));
-                folded.push_str(&rendered[1..]);
-            }
-        }
-    }
-    folded
+    capped_path(path.iter().map(|segment| (segment, true)))
 }
 
 /// The path under which calibration counts a difference: array indices folded to `[*]`
 /// *inside* the path (`$.items[3].id` → `$.items[*].id`, so that every item's id is one
 /// path), but a final index kept (`$.pair[1]` stays), because the elements of a tuple or a
 /// fixed-position array are different fields: a defect in one must not pass for noise in
-/// another.
+/// another. Cut like [`fold_indices`].
 ///
 /// ```
 /// use darklaunch::diff::PathSegment;
@@ -246,15 +273,12 @@ pub fn fold_indices(path: &[PathSegment]) -> String {
 /// assert_eq!(noise_key(&leaf), "$.pair[1]");
 /// ```
 pub fn noise_key(path: &[PathSegment]) -> String {
-    match path.split_last() {
-        Some((last @ PathSegment::Index(_), inner)) => {
-            let mut key = fold_indices(inner);
-            let rendered = render_path(std::slice::from_ref(last));
-            key.push_str(&rendered[1..]);
-            key
-        }
-        _ => fold_indices(path),
-    }
+    let last = path.len().saturating_sub(1);
+    capped_path(
+        path.iter()
+            .enumerate()
+            .map(|(at, segment)| (segment, at != last)),
+    )
 }
 
 /// The noise key of each of a diff's differences, in order.

@@ -32,6 +32,10 @@ pub struct Report {
     pub candidates: Vec<CandidateReport>,
     /// Noise calibration's per-path counts, when the experiment calibrates noise.
     pub noise: Option<NoiseSnapshot>,
+    /// Candidate results not gathered because
+    /// [`InsightOptions::max_candidates`](super::InsightOptions::max_candidates) candidates
+    /// were already tracked (counted only).
+    pub untracked_candidate_results: u64,
 }
 
 impl Report {
@@ -121,14 +125,26 @@ pub struct ShapeEntry {
 pub struct MismatchSample {
     /// When it was published.
     pub seen_at: SystemTime,
-    /// The run's context, rendered (`key`, `value`).
+    /// The run's context, rendered (`key`, `value`): at most 16 entries (then one `…` entry
+    /// counting the rest), keys and values cut to 256 bytes, control characters escaped.
     pub context: Vec<(String, String)>,
-    /// The control's outcome: compact JSON for a value, otherwise the outcome and message.
+    /// The control's outcome. A value: when the experiment computes a diff, only the words
+    /// `a value (not shown: …)`, since values appear only through the (redacted, capped) diff;
+    /// without a diff, its compact JSON (after `clean`). Otherwise the outcome and its message
+    /// (`error: …`, `panicked: …`, `timed out`), control characters escaped. At most
+    /// [`InsightOptions::max_value_chars`](super::InsightOptions::max_value_chars) bytes,
+    /// ending in `…` when cut.
     pub control: String,
     /// The candidate's outcome, rendered the same way.
     pub candidate: String,
-    /// The structural diff, when the experiment computes one.
+    /// The structural diff, when the experiment computes one: redacted by its options, and
+    /// capped here too (at most 32 differences, the rest counted in `omitted`; paths cut to
+    /// 1 KiB and keys to 128 bytes; values longer than `max_value_chars` bytes of JSON cut to a
+    /// string with `truncated` set).
     pub diff: Option<Diff>,
+    /// What the sample leaves out, when it matters: e.g. that the values differ but the diff
+    /// found no difference on the compared paths (so there is nothing to show).
+    pub note: Option<String>,
 }
 
 /// Runs and mismatches of one candidate during one interval.

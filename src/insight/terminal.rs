@@ -5,6 +5,13 @@ use std::fmt::Write;
 use crate::insight::report::{CandidateReport, Report};
 use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
 use crate::insight::{noise_key, LatencySummary};
+use crate::text::escape_control;
+
+/// User-supplied text (names, context, paths, values) with control characters escaped, so that
+/// it cannot forge a line or send escape sequences to the terminal.
+fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_control(text)
+}
 
 /// A text table: a header row, then rows; the first column left-aligned, the others right.
 struct Table {
@@ -18,7 +25,15 @@ impl Table {
         }
     }
 
+    /// Adds a row; its cells' control characters are escaped.
     fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|cell| match esc(&cell) {
+                std::borrow::Cow::Borrowed(_) => cell,
+                std::borrow::Cow::Owned(escaped) => escaped,
+            })
+            .collect();
         self.rows.push(cells);
     }
 
@@ -80,7 +95,7 @@ impl Report {
         let _ = writeln!(
             out,
             "darklaunch report · experiment {} · {} sampled runs · {} to {}",
-            self.experiment,
+            esc(&self.experiment),
             thousands(self.runs),
             utc_text(self.started_at),
             utc_text(self.generated_at)
@@ -95,7 +110,7 @@ impl Report {
                 out,
                 "  [{}] {}",
                 candidate.verdict.status.as_str(),
-                candidate.verdict.summary
+                esc(&candidate.verdict.summary)
             );
         }
 
@@ -128,6 +143,13 @@ impl Report {
                 ]);
             }
             table.render(&mut out);
+        }
+        if self.untracked_candidate_results > 0 {
+            let _ = writeln!(
+                out,
+                "  … and {} results of further candidates (beyond the candidate cap; counted only)",
+                thousands(self.untracked_candidate_results)
+            );
         }
 
         out.push_str("\nLatency\n");
@@ -176,7 +198,7 @@ fn render_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut St
     let _ = writeln!(
         out,
         "\nMismatch groups · {} ({} groups)",
-        candidate.name,
+        esc(&candidate.name),
         candidate.groups.len()
     );
     if candidate.groups.is_empty() {
@@ -213,25 +235,31 @@ fn render_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut St
         let context = sample
             .context
             .iter()
-            .map(|(key, value)| format!("{key}={value}"))
+            .map(|(key, value)| format!("{}={}", esc(key), esc(value)))
             .collect::<Vec<_>>()
             .join(" ");
         let _ = writeln!(out, "  sample of group {}: {context}", index + 1);
-        match &sample.diff {
-            Some(diff) => {
-                for difference in &diff.differences {
-                    let noise = noise_paths.contains(&noise_key(&difference.segments).as_str());
-                    let note = if noise { "   (noise)" } else { "" };
-                    let _ = writeln!(out, "    {difference}{note}");
-                }
-                if diff.omitted > 0 {
-                    let _ = writeln!(out, "    … and {} more differences", diff.omitted);
-                }
+        if let Some(diff) = &sample.diff {
+            for difference in &diff.differences {
+                let noise = noise_paths.contains(&noise_key(&difference.segments).as_str());
+                let note = if noise { "   (noise)" } else { "" };
+                let line = difference.to_string();
+                let _ = writeln!(out, "    {}{note}", esc(&line));
             }
-            None => {
-                let _ = writeln!(out, "    control:   {}", sample.control);
-                let _ = writeln!(out, "    candidate: {}", sample.candidate);
+            if diff.omitted > 0 {
+                let _ = writeln!(out, "    … and {} more differences", diff.omitted);
             }
+        }
+        let no_differences = sample
+            .diff
+            .as_ref()
+            .is_none_or(|diff| diff.differences.is_empty());
+        if no_differences {
+            let _ = writeln!(out, "    control:   {}", esc(&sample.control));
+            let _ = writeln!(out, "    candidate: {}", esc(&sample.candidate));
+        }
+        if let Some(note) = &sample.note {
+            let _ = writeln!(out, "    note: {}", esc(note));
         }
     }
 }
