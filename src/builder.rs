@@ -408,6 +408,11 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             }
             None => None,
         };
+        #[cfg(feature = "insight")]
+        for insight in &self.insights {
+            // With a differ, values may carry redacted paths: samples show only the diff.
+            insight.link_differ(self.differ.is_some());
+        }
         let sampler_calls_user_code = self.sampler.calls_user_code();
         let sampler_uses_key = self.sampler.uses_key();
         Ok(Experiment {

@@ -234,7 +234,6 @@ impl<T, E> Insight<T, E> {
     /// Tells the insight whether its experiment computes diffs, so that a sample never shows a
     /// whole value of an experiment that redacts (not even a value facing an error, which has
     /// no diff). Without it, the insight infers what it can from the results.
-    #[allow(dead_code)]
     pub(crate) fn link_differ(&self, configured: bool) {
         let _ = self.shared.differ.set(configured);
     }
