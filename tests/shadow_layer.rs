@@ -574,3 +574,223 @@ async fn the_primary_answering_twice_calibrates_noise() {
     assert_eq!(v2.matched, 20);
     assert!(experiment.stats().reconciles());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The layer is invisible: streaming responses, unread request bodies, `Expect: 100-continue`.
+
+/// A primary answering `GET /events` with a server-sent-event stream whose events the test
+/// produces one by one through the returned sender; a candidate answering the same events at
+/// once.
+fn streaming_apps(events: usize) -> (Router, Router, tokio::sync::mpsc::Sender<String>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<String>(1);
+    let receiver = Arc::new(tokio::sync::Mutex::new(Some(receiver)));
+    let primary = Router::new().route(
+        "/events",
+        get(move || {
+            let receiver = receiver.clone();
+            async move {
+                let receiver = receiver.lock().await.take().expect("one stream");
+                let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+                    let event = receiver.recv().await?;
+                    let frame = http_body::Frame::data(Bytes::from(event));
+                    Some((Ok::<_, std::convert::Infallible>(frame), receiver))
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::new(http_body_util::StreamBody::new(stream)),
+                )
+            }
+        }),
+    );
+    let candidate = Router::new().route(
+        "/events",
+        get(move || async move {
+            let all: String = (0..events).map(|i| format!("data: {i}\n\n")).collect();
+            ([("content-type", "text/event-stream")], all)
+        }),
+    );
+    (primary, candidate, sender)
+}
+
+fn streaming_experiment(recorder: &Recorder<ShadowResponse, ShadowError>) -> ShadowExperiment {
+    Experiment::builder("shadow-stream")
+        .sampler(Sampler::always())
+        .candidate_timeout(Duration::from_secs(2))
+        .on_error(|_| {})
+        .publisher(recorder.clone())
+        .build()
+        .unwrap()
+}
+
+/// Guarantee 12: a streamed response reaches the client event by event. Each event is only
+/// produced once the client has received the one before, so a layer that held the body back
+/// would never deliver the first (and the test would time out instead of hanging).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_response_arrives_event_by_event() {
+    const EVENTS: usize = 5;
+    let recorder = Recorder::new();
+    let experiment = streaming_experiment(&recorder);
+    let (primary, candidate, producer) = streaming_apps(EVENTS);
+    let layer = ShadowLayer::new(experiment.clone(), candidate);
+    let addr = serve(primary.layer(layer.clone())).await;
+    let client = client();
+    let request = Request::get(format!("http://{addr}/events"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.request(request).await }
+    });
+    // The first event is produced before the client has even seen the headers.
+    producer.send("data: 0\n\n".into()).await.unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(2), pending)
+        .await
+        .expect("the headers reach the client while the stream is still open")
+        .unwrap()
+        .expect("response");
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    for i in 0..EVENTS {
+        if i > 0 {
+            producer.send(format!("data: {i}\n\n")).await.unwrap();
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("event {i} reaches the client before event {} exists", i + 1))
+            .expect("a frame")
+            .expect("no body error");
+        let data = frame.into_data().expect("a data frame");
+        assert_eq!(&data[..], format!("data: {i}\n\n").as_bytes());
+        received.push(data);
+    }
+    drop(producer);
+    assert!(body.frame().await.is_none(), "the stream ends when the producer does");
+    flush(&experiment).await;
+    // The copy taken on the side was compared once the stream had ended.
+    let results = recorder.results();
+    assert_eq!(results.len(), 1);
+    assert!(results[0].matched(), "{:?}", results[0].candidates()[0].verdict());
+    assert_eq!(layer.stats().shadowed, 1);
+    assert!(experiment.stats().reconciles());
+}
+
+/// Opens a connection and sends a chunked POST whose body never ends (one chunk, then
+/// nothing); returns the stream, which keeps the body open while it lives.
+async fn never_ending_post(addr: SocketAddr, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads from `stream` until the end of a response head (`\r\n\r\n`); what was read.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut read = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        read.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&read).into_owned()
+}
+
+/// A request body that never ends does not hold the primary back (it answers without reading
+/// it), takes no in-flight slot (with `max_in_flight(1)`, later requests are still shadowed
+/// while those connections stay open), and leaves nothing for a flush to wait for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_ends_delays_nothing_and_holds_no_slot() {
+    let recorder = Recorder::new();
+    let experiment: ShadowExperiment = Experiment::builder("shadow-unread")
+        .sampler(Sampler::always())
+        .max_in_flight(1)
+        .candidate_timeout(Duration::from_secs(1))
+        .on_error(|_| {})
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = ShadowLayer::new(experiment.clone(), candidate_app(calls.clone()))
+        .shadow_unsafe_methods(true);
+    let primary = primary_app().route("/ignore", post(|| async { "answered without the body" }));
+    let addr = serve(primary.layer(layer.clone())).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = never_ending_post(addr, "/ignore").await;
+        let head = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
+            .await
+            .expect("the primary answers at once, without the body");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        open.push(stream);
+    }
+    // The three bodies are still open; every later sampled request is still shadowed.
+    let client = client();
+    for id in 0..3 {
+        send(&client, addr, Method::GET, &format!("/items/{id}"), &[], "").await;
+        flush(&experiment).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "each GET reached the candidate");
+    let report = experiment.flush(Duration::from_millis(200)).await;
+    assert!(report.is_complete(), "nothing stuck: {report}");
+    assert_eq!(experiment.stats().shed, 0);
+    assert_eq!(layer.stats().shadowed, 3);
+    drop(open);
+}
+
+/// `Expect: 100-continue` reaches the client exactly as without the layer: a primary that
+/// answers without the body sends no `100 Continue`; one that reads it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_is_answered_only_when_the_primary_reads_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(Sampler::always(), |layer| layer.shadow_unsafe_methods(true));
+    let app = || primary_app().route("/ignore", post(|| async { "answered without the body" }));
+    let plain = serve(app()).await;
+    let shadowed = serve(app().layer(s.layer.clone())).await;
+    let head = |addr: SocketAddr, path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 5\r\n\
+             Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+    };
+    for addr in [plain, shadowed] {
+        // The primary never reads the body: its answer comes first, no interim response.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head(addr, "/ignore").as_bytes()).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
+            .await
+            .expect("an answer without the body");
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{addr}: {first}");
+        assert!(!first.contains("100 Continue"), "{addr}: {first}");
+
+        // The primary reads the body: `100 Continue` first, then the answer to the body.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head(addr, "/orders").as_bytes()).await.unwrap();
+        let interim = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
+            .await
+            .expect("an interim response");
+        assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{addr}: {interim}");
+        stream.write_all(b"hello").await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest))
+            .await
+            .expect("the answer")
+            .unwrap();
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.starts_with("HTTP/1.1 201"), "{addr}: {rest}");
+        assert!(rest.ends_with("hello"), "{addr}: {rest}");
+    }
+    flush(&s.experiment).await;
+    // Only the request whose body the primary read was shadowed (and matched: the candidate
+    // echoes the same body).
+    assert_eq!(s.layer.stats().shadowed, 1);
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    assert!(s.recorder.results()[0].matched());
+    assert!(s.experiment.stats().reconciles());
+}
