@@ -402,6 +402,9 @@ async fn an_oversized_primary_response_passes_through_uncompared() {
     assert_eq!(s.layer.stats().shadowed, 0);
     assert_eq!(s.calls.load(Ordering::SeqCst), 0);
     assert!(s.recorder.is_empty());
+    let stats = s.experiment.stats();
+    assert_eq!((stats.skipped, stats.shed), (1, 0), "skipped, not shed");
+    assert!(stats.reconciles());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -799,4 +802,157 @@ async fn expect_continue_is_answered_only_when_the_primary_reads_the_body() {
     assert_eq!(s.calls.load(Ordering::SeqCst), 1);
     assert!(s.recorder.results()[0].matched());
     assert!(s.experiment.stats().reconciles());
+}
+
+/// Sends a chunked POST over a raw connection, pausing `pause` after the first chunk, and
+/// reads the whole answer.
+async fn slow_chunked_post(addr: SocketAddr, path: &str, chunks: &[&[u8]], pause: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i == 1 {
+            tokio::time::sleep(pause).await;
+        }
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        stream.write_all(&framed).await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Item 9: a sampled request that cannot be compared ends its run as `skipped`, counted in
+/// the layer's stats under its reason — never as `shed`, which means over `max_in_flight`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_cannot_be_compared_are_counted_by_reason_not_as_shed() {
+    let s = setup(Sampler::always(), |layer| {
+        layer
+            .shadow_unsafe_methods(true)
+            .max_request_body(64)
+            .max_response_body(64)
+            .max_request_wait(Duration::from_millis(100))
+    });
+    let app = primary_app().route("/big", get(|| async { "x".repeat(200) }));
+    let addr = serve(app.layer(s.layer.clone())).await;
+    let client = client();
+
+    // Over the request limit, length known: not even sampled.
+    let big = vec![b'x'; 4096];
+    let reply = send(&client, addr, Method::POST, "/orders", &[], big.clone()).await;
+    assert_eq!(&reply.body[..], &big[..]);
+    // Over the request limit, found while the primary reads it.
+    let chunks: [&[u8]; 2] = [&[b'a'; 40], &[b'b'; 40]];
+    let reply = raw_chunked_post(addr, "/orders", &chunks).await;
+    assert!(reply.ends_with(&format!("{}{}", "a".repeat(40), "b".repeat(40))), "{reply}");
+    // The primary's response over the response limit.
+    let reply = send(&client, addr, Method::GET, "/big", &[], "").await;
+    assert_eq!(reply.body.len(), 200);
+    // A request body the primary finishes reading only after `max_request_wait` (100 ms):
+    // the primary still gets all of it.
+    let reply = slow_chunked_post(addr, "/orders", &[b"slow ", b"body"], Duration::from_millis(300)).await;
+    assert!(reply.ends_with("slow body"), "{reply}");
+    // And one that is shadowed.
+    send(&client, addr, Method::POST, "/orders", &[], "small").await;
+    flush(&s.experiment).await;
+
+    let layer = s.layer.stats();
+    assert_eq!(layer.request_oversized, 2, "{layer:?}");
+    assert_eq!(layer.response_oversized, 1, "{layer:?}");
+    assert_eq!(layer.request_timeouts, 1, "{layer:?}");
+    assert_eq!(layer.shadowed, 1, "{layer:?}");
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    let stats = s.experiment.stats();
+    assert_eq!(stats.sampled, 4, "the known-oversized request was not offered to the sampler");
+    assert_eq!((stats.skipped, stats.shed, stats.published), (3, 0, 1), "{stats:?}");
+    assert!(stats.reconciles());
+}
+
+/// A primary's error reaches the client as it would (here as the 500 an error handler makes
+/// of it), and the run is skipped and counted as a primary error, not shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_error_is_passed_through_and_counted_as_such() {
+    use darklaunch::tower::ShadowBody;
+    use tower::{service_fn, Layer, ServiceExt};
+    let s = setup(Sampler::always(), |layer| layer);
+    let primary = service_fn(|request: Request<ShadowBody<axum::body::Body>>| async move {
+        if request.uri().path() == "/fail" {
+            return Err(std::io::Error::other("primary failed"));
+        }
+        Ok(axum::http::Response::new(Full::new(Bytes::from_static(b"fine"))))
+    });
+    let service = s.layer.layer(primary);
+    // What an error handler in front of the layer makes of the primary's error.
+    let shadowed = service_fn(move |request: Request<axum::body::Body>| {
+        let service = service.clone();
+        async move {
+            let response = service.oneshot(request).await.unwrap_or_else(|_| {
+                let mut response =
+                    axum::http::Response::new(ShadowBody::new(Full::new(Bytes::new())));
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            });
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let addr = serve(Router::new().fallback_service(shadowed)).await;
+    let client = client();
+    let failed = send(&client, addr, Method::GET, "/fail", &[], "").await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let fine = send(&client, addr, Method::GET, "/text", &[], "").await;
+    assert_eq!(&fine.body[..], b"fine");
+    flush(&s.experiment).await;
+    let layer = s.layer.stats();
+    assert_eq!((layer.primary_errors, layer.shadowed), (1, 1), "{layer:?}");
+    let stats = s.experiment.stats();
+    assert_eq!((stats.sampled, stats.skipped, stats.shed), (2, 1, 0), "{stats:?}");
+    assert!(stats.reconciles());
+}
+
+/// A stream that outlasts `max_response_wait` is not compared: the deadline ends the run while
+/// the stream is still open (the layer's timer, not the stream's end), and the client still
+/// gets every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_outlasting_max_response_wait_is_not_compared() {
+    let recorder = Recorder::new();
+    let experiment = streaming_experiment(&recorder);
+    let (primary, candidate, producer) = streaming_apps(3);
+    let layer = ShadowLayer::new(experiment.clone(), candidate)
+        .max_response_wait(Duration::from_millis(100));
+    let addr = serve(primary.layer(layer.clone())).await;
+    let request = Request::get(format!("http://{addr}/events"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    producer.send("data: 0\n\n".into()).await.unwrap();
+    let response = client().request(request).await.expect("response");
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"data: 0\n\n");
+    // The stream is open and idle: the deadline passes and the run ends, skipped.
+    let started = Instant::now();
+    while experiment.stats().skipped == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the deadline never fired");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(layer.stats().response_timeouts, 1);
+    for i in 1..3 {
+        producer.send(format!("data: {i}\n\n")).await.unwrap();
+        let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&frame[..], format!("data: {i}\n\n").as_bytes());
+    }
+    drop(producer);
+    assert!(body.frame().await.is_none());
+    flush(&experiment).await;
+    assert!(recorder.is_empty(), "not compared");
+    let stats = experiment.stats();
+    assert_eq!((stats.sampled, stats.skipped, stats.shed), (1, 1, 0));
+    assert!(stats.reconciles());
+    assert_eq!(layer.stats().shadowed, 0);
 }
