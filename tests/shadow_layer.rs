@@ -666,7 +666,9 @@ async fn a_streaming_response_arrives_event_by_event() {
         }
         let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
             .await
-            .unwrap_or_else(|_| panic!("event {i} reaches the client before event {} exists", i + 1))
+            .unwrap_or_else(|_| {
+                panic!("event {i} reaches the client before event {} exists", i + 1)
+            })
             .expect("a frame")
             .expect("no body error");
         let data = frame.into_data().expect("a data frame");
@@ -674,12 +676,19 @@ async fn a_streaming_response_arrives_event_by_event() {
         received.push(data);
     }
     drop(producer);
-    assert!(body.frame().await.is_none(), "the stream ends when the producer does");
+    assert!(
+        body.frame().await.is_none(),
+        "the stream ends when the producer does"
+    );
     flush(&experiment).await;
     // The copy taken on the side was compared once the stream had ended.
     let results = recorder.results();
     assert_eq!(results.len(), 1);
-    assert!(results[0].matched(), "{:?}", results[0].candidates()[0].verdict());
+    assert!(
+        results[0].matched(),
+        "{:?}",
+        results[0].candidates()[0].verdict()
+    );
     assert_eq!(layer.stats().shadowed, 1);
     assert!(experiment.stats().reconciles());
 }
@@ -745,7 +754,11 @@ async fn a_request_body_that_never_ends_delays_nothing_and_holds_no_slot() {
         send(&client, addr, Method::GET, &format!("/items/{id}"), &[], "").await;
         flush(&experiment).await;
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "each GET reached the candidate");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "each GET reached the candidate"
+    );
     let report = experiment.flush(Duration::from_millis(200)).await;
     assert!(report.is_complete(), "nothing stuck: {report}");
     assert_eq!(experiment.stats().shed, 0);
@@ -771,7 +784,10 @@ async fn expect_continue_is_answered_only_when_the_primary_reads_the_body() {
     for addr in [plain, shadowed] {
         // The primary never reads the body: its answer comes first, no interim response.
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(head(addr, "/ignore").as_bytes()).await.unwrap();
+        stream
+            .write_all(head(addr, "/ignore").as_bytes())
+            .await
+            .unwrap();
         let first = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
             .await
             .expect("an answer without the body");
@@ -780,11 +796,17 @@ async fn expect_continue_is_answered_only_when_the_primary_reads_the_body() {
 
         // The primary reads the body: `100 Continue` first, then the answer to the body.
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(head(addr, "/orders").as_bytes()).await.unwrap();
+        stream
+            .write_all(head(addr, "/orders").as_bytes())
+            .await
+            .unwrap();
         let interim = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
             .await
             .expect("an interim response");
-        assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{addr}: {interim}");
+        assert!(
+            interim.starts_with("HTTP/1.1 100 Continue"),
+            "{addr}: {interim}"
+        );
         stream.write_all(b"hello").await.unwrap();
         let mut rest = Vec::new();
         tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest))
@@ -806,7 +828,12 @@ async fn expect_continue_is_answered_only_when_the_primary_reads_the_body() {
 
 /// Sends a chunked POST over a raw connection, pausing `pause` after the first chunk, and
 /// reads the whole answer.
-async fn slow_chunked_post(addr: SocketAddr, path: &str, chunks: &[&[u8]], pause: Duration) -> String {
+async fn slow_chunked_post(
+    addr: SocketAddr,
+    path: &str,
+    chunks: &[&[u8]],
+    pause: Duration,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
@@ -851,13 +878,22 @@ async fn requests_that_cannot_be_compared_are_counted_by_reason_not_as_shed() {
     // Over the request limit, found while the primary reads it.
     let chunks: [&[u8]; 2] = [&[b'a'; 40], &[b'b'; 40]];
     let reply = raw_chunked_post(addr, "/orders", &chunks).await;
-    assert!(reply.ends_with(&format!("{}{}", "a".repeat(40), "b".repeat(40))), "{reply}");
+    assert!(
+        reply.ends_with(&format!("{}{}", "a".repeat(40), "b".repeat(40))),
+        "{reply}"
+    );
     // The primary's response over the response limit.
     let reply = send(&client, addr, Method::GET, "/big", &[], "").await;
     assert_eq!(reply.body.len(), 200);
     // A request body the primary finishes reading only after `max_request_wait` (100 ms):
     // the primary still gets all of it.
-    let reply = slow_chunked_post(addr, "/orders", &[b"slow ", b"body"], Duration::from_millis(300)).await;
+    let reply = slow_chunked_post(
+        addr,
+        "/orders",
+        &[b"slow ", b"body"],
+        Duration::from_millis(300),
+    )
+    .await;
     assert!(reply.ends_with("slow body"), "{reply}");
     // And one that is shadowed.
     send(&client, addr, Method::POST, "/orders", &[], "small").await;
@@ -870,8 +906,15 @@ async fn requests_that_cannot_be_compared_are_counted_by_reason_not_as_shed() {
     assert_eq!(layer.shadowed, 1, "{layer:?}");
     assert_eq!(s.calls.load(Ordering::SeqCst), 1);
     let stats = s.experiment.stats();
-    assert_eq!(stats.sampled, 4, "the known-oversized request was not offered to the sampler");
-    assert_eq!((stats.skipped, stats.shed, stats.published), (3, 0, 1), "{stats:?}");
+    assert_eq!(
+        stats.sampled, 4,
+        "the known-oversized request was not offered to the sampler"
+    );
+    assert_eq!(
+        (stats.skipped, stats.shed, stats.published),
+        (3, 0, 1),
+        "{stats:?}"
+    );
     assert!(stats.reconciles());
 }
 
@@ -882,12 +925,16 @@ async fn a_primary_error_is_passed_through_and_counted_as_such() {
     use darklaunch::tower::ShadowBody;
     use tower::{service_fn, Layer, ServiceExt};
     let s = setup(Sampler::always(), |layer| layer);
-    let primary = service_fn(|request: Request<ShadowBody<axum::body::Body>>| async move {
-        if request.uri().path() == "/fail" {
-            return Err(std::io::Error::other("primary failed"));
-        }
-        Ok(axum::http::Response::new(Full::new(Bytes::from_static(b"fine"))))
-    });
+    let primary = service_fn(
+        |request: Request<ShadowBody<axum::body::Body>>| async move {
+            if request.uri().path() == "/fail" {
+                return Err(std::io::Error::other("primary failed"));
+            }
+            Ok(axum::http::Response::new(Full::new(Bytes::from_static(
+                b"fine",
+            ))))
+        },
+    );
     let service = s.layer.layer(primary);
     // What an error handler in front of the layer makes of the primary's error.
     let shadowed = service_fn(move |request: Request<axum::body::Body>| {
@@ -912,7 +959,11 @@ async fn a_primary_error_is_passed_through_and_counted_as_such() {
     let layer = s.layer.stats();
     assert_eq!((layer.primary_errors, layer.shadowed), (1, 1), "{layer:?}");
     let stats = s.experiment.stats();
-    assert_eq!((stats.sampled, stats.skipped, stats.shed), (2, 1, 0), "{stats:?}");
+    assert_eq!(
+        (stats.sampled, stats.skipped, stats.shed),
+        (2, 1, 0),
+        "{stats:?}"
+    );
     assert!(stats.reconciles());
 }
 
@@ -938,7 +989,10 @@ async fn a_stream_outlasting_max_response_wait_is_not_compared() {
     // The stream is open and idle: the deadline passes and the run ends, skipped.
     let started = Instant::now();
     while experiment.stats().skipped == 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "the deadline never fired");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the deadline never fired"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(layer.stats().response_timeouts, 1);

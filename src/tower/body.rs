@@ -82,7 +82,9 @@ impl<B: Body<Data = Bytes>> ShadowBody<B> {
             sink.finish(Ending::Oversized);
             return Self::new(body);
         }
-        let reserve = hint.exact().map_or(0, |exact| exact.min(limit as u64) as usize);
+        let reserve = hint
+            .exact()
+            .map_or(0, |exact| exact.min(limit as u64) as usize);
         let tee = Tee {
             copy: BytesMut::with_capacity(reserve),
             limit,

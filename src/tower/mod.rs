@@ -1,14 +1,43 @@
 //! A tower middleware that dark-launches whole HTTP endpoints (feature `tower`).
 //!
 //! [`ShadowLayer`] wraps a **primary** service (today's endpoint) and takes a **candidate**
-//! service (the rewrite, a new backend). For a request that the experiment samples in, it
-//! buffers the request body (up to a limit), forwards the original request to the primary,
-//! buffers the primary's response body (up to a limit) and hands the client a response rebuilt
-//! from exactly the same parts and bytes. A copy of the request then goes to the candidate in
-//! the background (as [`Experiment::run_detached`] does), and the two responses are compared as
-//! [`ShadowResponse`]s — status, a configurable set of headers (default `content-type`) and the
-//! body — with the experiment's comparator, ignore rules, diff options and publishers.
+//! service (the rewrite, a new backend). The layer is invisible (guarantee 12): the primary
+//! sees each request exactly as without the layer, and the client gets the primary's
+//! response exactly as without it — headers at once, body bytes as they come, streams
+//! included. For a request the experiment samples in:
 //!
+//! * **The request body is teed, not buffered.** The primary gets the original body; a copy
+//!   of its data is taken on the side *as the primary reads it*, up to
+//!   [`max_request_body`](ShadowLayer::max_request_body). Nothing is read ahead of the
+//!   primary, so a primary that answers without reading the body answers at once, and
+//!   `Expect: 100-continue` behaves as without the layer (hyper sends `100 Continue` only when
+//!   the primary polls the body).
+//! * **The response body is teed, not buffered.** The client gets the primary's response the
+//!   moment the primary returns it, its body forwarded frame by frame (data, trailers, size
+//!   hint and end of stream unchanged) while a copy is taken on the side, up to
+//!   [`max_response_body`](ShadowLayer::max_response_body). The client never waits for the
+//!   copy, the comparison or the candidate.
+//! * **The candidate starts when both bodies have ended.** When the primary's response body
+//!   has ended (and, for a request with a body, the primary has read that body to its end),
+//!   a copy of the request goes to the candidate in the background (as
+//!   [`Experiment::run_detached`] does), and the two responses are compared as
+//!   [`ShadowResponse`]s — status, a configurable set of headers (default `content-type`) and
+//!   the body — with the experiment's comparator, ignore rules, diff options and publishers.
+//!   Only then does the run take one of the experiment's `max_in_flight` slots, so requests
+//!   whose bodies are still open hold none, and a flush never waits for them. A HEAD
+//!   response, whose client gets no body, is compared on status and headers, at once.
+//! * **What cannot be compared is counted, never delayed.** The run then ends as
+//!   [`skipped`](crate::Stats::skipped) in the experiment's stats (never as `shed`, which
+//!   means over `max_in_flight`), and [`ShadowStats`] counts why: a request body over the
+//!   limit (`request_oversized`; when its length is known up front the request is not even
+//!   offered to the sampler), not read to its end by the time the response has ended
+//!   (`request_unread`) or not within [`max_request_wait`](ShadowLayer::max_request_wait)
+//!   (`request_timeouts`); a response body over the limit (`response_oversized`), dropped by
+//!   the client before its end (`response_unfinished`) or not ended within
+//!   [`max_response_wait`](ShadowLayer::max_response_wait) (`response_timeouts`, say a long
+//!   event stream; its copy is freed at the deadline); a primary error (`primary_errors`) or
+//!   a body error (`body_errors`). A request cancelled before the primary answered ends its
+//!   run as `dropped`.
 //! * The primary's response, its errors and its panics reach the client unchanged; the
 //!   candidate adds no latency beyond a spawn. The candidate's errors, panics and timeouts
 //!   (`candidate_timeout`) are recorded and never reach the client.
@@ -17,17 +46,12 @@
 //!   [`ShadowLayer::shadow_unsafe_methods`] is an explicit opt-in, meant for candidates that
 //!   write nowhere (a dry-run mode, a separate database).
 //! * Requests the experiment samples out are streamed to the primary untouched: nothing is
-//!   buffered, copied or timed.
+//!   copied or timed.
 //! * [`ShadowLayer::key_header`] makes a header (a user id) the sampling key, so that a keyed
 //!   sampler gives one user the same decision on every request and every instance; every
 //!   sampler of the experiment applies.
-//! * A request body over the limit is not shadowed and is counted in
-//!   [`ShadowStats::request_oversized`]: when its length is known up front the request is not
-//!   even offered to the sampler; a body found over the limit while it is buffered ends its
-//!   sampled run as shed. A primary response over the limit is passed through and not
-//!   compared ([`ShadowStats::response_oversized`]; the run ends as shed), as is a primary
-//!   error ([`ShadowStats::primary_errors`]).
-//! * The run's context has `method` and `route` (the request's path).
+//! * The run's context has `method` and `route` (the request's path). The control's duration
+//!   runs from the call of the primary to the end of its response body.
 //! * Noise calibration (feature `insight`): when the experiment
 //!   [calibrates noise](crate::ExperimentBuilder::calibrate_noise), the calibrated share of
 //!   shadowed GET, HEAD and OPTIONS requests is also sent a second time to the **primary**
@@ -228,9 +252,9 @@ struct Shared {
 /// A tower [`Layer`] that dark-launches a candidate service beside the wrapped (primary)
 /// service; see the [module docs](self).
 ///
-/// The wrapped primary receives `Request<ShadowBody<B>>` (the same bytes, streamed untouched
-/// when the request is not shadowed) and the client receives `Response<ShadowBody<_>>`. The
-/// candidate receives a copy, `Request<Full<Bytes>>` (method, URI, version and headers; not
+/// The wrapped primary receives `Request<ShadowBody<B>>` and the client receives
+/// `Response<ShadowBody<_>>`: the original bodies, every frame forwarded as it comes (a copy
+/// taken on the side when the request is shadowed). The candidate receives a copy, `Request<Full<Bytes>>` (method, URI, version and headers; not
 /// extensions). Bodies must be `Unpin` with `Bytes` data (hyper's and axum's are).
 #[derive(Clone)]
 pub struct ShadowLayer<C> {
@@ -659,7 +683,12 @@ where
             let (parts, body) = response.into_parts();
             if head_only {
                 let (status, headers) = (parts.status, &parts.headers);
-                return Ok(ShadowResponse::capture(status, headers, &names, Bytes::new()));
+                return Ok(ShadowResponse::capture(
+                    status,
+                    headers,
+                    &names,
+                    Bytes::new(),
+                ));
             }
             let bytes = Limited::new(body, limit)
                 .collect()
@@ -734,7 +763,12 @@ where
         let (parts, body) = response.into_parts();
         if head_only {
             let (status, headers) = (parts.status, &parts.headers);
-            return Ok(ShadowResponse::capture(status, headers, &names, Bytes::new()));
+            return Ok(ShadowResponse::capture(
+                status,
+                headers,
+                &names,
+                Bytes::new(),
+            ));
         }
         // The primary's body error need not be displayable either.
         let failed = |_| ShadowError {
@@ -914,7 +948,10 @@ mod tests {
         let tee = ShadowBody::tee(body, 64, None, told.sink());
         assert_eq!(tee.size_hint().exact(), Some(10));
         assert!(!tee.is_end_stream());
-        assert!(told.seen().is_empty(), "nothing is read ahead of the reader");
+        assert!(
+            told.seen().is_empty(),
+            "nothing is read ahead of the reader"
+        );
         let forwarded = tee.collect().await.unwrap().to_bytes();
         assert_eq!(&forwarded[..], b"0123456789");
         assert_eq!(told.seen(), ["complete 0123456789"]);
@@ -928,7 +965,12 @@ mod tests {
 
         // Known to be over the limit: told before anything is read.
         let told = Told::default();
-        let tee = ShadowBody::tee(Full::new(Bytes::from_static(b"0123456789")), 4, None, told.sink());
+        let tee = ShadowBody::tee(
+            Full::new(Bytes::from_static(b"0123456789")),
+            4,
+            None,
+            told.sink(),
+        );
         assert_eq!(told.seen(), ["Oversized"]);
         assert_eq!(&tee.collect().await.unwrap().to_bytes()[..], b"0123456789");
 
@@ -951,7 +993,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_waiting_past_its_deadline_is_given_up_on_and_still_forwarded() {
         let told = Told::default();
-        let (mut sender, body) = tokio_channel_body();
+        let (sender, body) = tokio_channel_body();
         let deadline = Instant::now() + Duration::from_millis(50);
         let mut tee = ShadowBody::tee(body, 64, Some(deadline), told.sink());
         let reader = tokio::spawn(async move {
@@ -965,7 +1007,10 @@ mod tests {
         // The reader is waiting for data: the deadline's timer wakes it and the copy ends.
         let started = Instant::now();
         while told.seen().is_empty() {
-            assert!(started.elapsed() < Duration::from_secs(5), "the timer never fired");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the timer never fired"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(told.seen(), ["TimedOut"]);
@@ -977,12 +1022,11 @@ mod tests {
 
     /// A body fed by a channel: frames come when the test sends them; it ends when the sender
     /// is dropped.
-    fn tokio_channel_body() -> (
-        tokio::sync::mpsc::Sender<String>,
-        http_body_util::StreamBody<
-            futures::stream::BoxStream<'static, Result<http_body::Frame<Bytes>, Infallible>>,
-        >,
-    ) {
+    type ChannelBody = http_body_util::StreamBody<
+        futures::stream::BoxStream<'static, Result<http_body::Frame<Bytes>, Infallible>>,
+    >;
+
+    fn tokio_channel_body() -> (tokio::sync::mpsc::Sender<String>, ChannelBody) {
         use futures::StreamExt;
         let (sender, receiver) = tokio::sync::mpsc::channel::<String>(4);
         let stream = futures::stream::unfold(receiver, |mut receiver| async move {
@@ -1006,7 +1050,10 @@ mod tests {
         let service = layer.layer(primary);
         let request = Request::get("/x").body(Full::new(Bytes::new())).unwrap();
         let error = service.oneshot(request).await.unwrap_err();
-        assert_eq!(error, "primary down", "the primary's error reaches the caller");
+        assert_eq!(
+            error, "primary down",
+            "the primary's error reaches the caller"
+        );
         assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
         assert_eq!(layer.stats().primary_errors, 1);
         assert_eq!(layer.stats().shadowed, 0);
@@ -1036,7 +1083,11 @@ mod tests {
         drop(body);
         assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
         assert_eq!(layer.stats().response_unfinished, 1);
-        assert_eq!(calls.load(Ordering::SeqCst), 0, "the candidate never started");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "the candidate never started"
+        );
         let stats = experiment.stats();
         assert_eq!((stats.skipped, stats.shed), (1, 0));
         assert!(stats.reconciles());
