@@ -12,9 +12,9 @@ use crate::thread_slot::RunCounter;
 /// A snapshot of an experiment's counters.
 ///
 /// Every sampled run ends as exactly one of `published`, `publish_failed`, `publish_dropped`,
-/// `shed` or `dropped`; until it has ended it is `in_flight()`. So at any quiet moment
-/// `sampled == published + publish_failed + publish_dropped + shed + dropped`, which
-/// [`reconciles`](Stats::reconciles) checks.
+/// `shed`, `skipped` or `dropped`; until it has ended it is `in_flight()`. So at any quiet
+/// moment `sampled == published + publish_failed + publish_dropped + shed + skipped + dropped`,
+/// which [`reconciles`](Stats::reconciles) checks.
 ///
 /// Per-candidate counters (`matched` … `timeouts`) count comparisons: a run with two candidates
 /// adds two.
@@ -45,6 +45,12 @@ pub struct Stats {
     pub publish_dropped: u64,
     /// Sampled runs not carried out because `max_in_flight` runs were already under way.
     pub shed: u64,
+    /// Sampled runs whose candidates never started because there was nothing to compare them
+    /// on: the HTTP shadow layer's request or response body was over its limit, not read to
+    /// its end (in time), or failed, or the primary returned an error; or the experiment was
+    /// shut down before they could start. The shadow layer counts each reason in its
+    /// `ShadowStats` (feature `tower`).
+    pub skipped: u64,
     /// Sampled runs lost: the caller's future was cancelled mid-run, or queued work was
     /// discarded when the background stopped.
     pub dropped: u64,
@@ -80,14 +86,19 @@ impl Stats {
         self.sampled.saturating_sub(self.ended())
     }
 
-    /// Whether every sampled run has ended as exactly one of published, publish-failed, shed or
-    /// dropped.
+    /// Whether every sampled run has ended as exactly one of published, publish-failed,
+    /// publish-dropped, shed, skipped or dropped.
     pub fn reconciles(&self) -> bool {
         self.sampled == self.ended()
     }
 
     fn ended(&self) -> u64 {
-        self.published + self.publish_failed + self.publish_dropped + self.shed + self.dropped
+        self.published
+            + self.publish_failed
+            + self.publish_dropped
+            + self.shed
+            + self.skipped
+            + self.dropped
     }
 
     /// Comparisons made: matched + mismatched + ignored + noise + candidate errors + timeouts.
@@ -122,6 +133,7 @@ pub(crate) struct Counters {
     publish_failed: AtomicU64,
     publish_dropped: AtomicU64,
     shed: AtomicU64,
+    skipped: AtomicU64,
     dropped: AtomicU64,
     callback_errors: [AtomicU64; Operation::ALL.len()],
 }
@@ -133,6 +145,9 @@ pub(crate) enum RunEnd {
     PublishFailed,
     PublishDropped,
     Shed,
+    /// Ended before any candidate started: nothing to compare them on.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    Skipped,
     Dropped,
 }
 
@@ -164,6 +179,7 @@ impl Counters {
             RunEnd::PublishFailed => &self.publish_failed,
             RunEnd::PublishDropped => &self.publish_dropped,
             RunEnd::Shed => &self.shed,
+            RunEnd::Skipped => &self.skipped,
             RunEnd::Dropped => &self.dropped,
         };
         // Release pairs with the Acquire loads in `snapshot`: whoever sees this end also sees
@@ -182,6 +198,7 @@ impl Counters {
         let publish_failed = self.publish_failed.load(Acquire);
         let publish_dropped = self.publish_dropped.load(Acquire);
         let shed = self.shed.load(Acquire);
+        let skipped = self.skipped.load(Acquire);
         let dropped = self.dropped.load(Acquire);
         let by_operation = std::array::from_fn(|i| self.callback_errors[i].load(Relaxed));
         let sampled = self.sampled.load(Acquire);
@@ -198,6 +215,7 @@ impl Counters {
             publish_failed,
             publish_dropped,
             shed,
+            skipped,
             dropped,
             callback_errors: by_operation.iter().sum(),
             by_operation: ByOperation(by_operation),

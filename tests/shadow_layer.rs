@@ -223,15 +223,17 @@ async fn responses_are_identical_with_the_layer_on_and_off() {
     let shadowed = serve(primary_app().layer(s.layer.clone())).await;
     let client = client();
     let cases = [
-        (Method::GET, "/items/7"),
-        (Method::GET, "/text"),
-        (Method::HEAD, "/items/7"),
-        (Method::GET, "/no-such-route"),
-        (Method::POST, "/orders"),
+        (Method::GET, "/items/7", ""),
+        (Method::GET, "/text", ""),
+        (Method::HEAD, "/items/7", ""),
+        (Method::GET, "/no-such-route", ""),
+        (Method::POST, "/orders", "order-1"),
+        // A body the primary never reads: passed through, but not shadowed.
+        (Method::GET, "/text", "ignored"),
     ];
-    for (method, path) in cases {
-        let off = send(&client, plain, method.clone(), path, &[], "order-1").await;
-        let on = send(&client, shadowed, method.clone(), path, &[], "order-1").await;
+    for (method, path, body) in cases {
+        let off = send(&client, plain, method.clone(), path, &[], body).await;
+        let on = send(&client, shadowed, method.clone(), path, &[], body).await;
         assert_eq!(off.status, on.status, "{method} {path}");
         assert_eq!(stable(&off.headers), stable(&on.headers), "{method} {path}");
         assert_eq!(off.body, on.body, "{method} {path}");
@@ -239,13 +241,16 @@ async fn responses_are_identical_with_the_layer_on_and_off() {
     flush(&s.experiment).await;
     // The GETs and the HEAD were shadowed (axum's layer wraps the fallback too); the POST
     // was not.
-    assert_eq!(s.layer.stats().shadowed, 4);
+    assert_eq!(s.layer.stats().shadowed, 4, "{:?}", s.layer.stats());
     assert_eq!(s.layer.stats().unsafe_method_skipped, 1);
+    assert_eq!(s.layer.stats().request_unread, 1);
+    assert_eq!(s.experiment.stats().skipped, 1);
     assert_eq!(s.calls.load(Ordering::SeqCst), 3);
     let results = s.recorder.results();
     assert_eq!(results.len(), 4);
-    // Both answer the unknown route with an empty 404: the only match.
-    assert_eq!(results.iter().filter(|r| r.has_mismatch()).count(), 3);
+    // Both answer the unknown route with an empty 404, and the HEAD (compared on status and
+    // headers: its client gets no body) with a JSON 200: the two matches.
+    assert_eq!(results.iter().filter(|r| r.has_mismatch()).count(), 2);
     assert!(s.experiment.stats().reconciles());
 }
 
@@ -353,8 +358,9 @@ async fn an_oversized_request_body_is_not_shadowed_and_is_counted() {
     );
     let experiment = s.experiment.stats();
     assert_eq!(
-        experiment.shed, 1,
-        "the chunked request was sampled, then shed"
+        (experiment.skipped, experiment.shed),
+        (1, 0),
+        "the chunked request was sampled, then skipped (not shed: nothing was over max_in_flight)"
     );
     assert!(experiment.reconciles());
 }
@@ -396,6 +402,9 @@ async fn an_oversized_primary_response_passes_through_uncompared() {
     assert_eq!(s.layer.stats().shadowed, 0);
     assert_eq!(s.calls.load(Ordering::SeqCst), 0);
     assert!(s.recorder.is_empty());
+    let stats = s.experiment.stats();
+    assert_eq!((stats.skipped, stats.shed), (1, 0), "skipped, not shed");
+    assert!(stats.reconciles());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,4 +582,431 @@ async fn the_primary_answering_twice_calibrates_noise() {
     assert_eq!(v2.noise + v2.matched, 200);
     assert_eq!(v2.matched, 20);
     assert!(experiment.stats().reconciles());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layer is invisible: streaming responses, unread request bodies, `Expect: 100-continue`.
+
+/// A primary answering `GET /events` with a server-sent-event stream whose events the test
+/// produces one by one through the returned sender; a candidate answering the same events at
+/// once.
+fn streaming_apps(events: usize) -> (Router, Router, tokio::sync::mpsc::Sender<String>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<String>(1);
+    let receiver = Arc::new(tokio::sync::Mutex::new(Some(receiver)));
+    let primary = Router::new().route(
+        "/events",
+        get(move || {
+            let receiver = receiver.clone();
+            async move {
+                let receiver = receiver.lock().await.take().expect("one stream");
+                let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+                    let event = receiver.recv().await?;
+                    let frame = http_body::Frame::data(Bytes::from(event));
+                    Some((Ok::<_, std::convert::Infallible>(frame), receiver))
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::new(http_body_util::StreamBody::new(stream)),
+                )
+            }
+        }),
+    );
+    let candidate = Router::new().route(
+        "/events",
+        get(move || async move {
+            let all: String = (0..events).map(|i| format!("data: {i}\n\n")).collect();
+            ([("content-type", "text/event-stream")], all)
+        }),
+    );
+    (primary, candidate, sender)
+}
+
+fn streaming_experiment(recorder: &Recorder<ShadowResponse, ShadowError>) -> ShadowExperiment {
+    Experiment::builder("shadow-stream")
+        .sampler(Sampler::always())
+        .candidate_timeout(Duration::from_secs(2))
+        .on_error(|_| {})
+        .publisher(recorder.clone())
+        .build()
+        .unwrap()
+}
+
+/// Guarantee 12: a streamed response reaches the client event by event. Each event is only
+/// produced once the client has received the one before, so a layer that held the body back
+/// would never deliver the first (and the test would time out instead of hanging).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_response_arrives_event_by_event() {
+    const EVENTS: usize = 5;
+    let recorder = Recorder::new();
+    let experiment = streaming_experiment(&recorder);
+    let (primary, candidate, producer) = streaming_apps(EVENTS);
+    let layer = ShadowLayer::new(experiment.clone(), candidate);
+    let addr = serve(primary.layer(layer.clone())).await;
+    let client = client();
+    let request = Request::get(format!("http://{addr}/events"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.request(request).await }
+    });
+    // The first event is produced before the client has even seen the headers.
+    producer.send("data: 0\n\n".into()).await.unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(2), pending)
+        .await
+        .expect("the headers reach the client while the stream is still open")
+        .unwrap()
+        .expect("response");
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    for i in 0..EVENTS {
+        if i > 0 {
+            producer.send(format!("data: {i}\n\n")).await.unwrap();
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("event {i} reaches the client before event {} exists", i + 1)
+            })
+            .expect("a frame")
+            .expect("no body error");
+        let data = frame.into_data().expect("a data frame");
+        assert_eq!(&data[..], format!("data: {i}\n\n").as_bytes());
+        received.push(data);
+    }
+    drop(producer);
+    assert!(
+        body.frame().await.is_none(),
+        "the stream ends when the producer does"
+    );
+    flush(&experiment).await;
+    // The copy taken on the side was compared once the stream had ended.
+    let results = recorder.results();
+    assert_eq!(results.len(), 1);
+    assert!(
+        results[0].matched(),
+        "{:?}",
+        results[0].candidates()[0].verdict()
+    );
+    assert_eq!(layer.stats().shadowed, 1);
+    assert!(experiment.stats().reconciles());
+}
+
+/// Opens a connection and sends a chunked POST whose body never ends (one chunk, then
+/// nothing); returns the stream, which keeps the body open while it lives.
+async fn never_ending_post(addr: SocketAddr, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads from `stream` until the end of a response head (`\r\n\r\n`); what was read.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut read = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        read.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&read).into_owned()
+}
+
+/// A request body that never ends does not hold the primary back (it answers without reading
+/// it), takes no in-flight slot (with `max_in_flight(1)`, later requests are still shadowed
+/// while those connections stay open), and leaves nothing for a flush to wait for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_ends_delays_nothing_and_holds_no_slot() {
+    let recorder = Recorder::new();
+    let experiment: ShadowExperiment = Experiment::builder("shadow-unread")
+        .sampler(Sampler::always())
+        .max_in_flight(1)
+        .candidate_timeout(Duration::from_secs(1))
+        .on_error(|_| {})
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = ShadowLayer::new(experiment.clone(), candidate_app(calls.clone()))
+        .shadow_unsafe_methods(true);
+    let primary = primary_app().route("/ignore", post(|| async { "answered without the body" }));
+    let addr = serve(primary.layer(layer.clone())).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = never_ending_post(addr, "/ignore").await;
+        let head = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
+            .await
+            .expect("the primary answers at once, without the body");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        open.push(stream);
+    }
+    // The three bodies are still open; every later sampled request is still shadowed.
+    let client = client();
+    for id in 0..3 {
+        send(&client, addr, Method::GET, &format!("/items/{id}"), &[], "").await;
+        flush(&experiment).await;
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "each GET reached the candidate"
+    );
+    let report = experiment.flush(Duration::from_millis(200)).await;
+    assert!(report.is_complete(), "nothing stuck: {report}");
+    assert_eq!(experiment.stats().shed, 0);
+    assert_eq!(layer.stats().shadowed, 3);
+    drop(open);
+}
+
+/// `Expect: 100-continue` reaches the client exactly as without the layer: a primary that
+/// answers without the body sends no `100 Continue`; one that reads it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_is_answered_only_when_the_primary_reads_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup(Sampler::always(), |layer| layer.shadow_unsafe_methods(true));
+    let app = || primary_app().route("/ignore", post(|| async { "answered without the body" }));
+    let plain = serve(app()).await;
+    let shadowed = serve(app().layer(s.layer.clone())).await;
+    let head = |addr: SocketAddr, path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 5\r\n\
+             Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+    };
+    for addr in [plain, shadowed] {
+        // The primary never reads the body: its answer comes first, no interim response.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(head(addr, "/ignore").as_bytes())
+            .await
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
+            .await
+            .expect("an answer without the body");
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{addr}: {first}");
+        assert!(!first.contains("100 Continue"), "{addr}: {first}");
+
+        // The primary reads the body: `100 Continue` first, then the answer to the body.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(head(addr, "/orders").as_bytes())
+            .await
+            .unwrap();
+        let interim = tokio::time::timeout(Duration::from_secs(2), read_head(&mut stream))
+            .await
+            .expect("an interim response");
+        assert!(
+            interim.starts_with("HTTP/1.1 100 Continue"),
+            "{addr}: {interim}"
+        );
+        stream.write_all(b"hello").await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest))
+            .await
+            .expect("the answer")
+            .unwrap();
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.starts_with("HTTP/1.1 201"), "{addr}: {rest}");
+        assert!(rest.ends_with("hello"), "{addr}: {rest}");
+    }
+    flush(&s.experiment).await;
+    // Only the request whose body the primary read was shadowed (and matched: the candidate
+    // echoes the same body).
+    assert_eq!(s.layer.stats().shadowed, 1);
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    assert!(s.recorder.results()[0].matched());
+    assert!(s.experiment.stats().reconciles());
+}
+
+/// Sends a chunked POST over a raw connection, pausing `pause` after the first chunk, and
+/// reads the whole answer.
+async fn slow_chunked_post(
+    addr: SocketAddr,
+    path: &str,
+    chunks: &[&[u8]],
+    pause: Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for (i, chunk) in chunks.iter().enumerate() {
+        if i == 1 {
+            tokio::time::sleep(pause).await;
+        }
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        stream.write_all(&framed).await.unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Item 9: a sampled request that cannot be compared ends its run as `skipped`, counted in
+/// the layer's stats under its reason — never as `shed`, which means over `max_in_flight`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_cannot_be_compared_are_counted_by_reason_not_as_shed() {
+    let s = setup(Sampler::always(), |layer| {
+        layer
+            .shadow_unsafe_methods(true)
+            .max_request_body(64)
+            .max_response_body(64)
+            .max_request_wait(Duration::from_millis(100))
+    });
+    let app = primary_app().route("/big", get(|| async { "x".repeat(200) }));
+    let addr = serve(app.layer(s.layer.clone())).await;
+    let client = client();
+
+    // Over the request limit, length known: not even sampled.
+    let big = vec![b'x'; 4096];
+    let reply = send(&client, addr, Method::POST, "/orders", &[], big.clone()).await;
+    assert_eq!(&reply.body[..], &big[..]);
+    // Over the request limit, found while the primary reads it.
+    let chunks: [&[u8]; 2] = [&[b'a'; 40], &[b'b'; 40]];
+    let reply = raw_chunked_post(addr, "/orders", &chunks).await;
+    assert!(
+        reply.ends_with(&format!("{}{}", "a".repeat(40), "b".repeat(40))),
+        "{reply}"
+    );
+    // The primary's response over the response limit.
+    let reply = send(&client, addr, Method::GET, "/big", &[], "").await;
+    assert_eq!(reply.body.len(), 200);
+    // A request body the primary finishes reading only after `max_request_wait` (100 ms):
+    // the primary still gets all of it.
+    let reply = slow_chunked_post(
+        addr,
+        "/orders",
+        &[b"slow ", b"body"],
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(reply.ends_with("slow body"), "{reply}");
+    // And one that is shadowed.
+    send(&client, addr, Method::POST, "/orders", &[], "small").await;
+    flush(&s.experiment).await;
+
+    let layer = s.layer.stats();
+    assert_eq!(layer.request_oversized, 2, "{layer:?}");
+    assert_eq!(layer.response_oversized, 1, "{layer:?}");
+    assert_eq!(layer.request_timeouts, 1, "{layer:?}");
+    assert_eq!(layer.shadowed, 1, "{layer:?}");
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    let stats = s.experiment.stats();
+    assert_eq!(
+        stats.sampled, 4,
+        "the known-oversized request was not offered to the sampler"
+    );
+    assert_eq!(
+        (stats.skipped, stats.shed, stats.published),
+        (3, 0, 1),
+        "{stats:?}"
+    );
+    assert!(stats.reconciles());
+}
+
+/// A primary's error reaches the client as it would (here as the 500 an error handler makes
+/// of it), and the run is skipped and counted as a primary error, not shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_error_is_passed_through_and_counted_as_such() {
+    use darklaunch::tower::ShadowBody;
+    use tower::{service_fn, Layer, ServiceExt};
+    let s = setup(Sampler::always(), |layer| layer);
+    let primary = service_fn(
+        |request: Request<ShadowBody<axum::body::Body>>| async move {
+            if request.uri().path() == "/fail" {
+                return Err(std::io::Error::other("primary failed"));
+            }
+            Ok(axum::http::Response::new(Full::new(Bytes::from_static(
+                b"fine",
+            ))))
+        },
+    );
+    let service = s.layer.layer(primary);
+    // What an error handler in front of the layer makes of the primary's error.
+    let shadowed = service_fn(move |request: Request<axum::body::Body>| {
+        let service = service.clone();
+        async move {
+            let response = service.oneshot(request).await.unwrap_or_else(|_| {
+                let mut response =
+                    axum::http::Response::new(ShadowBody::new(Full::new(Bytes::new())));
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            });
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let addr = serve(Router::new().fallback_service(shadowed)).await;
+    let client = client();
+    let failed = send(&client, addr, Method::GET, "/fail", &[], "").await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let fine = send(&client, addr, Method::GET, "/text", &[], "").await;
+    assert_eq!(&fine.body[..], b"fine");
+    flush(&s.experiment).await;
+    let layer = s.layer.stats();
+    assert_eq!((layer.primary_errors, layer.shadowed), (1, 1), "{layer:?}");
+    let stats = s.experiment.stats();
+    assert_eq!(
+        (stats.sampled, stats.skipped, stats.shed),
+        (2, 1, 0),
+        "{stats:?}"
+    );
+    assert!(stats.reconciles());
+}
+
+/// A stream that outlasts `max_response_wait` is not compared: the deadline ends the run while
+/// the stream is still open (the layer's timer, not the stream's end), and the client still
+/// gets every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_outlasting_max_response_wait_is_not_compared() {
+    let recorder = Recorder::new();
+    let experiment = streaming_experiment(&recorder);
+    let (primary, candidate, producer) = streaming_apps(3);
+    let layer = ShadowLayer::new(experiment.clone(), candidate)
+        .max_response_wait(Duration::from_millis(100));
+    let addr = serve(primary.layer(layer.clone())).await;
+    let request = Request::get(format!("http://{addr}/events"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    producer.send("data: 0\n\n".into()).await.unwrap();
+    let response = client().request(request).await.expect("response");
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(&first[..], b"data: 0\n\n");
+    // The stream is open and idle: the deadline passes and the run ends, skipped.
+    let started = Instant::now();
+    while experiment.stats().skipped == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the deadline never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(layer.stats().response_timeouts, 1);
+    for i in 1..3 {
+        producer.send(format!("data: {i}\n\n")).await.unwrap();
+        let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&frame[..], format!("data: {i}\n\n").as_bytes());
+    }
+    drop(producer);
+    assert!(body.frame().await.is_none());
+    flush(&experiment).await;
+    assert!(recorder.is_empty(), "not compared");
+    let stats = experiment.stats();
+    assert_eq!((stats.sampled, stats.skipped, stats.shed), (1, 1, 0));
+    assert!(stats.reconciles());
+    assert_eq!(layer.stats().shadowed, 0);
 }

@@ -90,6 +90,56 @@ impl<T, E> Drop for OwnedRun<T, E> {
     }
 }
 
+/// A sampled run that holds no in-flight slot yet: its candidates cannot start before its
+/// inputs are complete (the shadow layer's request body read by the primary, the primary's
+/// response body ended). [`start`](Self::start) takes the slot when the candidates really
+/// start; a run that never gets there ends as skipped, or as dropped if it is dropped without
+/// having ended. A flush does not wait for it: nothing of it is running.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) struct PendingRun<T, E> {
+    inner: Arc<Inner<T, E>>,
+    ended: bool,
+}
+
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+impl<T, E> PendingRun<T, E> {
+    /// Takes an in-flight slot for candidates that start now. Over `max_in_flight` the run is
+    /// shed; after a shutdown it is skipped; either way `None`.
+    pub(crate) fn start(mut self) -> Option<OwnedRun<T, E>> {
+        // The duty to end the run moves to the owned run.
+        self.ended = true;
+        let inner = self.inner.clone();
+        let already = inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        let run = OwnedRun {
+            inner: inner.clone(),
+            ended: false,
+        };
+        if inner.closed.load(Ordering::Acquire) {
+            run.end(RunEnd::Skipped);
+            return None;
+        }
+        if already >= inner.max_in_flight {
+            inner.shed(run);
+            return None;
+        }
+        Some(run)
+    }
+
+    /// Ends the run as skipped: there is nothing to compare its candidates on.
+    pub(crate) fn skip(mut self) {
+        self.ended = true;
+        self.inner.counters.ended(RunEnd::Skipped);
+    }
+}
+
+impl<T, E> Drop for PendingRun<T, E> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.inner.counters.ended(RunEnd::Dropped);
+        }
+    }
+}
+
 /// A run that can be ended: borrowed on the caller's path or owned once detached.
 pub(crate) trait EndRun {
     fn end_as(self, end: RunEnd);
@@ -133,6 +183,24 @@ impl<T, E> Inner<T, E> {
             return None;
         }
         self.admit_sampled()
+    }
+
+    /// Like [`admit`](Self::admit), but the sampled run takes no in-flight slot until its
+    /// candidates [start](PendingRun::start).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn admit_pending(self: &Arc<Self>, key: Option<u64>) -> Option<PendingRun<T, E>> {
+        self.counters.run();
+        if !self.decide(key) || self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(setup) = &self.before_run {
+            self.guarded(Operation::BeforeRun, None, setup)?;
+        }
+        self.counters.sampled();
+        Some(PendingRun {
+            inner: self.clone(),
+            ended: false,
+        })
     }
 
     fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {

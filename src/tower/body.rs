@@ -1,128 +1,238 @@
-//! The body a shadow layer hands on: what was buffered, replayed, then the rest streamed.
+//! The body a shadow layer hands on: the original untouched, or the original with a copy of
+//! its data taken on the side as it is read (a tee).
 
-use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
 
-/// A body that replays what was buffered of an original body, then streams the rest of it.
-/// For a request or response that was not shadowed it is the original body, untouched.
+/// The body a [`ShadowLayer`](super::ShadowLayer) hands on — to the primary (the request's)
+/// and to the client (the primary's response's): the original body, every frame forwarded
+/// unchanged and as soon as it comes.
 ///
-/// Size hints and end-of-stream are kept as the original's, so that the framing of the
-/// message (`content-length` or chunked) does not change.
-pub struct ShadowBody<B: Body> {
-    frames: VecDeque<Frame<Bytes>>,
-    buffered: u64,
-    error: Option<Box<B::Error>>,
-    rest: Option<B>,
-    exact: bool,
-    ended: bool,
+/// For a shadowed request the layer takes a copy of the data on the side while the body is
+/// read (up to the layer's limits); nothing is read ahead of the reader. Data, trailers,
+/// errors, size hints and end-of-stream are the original's, so the framing of the message
+/// (`content-length` or chunked) and `Expect: 100-continue` behave as without the layer.
+///
+/// ```
+/// use bytes::Bytes;
+/// use darklaunch::tower::ShadowBody;
+/// use http_body::Body;
+/// use http_body_util::{BodyExt, Full};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let body = ShadowBody::new(Full::new(Bytes::from_static(b"as it was")));
+/// assert_eq!(body.size_hint().exact(), Some(9));
+/// assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"as it was");
+/// # }
+/// ```
+pub struct ShadowBody<B> {
+    kind: Kind<B>,
 }
 
-impl<B: Body> ShadowBody<B> {
+enum Kind<B> {
+    /// The original body, untouched.
+    Plain(B),
+    /// The original body with a copy taken on the side. The mutex is never locked (the body
+    /// is polled through `&mut`); it only makes the body `Sync` when the original is.
+    Tee(B, Box<Mutex<Tee>>),
+    /// A body of exactly these bytes, with no original behind it (noise calibration's copy of
+    /// a request for the primary).
+    #[cfg(feature = "insight")]
+    Replay(Option<Bytes>),
+}
+
+impl<B> ShadowBody<B> {
     /// Wraps `body` unchanged.
     pub fn new(body: B) -> Self {
         Self {
-            frames: VecDeque::new(),
-            buffered: 0,
-            error: None,
-            rest: Some(body),
-            exact: false,
-            ended: false,
+            kind: Kind::Plain(body),
         }
     }
-}
 
-impl<B: Body> ShadowBody<B> {
     /// A body of exactly `bytes`, with no original behind it (a replayed request).
     #[cfg(feature = "insight")]
     pub(super) fn replay(bytes: Bytes) -> Self {
-        let buffered = bytes.len() as u64;
-        let frames = if bytes.is_empty() {
-            VecDeque::new()
-        } else {
-            VecDeque::from([Frame::data(bytes)])
-        };
         Self {
-            frames,
-            buffered,
-            error: None,
-            rest: None,
-            exact: true,
-            ended: false,
+            kind: Kind::Replay(Some(bytes).filter(|bytes| !bytes.is_empty())),
         }
     }
 }
 
-impl<B: Body<Data = Bytes> + Unpin> ShadowBody<B> {
-    /// Reads `body` until it ends, fails, or more than `limit` bytes were read.
-    pub(super) async fn buffer(mut body: B, limit: usize) -> Self {
-        let exact = body.size_hint().exact().is_some();
-        let mut frames = VecDeque::new();
-        let mut buffered = 0u64;
-        let mut error = None;
-        let mut rest = None;
-        loop {
-            if body.is_end_stream() {
-                break;
-            }
-            match body.frame().await {
-                None => break,
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        buffered += data.len() as u64;
-                    }
-                    frames.push_back(frame);
-                    if buffered > limit as u64 {
-                        rest = Some(body);
-                        break;
-                    }
-                }
-                Some(Err(failed)) => {
-                    error = Some(Box::new(failed));
-                    break;
-                }
-            }
+impl<B: Body<Data = Bytes>> ShadowBody<B> {
+    /// Wraps `body`, copying its data up to `limit` bytes as it is read, and tells `sink` how
+    /// it ended: complete (with the copy), over the limit (as soon as it is), failed, not
+    /// finished by `deadline`, or dropped before its end. A body already at its end, or known
+    /// to be over the limit, is told at once and forwarded untouched.
+    pub(super) fn tee(body: B, limit: usize, deadline: Option<Instant>, sink: Sink) -> Self {
+        if body.is_end_stream() {
+            sink.finish(Ending::Complete(Bytes::new()));
+            return Self::new(body);
         }
+        let hint = body.size_hint();
+        if hint.lower() > limit as u64 {
+            sink.finish(Ending::Oversized);
+            return Self::new(body);
+        }
+        let reserve = hint
+            .exact()
+            .map_or(0, |exact| exact.min(limit as u64) as usize);
+        let tee = Tee {
+            copy: BytesMut::with_capacity(reserve),
+            limit,
+            deadline,
+            timer: None,
+            sink: Some(sink),
+        };
         Self {
-            frames,
-            buffered,
-            error,
-            rest,
-            exact,
-            ended: false,
+            kind: Kind::Tee(body, Box::new(Mutex::new(tee))),
+        }
+    }
+}
+
+/// How a teed body ended, as far as its copy is concerned.
+#[derive(Debug)]
+pub(super) enum Ending {
+    /// Read to its end within the limit and the deadline: the copy.
+    Complete(Bytes),
+    /// More data than the limit.
+    Oversized,
+    /// The original body returned an error.
+    Failed,
+    /// Not read to its end by the deadline.
+    TimedOut,
+    /// Dropped before its end (the reader stopped reading).
+    Unfinished,
+}
+
+/// Whoever waits for a teed body's copy.
+pub(super) enum Sink {
+    /// A request's copy, kept until the primary's response has ended.
+    Request(Arc<RequestCopy>),
+    /// A response's copy: the comparison is launched (or abandoned) when the body ends.
+    Response(Box<dyn Launch>),
+}
+
+impl Sink {
+    fn finish(self, ending: Ending) {
+        match self {
+            Sink::Request(copy) => copy.set(ending),
+            Sink::Response(launch) => launch.finish(ending),
+        }
+    }
+}
+
+/// What happens when the primary's response body has ended, one way or another.
+pub(super) trait Launch: Send {
+    /// Starts the candidate with the response's copy, or counts why it is not compared.
+    fn finish(self: Box<Self>, ending: Ending);
+}
+
+/// A request body's copy, shared between its tee and the comparison that needs it. `None`
+/// while the body is still being read.
+#[derive(Debug, Default)]
+pub(super) struct RequestCopy {
+    ending: Mutex<Option<Ending>>,
+}
+
+impl RequestCopy {
+    fn set(&self, ending: Ending) {
+        *self.ending.lock().unwrap_or_else(|p| p.into_inner()) = Some(ending);
+    }
+
+    /// How the request body ended; `None` if it is still being read (or was never read).
+    pub(super) fn take(&self) -> Option<Ending> {
+        self.ending.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The copy being taken of a body.
+struct Tee {
+    copy: BytesMut,
+    limit: usize,
+    deadline: Option<Instant>,
+    /// Wakes the reader at the deadline while the body is waiting for data.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// `None` once the copy's fate is told.
+    sink: Option<Sink>,
+}
+
+impl Tee {
+    fn data(&mut self, data: &Bytes) {
+        if self.sink.is_none() {
+            return;
+        }
+        if self.copy.len().saturating_add(data.len()) > self.limit {
+            self.end(Ending::Oversized);
+            return;
+        }
+        self.copy.extend_from_slice(data);
+    }
+
+    fn complete(&mut self) {
+        if self.sink.is_none() {
+            return;
+        }
+        let ending = match self.deadline {
+            Some(deadline) if Instant::now() > deadline => Ending::TimedOut,
+            _ => Ending::Complete(std::mem::take(&mut self.copy).freeze()),
+        };
+        self.end(ending);
+    }
+
+    fn end(&mut self, ending: Ending) {
+        self.timer = None;
+        self.copy = BytesMut::new();
+        if let Some(sink) = self.sink.take() {
+            sink.finish(ending);
         }
     }
 
-    /// Whether reading the original body failed.
-    pub(super) fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-
-    /// The whole body, if it was read to its end without error.
-    pub(super) fn complete_bytes(&self) -> Option<Bytes> {
-        if self.rest.is_some() || self.error.is_some() {
-            return None;
+    /// The body is waiting for data: gives up on the copy once the deadline has passed, and
+    /// otherwise makes sure the reader is woken then.
+    fn poll_deadline(&mut self, cx: &mut TaskContext<'_>) {
+        let (Some(deadline), Some(_)) = (self.deadline, &self.sink) else {
+            return;
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            self.end(Ending::TimedOut);
+            return;
         }
-        let mut data = self.frames.iter().filter_map(Frame::data_ref);
-        match (data.next(), data.next()) {
-            (None, _) => Some(Bytes::new()),
-            (Some(only), None) => Some(only.clone()),
-            (Some(first), Some(second)) => {
-                let mut all = BytesMut::with_capacity(self.buffered as usize);
-                all.extend_from_slice(first);
-                all.extend_from_slice(second);
-                for more in data {
-                    all.extend_from_slice(more);
-                }
-                Some(all.freeze())
+        if self.timer.is_none() {
+            self.timer = timer_at(deadline);
+        }
+        if let Some(timer) = &mut self.timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                self.end(Ending::TimedOut);
             }
         }
     }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        self.end(Ending::Unfinished);
+    }
+}
+
+/// A tokio timer firing at `deadline`, if the current thread is in a tokio runtime with timers
+/// enabled; without one the deadline is only checked when the body ends.
+fn timer_at(deadline: Instant) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    // A runtime built without `enable_time` panics here.
+    catch_unwind(AssertUnwindSafe(|| {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }))
+    .ok()
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
@@ -133,66 +243,58 @@ impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let this = self.get_mut();
-        if let Some(frame) = this.frames.pop_front() {
-            if let Some(data) = frame.data_ref() {
-                this.buffered -= data.len() as u64;
-            }
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Some(Err(*error)));
-        }
-        match &mut this.rest {
-            Some(rest) => {
-                let polled = Pin::new(rest).poll_frame(cx);
-                if let Poll::Ready(None) = polled {
-                    this.ended = true;
+        match &mut self.get_mut().kind {
+            Kind::Plain(body) => Pin::new(body).poll_frame(cx),
+            Kind::Tee(body, tee) => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                let tee = tee.get_mut().unwrap_or_else(|p| p.into_inner());
+                match &polled {
+                    Poll::Pending => tee.poll_deadline(cx),
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            tee.data(data);
+                        }
+                        if body.is_end_stream() {
+                            tee.complete();
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => tee.end(Ending::Failed),
+                    Poll::Ready(None) => tee.complete(),
                 }
                 polled
             }
-            None => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
+            #[cfg(feature = "insight")]
+            Kind::Replay(bytes) => Poll::Ready(bytes.take().map(|bytes| Ok(Frame::data(bytes)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty()
-            && self.error.is_none()
-            && match &self.rest {
-                Some(rest) => rest.is_end_stream(),
-                None => self.exact || self.ended,
-            }
+        match &self.kind {
+            Kind::Plain(body) | Kind::Tee(body, _) => body.is_end_stream(),
+            #[cfg(feature = "insight")]
+            Kind::Replay(bytes) => bytes.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.rest {
-            Some(rest) => {
-                let hint = rest.size_hint();
-                let mut sum = SizeHint::new();
-                sum.set_lower(hint.lower().saturating_add(self.buffered));
-                if let Some(upper) = hint.upper() {
-                    sum.set_upper(upper.saturating_add(self.buffered));
-                }
-                sum
-            }
-            None if self.exact && self.error.is_none() => SizeHint::with_exact(self.buffered),
-            None => {
-                let mut hint = SizeHint::new();
-                hint.set_lower(self.buffered);
-                hint
+        match &self.kind {
+            Kind::Plain(body) | Kind::Tee(body, _) => body.size_hint(),
+            #[cfg(feature = "insight")]
+            Kind::Replay(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |bytes| bytes.len() as u64))
             }
         }
     }
 }
 
-impl<B: Body> fmt::Debug for ShadowBody<B> {
+impl<B> fmt::Debug for ShadowBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShadowBody")
-            .field("buffered", &self.buffered)
-            .field("streaming", &self.rest.is_some())
-            .finish()
+        let kind = match &self.kind {
+            Kind::Plain(_) => "plain",
+            Kind::Tee(..) => "tee",
+            #[cfg(feature = "insight")]
+            Kind::Replay(_) => "replay",
+        };
+        f.debug_struct("ShadowBody").field("kind", &kind).finish()
     }
 }

@@ -1,14 +1,43 @@
 //! A tower middleware that dark-launches whole HTTP endpoints (feature `tower`).
 //!
 //! [`ShadowLayer`] wraps a **primary** service (today's endpoint) and takes a **candidate**
-//! service (the rewrite, a new backend). For a request that the experiment samples in, it
-//! buffers the request body (up to a limit), forwards the original request to the primary,
-//! buffers the primary's response body (up to a limit) and hands the client a response rebuilt
-//! from exactly the same parts and bytes. A copy of the request then goes to the candidate in
-//! the background (as [`Experiment::run_detached`] does), and the two responses are compared as
-//! [`ShadowResponse`]s — status, a configurable set of headers (default `content-type`) and the
-//! body — with the experiment's comparator, ignore rules, diff options and publishers.
+//! service (the rewrite, a new backend). The layer is invisible (guarantee 12): the primary
+//! sees each request exactly as without the layer, and the client gets the primary's
+//! response exactly as without it — headers at once, body bytes as they come, streams
+//! included. For a request the experiment samples in:
 //!
+//! * **The request body is teed, not buffered.** The primary gets the original body; a copy
+//!   of its data is taken on the side *as the primary reads it*, up to
+//!   [`max_request_body`](ShadowLayer::max_request_body). Nothing is read ahead of the
+//!   primary, so a primary that answers without reading the body answers at once, and
+//!   `Expect: 100-continue` behaves as without the layer (hyper sends `100 Continue` only when
+//!   the primary polls the body).
+//! * **The response body is teed, not buffered.** The client gets the primary's response the
+//!   moment the primary returns it, its body forwarded frame by frame (data, trailers, size
+//!   hint and end of stream unchanged) while a copy is taken on the side, up to
+//!   [`max_response_body`](ShadowLayer::max_response_body). The client never waits for the
+//!   copy, the comparison or the candidate.
+//! * **The candidate starts when both bodies have ended.** When the primary's response body
+//!   has ended (and, for a request with a body, the primary has read that body to its end),
+//!   a copy of the request goes to the candidate in the background (as
+//!   [`Experiment::run_detached`] does), and the two responses are compared as
+//!   [`ShadowResponse`]s — status, a configurable set of headers (default `content-type`) and
+//!   the body — with the experiment's comparator, ignore rules, diff options and publishers.
+//!   Only then does the run take one of the experiment's `max_in_flight` slots, so requests
+//!   whose bodies are still open hold none, and a flush never waits for them. A HEAD
+//!   response, whose client gets no body, is compared on status and headers, at once.
+//! * **What cannot be compared is counted, never delayed.** The run then ends as
+//!   [`skipped`](crate::Stats::skipped) in the experiment's stats (never as `shed`, which
+//!   means over `max_in_flight`), and [`ShadowStats`] counts why: a request body over the
+//!   limit (`request_oversized`; when its length is known up front the request is not even
+//!   offered to the sampler), not read to its end by the time the response has ended
+//!   (`request_unread`) or not within [`max_request_wait`](ShadowLayer::max_request_wait)
+//!   (`request_timeouts`); a response body over the limit (`response_oversized`), dropped by
+//!   the client before its end (`response_unfinished`) or not ended within
+//!   [`max_response_wait`](ShadowLayer::max_response_wait) (`response_timeouts`, say a long
+//!   event stream; its copy is freed at the deadline); a primary error (`primary_errors`) or
+//!   a body error (`body_errors`). A request cancelled before the primary answered ends its
+//!   run as `dropped`.
 //! * The primary's response, its errors and its panics reach the client unchanged; the
 //!   candidate adds no latency beyond a spawn. The candidate's errors, panics and timeouts
 //!   (`candidate_timeout`) are recorded and never reach the client.
@@ -17,17 +46,12 @@
 //!   [`ShadowLayer::shadow_unsafe_methods`] is an explicit opt-in, meant for candidates that
 //!   write nowhere (a dry-run mode, a separate database).
 //! * Requests the experiment samples out are streamed to the primary untouched: nothing is
-//!   buffered, copied or timed.
+//!   copied or timed.
 //! * [`ShadowLayer::key_header`] makes a header (a user id) the sampling key, so that a keyed
 //!   sampler gives one user the same decision on every request and every instance; every
 //!   sampler of the experiment applies.
-//! * A request body over the limit is not shadowed and is counted in
-//!   [`ShadowStats::request_oversized`]: when its length is known up front the request is not
-//!   even offered to the sampler; a body found over the limit while it is buffered ends its
-//!   sampled run as shed. A primary response over the limit is passed through and not
-//!   compared ([`ShadowStats::response_oversized`]; the run ends as shed), as is a primary
-//!   error ([`ShadowStats::primary_errors`]).
-//! * The run's context has `method` and `route` (the request's path).
+//! * The run's context has `method` and `route` (the request's path). The control's duration
+//!   runs from the call of the primary to the end of its response body.
 //! * Noise calibration (feature `insight`): when the experiment
 //!   [calibrates noise](crate::ExperimentBuilder::calibrate_noise), the calibrated share of
 //!   shadowed GET, HEAD and OPTIONS requests is also sent a second time to the **primary**
@@ -92,10 +116,12 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderName, CONTENT_TYPE};
@@ -110,10 +136,13 @@ mod response;
 pub use body::ShadowBody;
 pub use response::{ShadowError, ShadowResponse};
 
+use body::{Ending, Launch, RequestCopy, Sink};
+
+use crate::clock::Tick;
 use crate::context::Context;
 use crate::experiment::Experiment;
 use crate::observation::{Observation, Outcome};
-use crate::run::BoxedCandidates;
+use crate::run::{BoxedCandidates, PendingRun};
 use crate::sample::hash_with_seed;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -122,14 +151,23 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// candidate's failures recorded as [`ShadowError`]s.
 pub type ShadowExperiment = Experiment<ShadowResponse, ShadowError>;
 
-/// The default limit on a buffered request body: 64 KiB.
+/// The default limit on the copy of a request body: 64 KiB.
 pub const DEFAULT_MAX_REQUEST_BODY: usize = 64 * 1024;
-/// The default limit on a buffered response body: 1 MiB.
+/// The default limit on the copy of a response body: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
+/// The default time a shadowed request's body may take to be read to its end: 5 s.
+pub const DEFAULT_MAX_REQUEST_WAIT: Duration = Duration::from_secs(5);
+/// The default time the primary's response body may take to end, from its headers: 5 s.
+pub const DEFAULT_MAX_RESPONSE_WAIT: Duration = Duration::from_secs(5);
 
 /// What a [`ShadowLayer`] did with requests, besides what the experiment's own
 /// [`Stats`](crate::Stats) count.
+///
+/// Each sampled request that is not shadowed for one of the reasons below also ends its
+/// experiment run as [`skipped`](crate::Stats::skipped) (never as `shed`, which only means
+/// over `max_in_flight`), so `experiment.stats().reconciles()` holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShadowStats {
     /// Requests whose copy was sent to the candidate.
     pub shadowed: u64,
@@ -137,12 +175,24 @@ pub struct ShadowStats {
     pub unsafe_method_skipped: u64,
     /// Requests not shadowed because their body was over the request limit.
     pub request_oversized: u64,
+    /// Requests not shadowed because the primary did not read their body to its end by the
+    /// time its response had ended (it answered without the body, or stopped part way).
+    pub request_unread: u64,
+    /// Requests not shadowed because their body was not read to its end within
+    /// [`max_request_wait`](ShadowLayer::max_request_wait).
+    pub request_timeouts: u64,
     /// Requests not shadowed because the primary's response body was over the response limit.
     pub response_oversized: u64,
+    /// Requests not shadowed because the primary's response body was dropped before its end
+    /// (the client went away or stopped reading).
+    pub response_unfinished: u64,
+    /// Requests not shadowed because the primary's response body did not end within
+    /// [`max_response_wait`](ShadowLayer::max_response_wait) (a long stream).
+    pub response_timeouts: u64,
     /// Requests not shadowed because the primary returned an error (passed through as is).
     pub primary_errors: u64,
-    /// Requests not shadowed because reading the request or the primary's response body
-    /// failed (the error reaches the primary or the client as it would have).
+    /// Requests not shadowed because the request or the primary's response body failed (the
+    /// error reaches the primary or the client as it would have).
     pub body_errors: u64,
 }
 
@@ -151,7 +201,11 @@ struct Counters {
     shadowed: AtomicU64,
     unsafe_method_skipped: AtomicU64,
     request_oversized: AtomicU64,
+    request_unread: AtomicU64,
+    request_timeouts: AtomicU64,
     response_oversized: AtomicU64,
+    response_unfinished: AtomicU64,
+    response_timeouts: AtomicU64,
     primary_errors: AtomicU64,
     body_errors: AtomicU64,
 }
@@ -167,7 +221,11 @@ impl Counters {
             shadowed: get(&self.shadowed),
             unsafe_method_skipped: get(&self.unsafe_method_skipped),
             request_oversized: get(&self.request_oversized),
+            request_unread: get(&self.request_unread),
+            request_timeouts: get(&self.request_timeouts),
             response_oversized: get(&self.response_oversized),
+            response_unfinished: get(&self.response_unfinished),
+            response_timeouts: get(&self.response_timeouts),
             primary_errors: get(&self.primary_errors),
             body_errors: get(&self.body_errors),
         }
@@ -178,6 +236,8 @@ impl Counters {
 struct Config {
     max_request_body: usize,
     max_response_body: usize,
+    max_request_wait: Duration,
+    max_response_wait: Duration,
     headers: Vec<HeaderName>,
     key_header: Option<HeaderName>,
     unsafe_methods: bool,
@@ -192,9 +252,9 @@ struct Shared {
 /// A tower [`Layer`] that dark-launches a candidate service beside the wrapped (primary)
 /// service; see the [module docs](self).
 ///
-/// The wrapped primary receives `Request<ShadowBody<B>>` (the same bytes, streamed untouched
-/// when the request is not shadowed) and the client receives `Response<ShadowBody<_>>`. The
-/// candidate receives a copy, `Request<Full<Bytes>>` (method, URI, version and headers; not
+/// The wrapped primary receives `Request<ShadowBody<B>>` and the client receives
+/// `Response<ShadowBody<_>>`: the original bodies, every frame forwarded as it comes (a copy
+/// taken on the side when the request is shadowed). The candidate receives a copy, `Request<Full<Bytes>>` (method, URI, version and headers; not
 /// extensions). Bodies must be `Unpin` with `Bytes` data (hyper's and axum's are).
 #[derive(Clone)]
 pub struct ShadowLayer<C> {
@@ -213,6 +273,8 @@ impl<C> ShadowLayer<C> {
             config: Config {
                 max_request_body: DEFAULT_MAX_REQUEST_BODY,
                 max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+                max_request_wait: DEFAULT_MAX_REQUEST_WAIT,
+                max_response_wait: DEFAULT_MAX_RESPONSE_WAIT,
                 headers: vec![CONTENT_TYPE],
                 key_header: None,
                 unsafe_methods: false,
@@ -221,18 +283,58 @@ impl<C> ShadowLayer<C> {
         }
     }
 
-    /// The largest request body buffered for a copy (default 64 KiB); larger requests are not
-    /// shadowed.
+    /// The largest request body copied for the candidate (default 64 KiB). Larger requests
+    /// are not shadowed ([`ShadowStats::request_oversized`]): one whose length is known up
+    /// front is not even offered to the sampler; the primary gets every byte either way.
     pub fn max_request_body(mut self, bytes: usize) -> Self {
         self.config.max_request_body = bytes;
         self
     }
 
-    /// The largest response body buffered for comparison (default 1 MiB), for the primary and
-    /// the candidate alike. A larger primary response is passed through and not compared; a
-    /// larger candidate response is recorded as a [`ShadowError`] of kind `body`.
+    /// The largest response body copied for comparison (default 1 MiB), for the primary and
+    /// the candidate alike. A larger primary response streams to the client as always and is
+    /// not compared ([`ShadowStats::response_oversized`]); a larger candidate response is
+    /// recorded as a [`ShadowError`] of kind `body`.
     pub fn max_response_body(mut self, bytes: usize) -> Self {
         self.config.max_response_body = bytes;
+        self
+    }
+
+    /// How long, from its arrival, a shadowed request's body may take to be read to its end by
+    /// the primary (default [`DEFAULT_MAX_REQUEST_WAIT`]); a slower one is still read by the
+    /// primary as always, but not shadowed ([`ShadowStats::request_timeouts`]), and its copy
+    /// is freed at the deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use darklaunch::tower::{ShadowExperiment, ShadowLayer};
+    /// use darklaunch::Experiment;
+    /// use http::{Request, Response};
+    /// use http_body_util::Full;
+    /// use tower::service_fn;
+    ///
+    /// let experiment: ShadowExperiment = Experiment::builder("uploads-v2").build().unwrap();
+    /// let candidate = service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    /// });
+    /// let layer = ShadowLayer::new(experiment, candidate)
+    ///     .max_request_wait(Duration::from_secs(2))
+    ///     .max_response_wait(Duration::from_secs(10));
+    /// # let _ = layer;
+    /// ```
+    pub fn max_request_wait(mut self, wait: Duration) -> Self {
+        self.config.max_request_wait = wait;
+        self
+    }
+
+    /// How long, from its headers, the primary's response body may take to end (default
+    /// [`DEFAULT_MAX_RESPONSE_WAIT`]). The client gets the body as it comes regardless; a body
+    /// that takes longer (a long stream) is not compared ([`ShadowStats::response_timeouts`]),
+    /// and its copy is freed at the deadline. See
+    /// [`max_request_wait`](Self::max_request_wait) for an example.
+    pub fn max_response_wait(mut self, wait: Duration) -> Self {
+        self.config.max_response_wait = wait;
         self
     }
 
@@ -374,10 +476,9 @@ where
                 Ok(text) => hash_with_seed(inner.salt_seed, text),
                 Err(_) => hash_with_seed(inner.salt_seed, value.as_bytes()),
             });
-        let Some(active) = inner.admit(key) else {
+        let Some(run) = inner.admit_pending(key) else {
             return direct(&mut self.primary, request);
         };
-        let run = active.detach(inner);
         // The primary that was driven to readiness handles this request.
         let fresh = self.primary.clone();
         let primary = std::mem::replace(&mut self.primary, fresh);
@@ -387,12 +488,13 @@ where
     }
 }
 
-/// The sampled path: buffer, forward, buffer, compare in the background.
+/// The sampled path: forward the request with its body teed, return the primary's response
+/// with its body teed; the candidate starts once both bodies have ended (see [`Comparison`]).
 async fn shadow<S, C, B, R, CR>(
     shared: Arc<Shared>,
     mut primary: S,
     candidate: C,
-    run: crate::run::OwnedRun<ShadowResponse, ShadowError>,
+    run: PendingRun<ShadowResponse, ShadowError>,
     request: Request<B>,
 ) -> ShadowOutput<R, S::Error>
 where
@@ -410,104 +512,228 @@ where
     CR::Error: Into<BoxError>,
 {
     let config = &shared.config;
-    let counters = &shared.counters;
-    let inner = &shared.experiment.inner;
     let (parts, body) = request.into_parts();
-    let body = ShadowBody::buffer(body, config.max_request_body).await;
-    let Some(bytes) = body.complete_bytes() else {
-        bump(if body.failed() {
-            &counters.body_errors
-        } else {
-            &counters.request_oversized
-        });
-        inner.shed(run);
-        let response = primary.call(Request::from_parts(parts, body)).await?;
-        return Ok(response.map(ShadowBody::new));
+    // Nothing is read ahead of the primary: the copy is taken as the primary reads the body.
+    let (body, input) = if body.is_end_stream() {
+        (ShadowBody::new(body), None)
+    } else {
+        let copy = Arc::new(RequestCopy::default());
+        let deadline = Instant::now().checked_add(config.max_request_wait);
+        let sink = Sink::Request(copy.clone());
+        let body = ShadowBody::tee(body, config.max_request_body, deadline, sink);
+        (body, Some(copy))
     };
+    let head = head_of(&parts);
+    let head_only = parts.method == Method::HEAD;
     #[cfg(feature = "insight")]
-    let calibration =
-        (is_safe(&parts.method) && crate::run::calibration::wanted(inner)).then(|| {
+    let calibration = (is_safe(&parts.method)
+        && crate::run::calibration::wanted(&shared.experiment.inner))
+    .then(|| (primary.clone(), parts.extensions.clone()));
+    let mut context = Context::new();
+    context.insert("method", parts.method.as_str().to_owned());
+    context.insert("route", parts.uri.path().to_owned());
+
+    let start = shared.experiment.inner.clock.now();
+    let response = match primary.call(Request::from_parts(parts, body)).await {
+        Ok(response) => response,
+        Err(error) => {
+            bump(&shared.counters.primary_errors);
+            run.skip();
+            return Err(error);
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let compared = ShadowResponse::capture(parts.status, &parts.headers, &config.headers, {
+        Bytes::new()
+    });
+    let limit = config.max_response_body;
+    let deadline = Instant::now().checked_add(config.max_response_wait);
+    let comparison = Comparison::<S, C, B> {
+        shared: shared.clone(),
+        run,
+        input,
+        head,
+        candidate,
+        #[cfg(feature = "insight")]
+        calibration,
+        context,
+        start,
+        compared,
+        _types: PhantomData,
+    };
+    if head_only {
+        // The client of a HEAD request never gets a body (hyper drops it unread), so the
+        // comparison is on the status and headers, and starts at once.
+        Box::new(comparison).finish(Ending::Complete(Bytes::new()));
+        return Ok(Response::from_parts(parts, ShadowBody::new(body)));
+    }
+    let body = ShadowBody::tee(body, limit, deadline, Sink::Response(Box::new(comparison)));
+    Ok(Response::from_parts(parts, body))
+}
+
+/// A shadowed request waiting for the primary's response body to end. Then, if the request's
+/// body was read to its end too, the candidate starts (taking an in-flight slot only now);
+/// otherwise the run ends as skipped, counted under its reason.
+struct Comparison<S, C, B> {
+    shared: Arc<Shared>,
+    run: PendingRun<ShadowResponse, ShadowError>,
+    /// The request body's copy; `None` when the request had no body.
+    input: Option<Arc<RequestCopy>>,
+    /// The request's method, URI, version and headers, for the candidate's copy.
+    head: Request<()>,
+    candidate: C,
+    /// The primary (and the request's extensions) for noise calibration's second call.
+    #[cfg(feature = "insight")]
+    calibration: Option<(S, http::Extensions)>,
+    context: Context,
+    start: Tick,
+    /// The primary's status and compared headers; the body comes when it has ended.
+    compared: ShadowResponse,
+    _types: PhantomData<fn() -> (S, B)>,
+}
+
+impl<S, C, B> Comparison<S, C, B> {
+    fn skip(self, counter: fn(&Counters) -> &AtomicU64) {
+        bump(counter(&self.shared.counters));
+        self.run.skip();
+    }
+}
+
+impl<S, C, B, R, CR> Launch for Comparison<S, C, B>
+where
+    S: Service<Request<ShadowBody<B>>, Response = Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Send,
+    R: Body<Data = Bytes> + Unpin + Send + 'static,
+    R::Error: Send,
+    C: Service<Request<Full<Bytes>>, Response = Response<CR>> + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    CR: Body + Send + 'static,
+    CR::Data: Send,
+    CR::Error: Into<BoxError>,
+{
+    fn finish(self: Box<Self>, ending: Ending) {
+        // A request that could not be copied is the first reason not to compare.
+        let request = self.input.as_ref().map(|copy| copy.take());
+        match request {
+            Some(Some(Ending::Oversized)) => return self.skip(|c| &c.request_oversized),
+            Some(Some(Ending::Failed)) => return self.skip(|c| &c.body_errors),
+            Some(Some(Ending::TimedOut)) => return self.skip(|c| &c.request_timeouts),
+            _ => {}
+        }
+        let body = match ending {
+            Ending::Complete(body) => body,
+            Ending::Oversized => return self.skip(|c| &c.response_oversized),
+            Ending::Failed => return self.skip(|c| &c.body_errors),
+            Ending::TimedOut => return self.skip(|c| &c.response_timeouts),
+            Ending::Unfinished => return self.skip(|c| &c.response_unfinished),
+        };
+        let request_body = match request {
+            None => Bytes::new(),
+            Some(Some(Ending::Complete(bytes))) => bytes,
+            // Still unread when the response has ended: the primary answered without it.
+            Some(_) => return self.skip(|c| &c.request_unread),
+        };
+        let took = {
+            let inner = &self.shared.experiment.inner;
+            inner.clock.now().saturating_duration_since(self.start)
+        };
+        let Comparison {
+            shared,
+            run,
+            head,
+            candidate,
+            #[cfg(feature = "insight")]
+            calibration,
+            context,
+            mut compared,
+            ..
+        } = *self;
+        // Only now does the run take an in-flight slot (or is shed over `max_in_flight`).
+        let Some(run) = run.start() else {
+            return;
+        };
+        let inner = &shared.experiment.inner;
+        let config = &shared.config;
+        compared.body = body;
+        let control = Observation::new(inner.control_name.clone(), took, Outcome::Value(compared));
+        #[cfg(feature = "insight")]
+        let calibration = calibration.map(|(primary, extensions)| {
             // The same service again: its routing and state live in the extensions too.
-            let mut again = replayed(&parts, ShadowBody::<B>::replay(bytes.clone()));
-            *again.extensions_mut() = parts.extensions.clone();
+            let mut again = replayed(&head, ShadowBody::<B>::replay(request_body.clone()));
+            *again.extensions_mut() = extensions;
             primary_again(
-                primary.clone(),
+                primary,
                 again,
                 config.max_response_body,
                 config.headers.clone(),
             )
         });
-    let copy = replayed(&parts, Full::new(bytes));
-    let mut context = Context::new();
-    context.insert("method", parts.method.as_str().to_owned());
-    context.insert("route", parts.uri.path().to_owned());
-
-    let start = inner.clock.now();
-    let response = match primary.call(Request::from_parts(parts, body)).await {
-        Ok(response) => response,
-        Err(error) => {
-            bump(&counters.primary_errors);
-            inner.shed(run);
-            return Err(error);
+        let copy = replayed(&head, Full::new(request_body));
+        let names = config.headers.clone();
+        let limit = config.max_response_body;
+        let head_only = copy.method() == Method::HEAD;
+        let candidate_future = async move {
+            let response = candidate.oneshot(copy).await.map_err(|error| ShadowError {
+                kind: "service",
+                message: error.into().to_string(),
+            })?;
+            let (parts, body) = response.into_parts();
+            if head_only {
+                let (status, headers) = (parts.status, &parts.headers);
+                return Ok(ShadowResponse::capture(
+                    status,
+                    headers,
+                    &names,
+                    Bytes::new(),
+                ));
+            }
+            let bytes = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|error| ShadowError {
+                    kind: "body",
+                    message: error.to_string(),
+                })?
+                .to_bytes();
+            Ok(ShadowResponse::capture(
+                parts.status,
+                &parts.headers,
+                &names,
+                bytes,
+            ))
+        };
+        #[cfg_attr(not(feature = "insight"), allow(unused_mut))]
+        let mut candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
+            vec![(inner.candidate_name.clone(), Box::pin(candidate_future))];
+        #[cfg(feature = "insight")]
+        if let Some(again) = calibration {
+            candidates.push((crate::run::calibration::CALIBRATION.into(), again));
         }
-    };
-    let (parts, body) = response.into_parts();
-    let body = ShadowBody::buffer(body, config.max_response_body).await;
-    let took = inner.clock.now().saturating_duration_since(start);
-    let Some(bytes) = body.complete_bytes() else {
-        bump(if body.failed() {
-            &counters.body_errors
-        } else {
-            &counters.response_oversized
-        });
-        inner.shed(run);
-        return Ok(Response::from_parts(parts, body));
-    };
-    let observed = ShadowResponse::capture(parts.status, &parts.headers, &config.headers, bytes);
-    let control = Observation::new(inner.control_name.clone(), took, Outcome::Value(observed));
-
-    let names = config.headers.clone();
-    let limit = config.max_response_body;
-    let candidate_future = async move {
-        let response = candidate.oneshot(copy).await.map_err(|error| ShadowError {
-            kind: "service",
-            message: error.into().to_string(),
-        })?;
-        let (parts, body) = response.into_parts();
-        let bytes = Limited::new(body, limit)
-            .collect()
-            .await
-            .map_err(|error| ShadowError {
-                kind: "body",
-                message: error.to_string(),
-            })?
-            .to_bytes();
-        Ok(ShadowResponse::capture(
-            parts.status,
-            &parts.headers,
-            &names,
-            bytes,
-        ))
-    };
-    #[cfg_attr(not(feature = "insight"), allow(unused_mut))]
-    let mut candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
-        vec![(inner.candidate_name.clone(), Box::pin(candidate_future))];
-    #[cfg(feature = "insight")]
-    if let Some(again) = calibration {
-        candidates.push((crate::run::calibration::CALIBRATION.into(), again));
+        crate::run::detach_boxed(inner, run, Some(Box::new(context)), control, candidates);
+        bump(&shared.counters.shadowed);
     }
-    crate::run::detach_boxed(inner, run, Some(Box::new(context)), control, candidates);
-    bump(&counters.shadowed);
-    Ok(Response::from_parts(parts, body))
 }
 
-/// A copy of a request's method, URI, version and headers with `body`.
-fn replayed<T>(parts: &http::request::Parts, body: T) -> Request<T> {
+/// A request's method, URI, version and headers, without its body and extensions.
+fn head_of(parts: &http::request::Parts) -> Request<()> {
+    let mut head = Request::new(());
+    *head.method_mut() = parts.method.clone();
+    *head.uri_mut() = parts.uri.clone();
+    *head.version_mut() = parts.version;
+    *head.headers_mut() = parts.headers.clone();
+    head
+}
+
+/// A copy of a request head's method, URI, version and headers with `body`.
+fn replayed<T>(head: &Request<()>, body: T) -> Request<T> {
     let mut copy = Request::new(body);
-    *copy.method_mut() = parts.method.clone();
-    *copy.uri_mut() = parts.uri.clone();
-    *copy.version_mut() = parts.version;
-    *copy.headers_mut() = parts.headers.clone();
+    *copy.method_mut() = head.method().clone();
+    *copy.uri_mut() = head.uri().clone();
+    *copy.version_mut() = head.version();
+    *copy.headers_mut() = head.headers().clone();
     copy
 }
 
@@ -527,6 +753,7 @@ where
     R: Body<Data = Bytes> + Unpin + Send + 'static,
     R::Error: Send,
 {
+    let head_only = request.method() == Method::HEAD;
     Box::pin(async move {
         // The primary's error type need not be displayable: calibration only needs values.
         let response = primary.oneshot(request).await.map_err(|_| ShadowError {
@@ -534,13 +761,30 @@ where
             message: String::from("the primary failed on the calibration copy"),
         })?;
         let (parts, body) = response.into_parts();
-        let body = ShadowBody::buffer(body, limit).await;
-        let bytes = body.complete_bytes().ok_or_else(|| ShadowError {
+        if head_only {
+            let (status, headers) = (parts.status, &parts.headers);
+            return Ok(ShadowResponse::capture(
+                status,
+                headers,
+                &names,
+                Bytes::new(),
+            ));
+        }
+        // The primary's body error need not be displayable either.
+        let failed = |_| ShadowError {
             kind: "body",
-            message: String::from(
-                "the primary's calibration response failed or was over the limit",
-            ),
-        })?;
+            message: String::from("the primary's calibration response failed"),
+        };
+        let bytes = Limited::new(body.map_err(failed), limit)
+            .collect()
+            .await
+            .map_err(|_| ShadowError {
+                kind: "body",
+                message: String::from(
+                    "the primary's calibration response failed or was over the limit",
+                ),
+            })?
+            .to_bytes();
         Ok(ShadowResponse::capture(
             parts.status,
             &parts.headers,
@@ -660,25 +904,193 @@ mod tests {
         );
     }
 
+    /// A sink that records how a teed body ended.
+    #[derive(Clone, Default)]
+    struct Told(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Launch for Told {
+        fn finish(self: Box<Self>, ending: Ending) {
+            let text = match ending {
+                Ending::Complete(bytes) => format!("complete {}", String::from_utf8_lossy(&bytes)),
+                other => format!("{other:?}"),
+            };
+            self.0.lock().unwrap().push(text);
+        }
+    }
+
+    impl Told {
+        fn sink(&self) -> Sink {
+            Sink::Response(Box::new(self.clone()))
+        }
+        fn seen(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    type Chunks = http_body_util::StreamBody<
+        futures::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, Infallible>>>,
+    >;
+
+    /// A body of these frames, each ready at once.
+    fn chunks(parts: &[&'static str]) -> Chunks {
+        let frames: Vec<_> = parts
+            .iter()
+            .map(|part| Ok(http_body::Frame::data(Bytes::from_static(part.as_bytes()))))
+            .collect();
+        http_body_util::StreamBody::new(futures::stream::iter(frames))
+    }
+
     #[tokio::test]
-    async fn buffering_replays_every_frame_and_keeps_the_size_hint() {
+    async fn the_tee_forwards_every_frame_and_hint_and_tells_how_the_body_ended() {
+        // Whole, within the limit: forwarded as is, the copy handed over at the end.
+        let told = Told::default();
         let body = Full::new(Bytes::from_static(b"0123456789"));
-        let buffered = ShadowBody::buffer(body, 4).await;
-        assert_eq!(buffered.complete_bytes(), None, "over the limit");
-        assert_eq!(buffered.size_hint().exact(), Some(10));
-        let replayed = buffered.collect().await.unwrap().to_bytes();
-        assert_eq!(&replayed[..], b"0123456789");
+        let tee = ShadowBody::tee(body, 64, None, told.sink());
+        assert_eq!(tee.size_hint().exact(), Some(10));
+        assert!(!tee.is_end_stream());
+        assert!(
+            told.seen().is_empty(),
+            "nothing is read ahead of the reader"
+        );
+        let forwarded = tee.collect().await.unwrap().to_bytes();
+        assert_eq!(&forwarded[..], b"0123456789");
+        assert_eq!(told.seen(), ["complete 0123456789"]);
 
-        let body = Full::new(Bytes::from_static(b"0123456789"));
-        let buffered = ShadowBody::buffer(body, 64).await;
-        assert_eq!(buffered.complete_bytes().unwrap(), &b"0123456789"[..]);
-        assert!(!buffered.is_end_stream());
-        let replayed = buffered.collect().await.unwrap().to_bytes();
-        assert_eq!(&replayed[..], b"0123456789");
+        // Several frames over the limit: all forwarded, the copy given up on at once.
+        let told = Told::default();
+        let tee = ShadowBody::tee(chunks(&["abc", "def", "ghi"]), 5, None, told.sink());
+        let forwarded = tee.collect().await.unwrap().to_bytes();
+        assert_eq!(&forwarded[..], b"abcdefghi");
+        assert_eq!(told.seen(), ["Oversized"]);
 
-        let empty = ShadowBody::buffer(Full::new(Bytes::new()), 64).await;
-        assert!(empty.is_end_stream());
-        assert_eq!(empty.size_hint().exact(), Some(0));
+        // Known to be over the limit: told before anything is read.
+        let told = Told::default();
+        let tee = ShadowBody::tee(
+            Full::new(Bytes::from_static(b"0123456789")),
+            4,
+            None,
+            told.sink(),
+        );
+        assert_eq!(told.seen(), ["Oversized"]);
+        assert_eq!(&tee.collect().await.unwrap().to_bytes()[..], b"0123456789");
+
+        // Empty: complete at once (a reader may never poll an ended body).
+        let told = Told::default();
+        let tee = ShadowBody::tee(Full::new(Bytes::new()), 4, None, told.sink());
+        assert!(tee.is_end_stream());
+        assert_eq!(tee.size_hint().exact(), Some(0));
+        assert_eq!(told.seen(), ["complete "]);
+
+        // Dropped before its end.
+        let told = Told::default();
+        let mut tee = ShadowBody::tee(chunks(&["abc", "def"]), 64, None, told.sink());
+        let first = tee.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"abc");
+        drop(tee);
+        assert_eq!(told.seen(), ["Unfinished"]);
+    }
+
+    #[tokio::test]
+    async fn a_body_waiting_past_its_deadline_is_given_up_on_and_still_forwarded() {
+        let told = Told::default();
+        let (sender, body) = tokio_channel_body();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut tee = ShadowBody::tee(body, 64, Some(deadline), told.sink());
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            while let Some(frame) = tee.frame().await {
+                all.extend_from_slice(&frame.unwrap().into_data().unwrap());
+            }
+            all
+        });
+        sender.send("late".into()).await.unwrap();
+        // The reader is waiting for data: the deadline's timer wakes it and the copy ends.
+        let started = Instant::now();
+        while told.seen().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the timer never fired"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(told.seen(), ["TimedOut"]);
+        sender.send("r".into()).await.unwrap();
+        drop(sender);
+        assert_eq!(reader.await.unwrap(), b"later");
+        assert_eq!(told.seen(), ["TimedOut"], "told once");
+    }
+
+    /// A body fed by a channel: frames come when the test sends them; it ends when the sender
+    /// is dropped.
+    type ChannelBody = http_body_util::StreamBody<
+        futures::stream::BoxStream<'static, Result<http_body::Frame<Bytes>, Infallible>>,
+    >;
+
+    fn tokio_channel_body() -> (tokio::sync::mpsc::Sender<String>, ChannelBody) {
+        use futures::StreamExt;
+        let (sender, receiver) = tokio::sync::mpsc::channel::<String>(4);
+        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+            let text = receiver.recv().await?;
+            Some((Ok(http_body::Frame::data(Bytes::from(text))), receiver))
+        })
+        .boxed();
+        (sender, http_body_util::StreamBody::new(stream))
+    }
+
+    #[tokio::test]
+    async fn a_primary_error_is_counted_as_such_and_the_run_skipped_not_shed() {
+        let experiment: ShadowExperiment = Experiment::builder("primary-error").build().unwrap();
+        let primary = service_fn(|_req: Request<ShadowBody<Full<Bytes>>>| async {
+            Err::<Response<Full<Bytes>>, _>("primary down")
+        });
+        let candidate = service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(text("candidate"))
+        });
+        let layer = ShadowLayer::new(experiment.clone(), candidate);
+        let service = layer.layer(primary);
+        let request = Request::get("/x").body(Full::new(Bytes::new())).unwrap();
+        let error = service.oneshot(request).await.unwrap_err();
+        assert_eq!(
+            error, "primary down",
+            "the primary's error reaches the caller"
+        );
+        assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+        assert_eq!(layer.stats().primary_errors, 1);
+        assert_eq!(layer.stats().shadowed, 0);
+        let stats = experiment.stats();
+        assert_eq!((stats.sampled, stats.skipped, stats.shed), (1, 1, 0));
+        assert!(stats.reconciles());
+    }
+
+    #[tokio::test]
+    async fn a_response_body_the_client_drops_early_is_not_compared() {
+        let experiment: ShadowExperiment = Experiment::builder("dropped-early").build().unwrap();
+        let primary = service_fn(|_req: Request<ShadowBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(chunks(&["part one", "part two"])))
+        });
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = calls.clone();
+        let candidate = service_fn(move |_req: Request<Full<Bytes>>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, Infallible>(text("candidate")) }
+        });
+        let layer = ShadowLayer::new(experiment.clone(), candidate);
+        let service = layer.layer(primary);
+        let request = Request::get("/x").body(Full::new(Bytes::new())).unwrap();
+        let mut body = service.oneshot(request).await.unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"part one");
+        drop(body);
+        assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+        assert_eq!(layer.stats().response_unfinished, 1);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "the candidate never started"
+        );
+        let stats = experiment.stats();
+        assert_eq!((stats.skipped, stats.shed), (1, 0));
+        assert!(stats.reconciles());
     }
 
     #[test]
