@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
@@ -72,7 +71,7 @@ impl<B: Body<Data = Bytes>> ShadowBody<B> {
     /// it ended: complete (with the copy), over the limit (as soon as it is), failed, not
     /// finished by `deadline`, or dropped before its end. A body already at its end, or known
     /// to be over the limit, is told at once and forwarded untouched.
-    pub(super) fn tee(body: B, limit: usize, deadline: Option<Instant>, sink: Sink) -> Self {
+    pub(super) fn tee(body: B, limit: usize, deadline: Option<TeeDeadline>, sink: Sink) -> Self {
         if body.is_end_stream() {
             sink.finish(Ending::Complete(Bytes::new()));
             return Self::new(body);
@@ -158,9 +157,9 @@ impl RequestCopy {
 struct Tee {
     copy: BytesMut,
     limit: usize,
-    deadline: Option<Instant>,
+    deadline: Option<TeeDeadline>,
     /// Wakes the reader at the deadline while the body is waiting for data.
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timer: Option<crate::timer::Sleep>,
     /// `None` once the copy's fate is told.
     sink: Option<Sink>,
 }
@@ -181,8 +180,8 @@ impl Tee {
         if self.sink.is_none() {
             return;
         }
-        let ending = match self.deadline {
-            Some(deadline) if Instant::now() > deadline => Ending::TimedOut,
+        let ending = match &self.deadline {
+            Some(deadline) if Instant::now() > deadline.at => Ending::TimedOut,
             _ => Ending::Complete(std::mem::take(&mut self.copy).freeze()),
         };
         self.end(ending);
@@ -199,19 +198,19 @@ impl Tee {
     /// The body is waiting for data: gives up on the copy once the deadline has passed, and
     /// otherwise makes sure the reader is woken then.
     fn poll_deadline(&mut self, cx: &mut TaskContext<'_>) {
-        let (Some(deadline), Some(_)) = (self.deadline, &self.sink) else {
+        let (Some(deadline), Some(_)) = (&self.deadline, &self.sink) else {
             return;
         };
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline.at {
             self.end(Ending::TimedOut);
             return;
         }
         if self.timer.is_none() {
-            self.timer = timer_at(deadline);
+            self.timer = deadline.timer(now);
         }
         if let Some(timer) = &mut self.timer {
-            if timer.as_mut().poll(cx).is_ready() {
+            if Pin::new(timer).poll(cx).is_ready() {
                 self.end(Ending::TimedOut);
             }
         }
@@ -224,15 +223,22 @@ impl Drop for Tee {
     }
 }
 
-/// A tokio timer firing at `deadline`, if the current thread is in a tokio runtime with timers
-/// enabled; without one the deadline is only checked when the body ends.
-fn timer_at(deadline: Instant) -> Option<Pin<Box<tokio::time::Sleep>>> {
-    tokio::runtime::Handle::try_current().ok()?;
-    // A runtime built without `enable_time` panics here.
-    catch_unwind(AssertUnwindSafe(|| {
-        Box::pin(tokio::time::sleep_until(deadline.into()))
-    }))
-    .ok()
+/// When a body's copy must be complete, and the experiment whose timers wake the reader then
+/// (tokio's, or the experiment's own timer thread on a runtime without them).
+pub(super) struct TeeDeadline {
+    pub(super) at: Instant,
+    pub(super) experiment: super::ShadowExperiment,
+}
+
+impl TeeDeadline {
+    fn timer(&self, now: Instant) -> Option<crate::timer::Sleep> {
+        let inner = &self.experiment.inner;
+        inner
+            .timers
+            .sleep(self.at.saturating_duration_since(now), |message| {
+                inner.report(crate::Operation::Timer, None, message)
+            })
+    }
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {

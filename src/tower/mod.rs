@@ -518,7 +518,7 @@ where
         (ShadowBody::new(body), None)
     } else {
         let copy = Arc::new(RequestCopy::default());
-        let deadline = Instant::now().checked_add(config.max_request_wait);
+        let deadline = tee_deadline(&shared.experiment, config.max_request_wait);
         let sink = Sink::Request(copy.clone());
         let body = ShadowBody::tee(body, config.max_request_body, deadline, sink);
         (body, Some(copy))
@@ -547,7 +547,7 @@ where
         Bytes::new()
     });
     let limit = config.max_response_body;
-    let deadline = Instant::now().checked_add(config.max_response_wait);
+    let deadline = tee_deadline(&shared.experiment, config.max_response_wait);
     let comparison = Comparison::<S, C, B> {
         shared: shared.clone(),
         run,
@@ -569,6 +569,14 @@ where
     }
     let body = ShadowBody::tee(body, limit, deadline, Sink::Response(Box::new(comparison)));
     Ok(Response::from_parts(parts, body))
+}
+
+/// The deadline `wait` from now for a body's copy; `None` if it is too far to represent.
+fn tee_deadline(experiment: &ShadowExperiment, wait: Duration) -> Option<body::TeeDeadline> {
+    Some(body::TeeDeadline {
+        at: Instant::now().checked_add(wait)?,
+        experiment: experiment.clone(),
+    })
 }
 
 /// A shadowed request waiting for the primary's response body to end. Then, if the request's
@@ -994,8 +1002,9 @@ mod tests {
     async fn a_body_waiting_past_its_deadline_is_given_up_on_and_still_forwarded() {
         let told = Told::default();
         let (sender, body) = tokio_channel_body();
-        let deadline = Instant::now() + Duration::from_millis(50);
-        let mut tee = ShadowBody::tee(body, 64, Some(deadline), told.sink());
+        let experiment: ShadowExperiment = Experiment::builder("tee-deadline").build().unwrap();
+        let deadline = tee_deadline(&experiment, Duration::from_millis(50));
+        let mut tee = ShadowBody::tee(body, 64, deadline, told.sink());
         let reader = tokio::spawn(async move {
             let mut all = Vec::new();
             while let Some(frame) = tee.frame().await {
