@@ -21,8 +21,23 @@ fn counters_reconcile_exactly_under_concurrent_load() {
     let recorder: Recorder<u64> = Recorder::new();
     let hook_calls = Arc::new(AtomicU64::new(0));
     let hook_counter = hook_calls.clone();
+    // A sampler that says yes to exactly 3 calls in 5 and counts what it said, so that the
+    // call counter is checked against an independent count (`runs` alone cannot fail: it is
+    // at least `sampled`).
+    let said_yes = Arc::new(AtomicU64::new(0));
+    let said_no = Arc::new(AtomicU64::new(0));
+    let (yes, no, asked) = (
+        said_yes.clone(),
+        said_no.clone(),
+        Arc::new(AtomicU64::new(0)),
+    );
     let experiment: Experiment<u64> = Experiment::builder("stress")
-        .sampler(Sampler::percent(60.0))
+        .sampler(Sampler::when(move || {
+            let sampled = asked.fetch_add(1, Ordering::Relaxed) % 5 < 3;
+            let tally = if sampled { &yes } else { &no };
+            tally.fetch_add(1, Ordering::Relaxed);
+            sampled
+        }))
         .max_in_flight(2)
         .publisher(recorder.clone())
         .publisher(|result: &ExperimentResult<u64>| {
@@ -72,6 +87,16 @@ fn counters_reconcile_exactly_under_concurrent_load() {
     let results = recorder.take();
     assert_eq!(controls_returned.load(Ordering::Relaxed), THREADS * CALLS);
     assert_eq!(stats.runs, THREADS * CALLS);
+    assert_eq!(
+        said_yes.load(Ordering::Relaxed) + said_no.load(Ordering::Relaxed),
+        THREADS * CALLS
+    );
+    assert_eq!(stats.sampled, said_yes.load(Ordering::Relaxed), "{stats:?}");
+    assert_eq!(
+        stats.sampled_out(),
+        said_no.load(Ordering::Relaxed),
+        "{stats:?}"
+    );
     assert!(stats.reconciles(), "{stats:?}");
     assert_eq!(stats.dropped, 0);
     assert!(

@@ -259,12 +259,13 @@ async fn run_async_borrows_and_runs_both_futures_concurrently() {
             },
             async {
                 tx.send(()).unwrap();
-                data.chars().count()
+                data.chars().count() * 10
             },
         )
         .await;
+    // The control's value, not the candidate's (which differs).
     assert_eq!(value, 3);
-    assert_eq!(experiment.stats().matched, 1);
+    assert_eq!(experiment.stats().mismatched, 1);
 }
 
 #[tokio::test]
@@ -278,10 +279,11 @@ async fn trial_run_async_runs_several_named_candidates() {
         .trial()
         .context("route", "/x")
         .control(async { 10 })
-        .candidate("same", async { 10 })
         .candidate("other", async { 11 })
+        .candidate("same", async { 10 })
         .run_async()
         .await;
+    // The control's value, not the first candidate's.
     assert_eq!(value, 10);
     let result = &recorder.results()[0];
     assert_eq!(result.candidate("same").unwrap().verdict(), Verdict::Match);
