@@ -6,6 +6,8 @@
 //! prints that it skipped, unless `CI` is set: then it fails.
 #![cfg(feature = "insight")]
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -283,15 +285,10 @@ fn count_close(pixels: &[[u8; 3]], colour: [u8; 3], tolerance: u8) -> usize {
 #[test]
 fn the_html_report_renders_its_charts_in_headless_chromium() {
     let Some(chromium) = find_chromium() else {
-        if std::env::var_os("CI").is_some_and(|value| !value.is_empty()) {
-            panic!(
-                "chromium is missing and CI is set: install the Debian package `chromium` \
-                 (or put chromium / chromium-browser on PATH, or set CHROMIUM)"
-            );
-        }
-        eprintln!(
-            "\n=== SKIPPED: report_browser needs chromium (apt-get install chromium, or set \
-             CHROMIUM=/path/to/chromium); the HTML report was not checked in a browser ===\n"
+        common::skip_or_fail(
+            "report_browser",
+            "chromium is missing (apt-get install chromium, or set CHROMIUM=/path/to/chromium); \
+             the HTML report was not checked in a browser",
         );
         return;
     };
@@ -306,10 +303,23 @@ fn the_html_report_renders_its_charts_in_headless_chromium() {
         .canonicalize()
         .expect("an absolute path to the report");
     let page = std::fs::read_to_string(&html_path).expect("read the report back");
-    assert!(
-        !page.contains("http://") && !page.contains("https://"),
-        "the page refers to the network"
-    );
+    // Absolute and protocol-relative URLs (`//host/x` in src, href, url(..) or an import).
+    let refers_to_network = [
+        "http://",
+        "https://",
+        "src=\"//",
+        "href=\"//",
+        "src='//",
+        "href='//",
+        "url(//",
+        "url(\"//",
+        "url('//",
+        "@import \"//",
+        "@import '//",
+    ]
+    .iter()
+    .any(|needle| page.contains(needle));
+    assert!(!refers_to_network, "the page refers to the network");
     let url = format!("file://{}", html_path.display());
     let png_path = dir.join("report.png");
     eprintln!("report: {}", html_path.display());

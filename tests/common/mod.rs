@@ -28,3 +28,31 @@ pub fn silence_expected_panics(expected: &'static [&'static str]) {
         }));
     });
 }
+
+/// Whether this run is CI, where a test that needs a real service must fail rather than skip.
+/// One rule for every test: `CI` set to anything but empty, `0` or `false` (any case). `.ci/run`
+/// sets `CI=true`.
+#[allow(dead_code)]
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| {
+        let value = value.trim().to_ascii_lowercase();
+        !value.is_empty() && value != "0" && value != "false"
+    })
+}
+
+/// A test that cannot run here: under CI it fails with `reason`; otherwise it says loudly that
+/// it skipped, straight to the process's stderr (libtest captures `eprintln!` of passing
+/// tests, so a skip printed that way would be silent in plain `cargo test`).
+#[allow(dead_code)]
+pub fn skip_or_fail(test: &str, reason: &str) {
+    if in_ci() {
+        panic!("{test} cannot run: {reason} (CI is set, so this is a failure, not a skip)");
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n************************************************************\n\
+         SKIPPED: {test}: {reason}\n\
+         ************************************************************\n"
+    );
+}
