@@ -900,16 +900,20 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.count_ignored_in_prefix(x, y, first, mode);
             return true;
         }
+        // From here on, the pair at `first` (if both arrays reach it) is known
+        // to differ; no pair is compared twice in `Check` mode, so that nested
+        // arrays cost no more than the pairs of nodes they hold (comparing a
+        // pair again at every level would take time exponential in depth).
         let (x_rest, y_rest) = (x.get(first..).unwrap_or(&[]), y.get(first..).unwrap_or(&[]));
         if self.is_unordered() {
             self.count_ignored_in_prefix(x, y, first, mode);
             return self.compare_unordered(x_rest, y_rest, first, mode);
         }
+        if mode == Mode::Check && first < common {
+            // An element differs positionally.
+            return false;
+        }
         if x.len() == y.len() {
-            // Here `first < common`: an element differs positionally.
-            if mode == Mode::Check {
-                return false;
-            }
             if self.is_permutation(x_rest, y_rest, first) {
                 return self.report(DiffKind::Reordered, Some(a), Some(b), mode);
             }
@@ -1011,7 +1015,8 @@ impl<'a, 'o> Walker<'a, 'o> {
     /// partner of each element of `xs` and which elements of `ys` were
     /// matched, or `None` if `early_exit` and some element of `xs` found no
     /// partner. Element equality is checked at the control element's path
-    /// (`base + k`).
+    /// (`base + k`). The caller knows `xs[0]` and `ys[0]` differ, so that
+    /// pair is not compared, and no pair is compared twice.
     fn match_elements(
         &mut self,
         xs: &'a [Value],
@@ -1021,7 +1026,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     ) -> Option<(Vec<Option<usize>>, Vec<bool>)> {
         let mut partners: Vec<Option<usize>> = vec![None; xs.len()];
         let mut matched_y = vec![false; ys.len()];
-        for (k, (p, q)) in xs.iter().zip(ys).enumerate() {
+        for (k, (p, q)) in xs.iter().zip(ys).enumerate().skip(1) {
             if self.child(SegRef::Index(base + k), p, q, Mode::Check) {
                 partners[k] = Some(k);
                 matched_y[k] = true;
@@ -1048,18 +1053,22 @@ impl<'a, 'o> Walker<'a, 'o> {
                 continue;
             }
             let seg = SegRef::Index(base + k);
+            // The positional pair (k, k) is known to differ: skip it.
             let partner = match buckets.as_mut() {
                 Some(buckets) => buckets
                     .get_mut(&hash_value(p, levels_to_cut))
                     .and_then(|candidates| {
                         let pos = candidates.iter().position(|&j| {
-                            ys.get(j)
-                                .is_some_and(|q| self.child(seg, p, q, Mode::Check))
+                            j != k
+                                && ys
+                                    .get(j)
+                                    .is_some_and(|q| self.child(seg, p, q, Mode::Check))
                         })?;
                         Some(candidates.remove(pos))
                     }),
                 None => (0..ys.len()).find(|&j| {
-                    !matched_y[j]
+                    j != k
+                        && !matched_y[j]
                         && ys
                             .get(j)
                             .is_some_and(|q| self.child(seg, p, q, Mode::Check))

@@ -142,20 +142,23 @@ fn chains_100_000_deep_diff_on_a_2_mib_stack() {
 fn nested_values_hundreds_deep_diff_on_a_2_mib_stack() {
     on_small_stack(|| {
         let options = hostile_options();
-        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 300, 600] {
+        for depth in [20, MAX_DEPTH - 3, MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, 300, 600] {
             let control = json!({"top": 1, "deep": nested_arrays(depth, json!({"secret": "s1", "x": 1}))});
             let candidate =
                 json!({"top": 2, "deep": nested_arrays(depth, json!({"secret": "s2", "x": 2}))});
             let d = diff_values(&control, &candidate, &options);
             let (text, json) = exercise(&d);
             assert!(!json.contains("s1") && !json.contains("s2"), "{json}");
-            assert_eq!(d.differences[0].path, "$.top");
-            // The leaf sits at a path of depth + 2 segments.
+            assert!(d.paths().any(|p| p == "$.top"), "{text}");
+            // The leaf's members sit at a path of depth + 2 segments.
             if depth + 1 < MAX_DEPTH {
+                // Arrays are unordered: $.deep[0] removed and added, and $.top.
                 assert_eq!(d.len(), 3, "{text}");
+                assert_eq!(d.differences[0].kind, DiffKind::Removed);
                 assert!(!d.depth_cut);
             } else {
                 assert_eq!(d.len(), 1, "only the top difference is visible: {text}");
+                assert_eq!(d.differences[0].path, "$.top");
                 assert!(d.depth_cut);
                 assert!(text.ends_with("(values nested deeper than 128 levels were not compared)"));
             }
@@ -487,4 +490,42 @@ fn same_is_an_empty_diff_without_recording() {
     assert!(same("text", "text", &DiffOptions::new()));
     let bad = std::collections::HashMap::from([((1u8, 2u8), 3u8)]);
     assert!(!same(&bad, &bad, &DiffOptions::new()));
+}
+
+#[test]
+fn arrays_differing_deep_down_are_compared_in_polynomial_time() {
+    // Comparing the same pair of elements again at every level would take 2^120 steps here.
+    let unordered = || {
+        DiffOptions::new()
+            .try_unordered_arrays("$")
+            .unwrap()
+            .try_unordered_arrays("$..*")
+            .unwrap()
+    };
+    let option_sets = [
+        DiffOptions::new(),
+        DiffOptions::new().try_ignore_path("$..never").unwrap(),
+        unordered(),
+        unordered().try_ignore_path("$..never").unwrap(),
+        unordered().float_tolerance(0.25),
+    ];
+    type Shape = fn(Value, usize) -> Value;
+    let shapes: [(Shape, Shape); 3] = [
+        (|v, i| json!([v, i]), |v, i| json!([v, i])),
+        (|v, i| json!([v, i]), |v, _| json!([v])),
+        (|v, i| json!({"k": [v, i], "i": i}), |v, i| json!({"k": [i, v], "i": i})),
+    ];
+    for options in &option_sets {
+        for (grow_control, grow_candidate) in shapes {
+            let (mut control, mut candidate) = (json!(1), json!(2));
+            for level in 0..60 {
+                control = grow_control(control, level);
+                candidate = grow_candidate(candidate, level);
+            }
+            let d = diff_values(&control, &candidate, options);
+            assert!(!d.is_empty());
+            assert_eq!(same_values(&control, &candidate, options), d.is_empty());
+            assert!(same_values(&control, &control, options));
+        }
+    }
 }
