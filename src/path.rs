@@ -698,6 +698,51 @@ mod tests {
     }
 
     #[test]
+    fn capped_paths() {
+        let short = capped_path(&[SegRef::Key("items"), SegRef::Index(3), SegRef::Key("a b")]);
+        assert!(!short.cut);
+        assert_eq!(short.rendered, r#"$.items[3]["a b"]"#);
+        assert_eq!(short.rendered, render_path(&short.segments));
+
+        // One long key: cut on a char boundary, with the marker, in both forms.
+        let long = "é".repeat(MAX_KEY_BYTES);
+        let capped = capped_path(&[SegRef::Key(&long), SegRef::Index(0)]);
+        assert!(capped.cut);
+        let PathSegment::Key(kept) = &capped.segments[0] else {
+            panic!("a key")
+        };
+        assert!(kept.len() <= MAX_KEY_BYTES && kept.ends_with(CUT_MARKER));
+        assert_eq!(capped.segments[1], PathSegment::Index(0));
+        assert_eq!(capped.rendered, render_path(&capped.segments));
+        // A key of exactly the limit is kept.
+        let exact = "k".repeat(MAX_KEY_BYTES);
+        let capped = capped_path(&[SegRef::Key(&exact)]);
+        assert!(!capped.cut);
+        assert_eq!(capped.segments, [PathSegment::Key(exact.clone())]);
+
+        // Many segments: the leading ones that fit, then the marker.
+        let many: Vec<SegRef<'_>> = (0..40).map(|_| SegRef::Key(&exact)).collect();
+        let capped = capped_path(&many);
+        assert!(capped.cut);
+        assert!(capped.rendered.len() <= MAX_PATH_BYTES);
+        assert!(capped.rendered.ends_with(CUT_MARKER));
+        assert_eq!(capped.segments.len(), (MAX_PATH_BYTES - 1 - 3) / (MAX_KEY_BYTES + 1));
+        assert_eq!(
+            capped.rendered,
+            format!("{}{CUT_MARKER}", render_path(&capped.segments))
+        );
+        // Escaped control characters count at their rendered size.
+        let control = "\u{1}".repeat(MAX_KEY_BYTES);
+        let capped = capped_path(&[SegRef::Key(&control), SegRef::Key(&control)]);
+        assert!(capped.rendered.len() <= MAX_PATH_BYTES);
+        assert_eq!(capped.segments.len(), 1);
+        // A path that fits exactly is not marked.
+        let indices: Vec<SegRef<'_>> = (0..(MAX_PATH_BYTES - 1) / 3).map(|_| SegRef::Index(0)).collect();
+        let capped = capped_path(&indices);
+        assert!(!capped.cut && capped.rendered.len() == MAX_PATH_BYTES);
+    }
+
+    #[test]
     fn parses_and_displays_canonically() {
         for (input, canonical) in [
             ("$", "$"),
