@@ -84,8 +84,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::capture::{is_non_finite_text, CaptureError};
-use crate::path::{capped_path, SegRef};
 pub use crate::capture::{DEPTH_CUT, INFINITY, MAX_ERROR_TEXT, NAN, NEG_INFINITY};
+use crate::path::{capped_path, SegRef};
 pub use crate::path::{
     render_path, PathPattern, PathPatternError, PathSegment, MAX_KEY_BYTES, MAX_PATH_BYTES,
 };
@@ -1055,17 +1055,19 @@ impl<'a, 'o> Walker<'a, 'o> {
             let seg = SegRef::Index(base + k);
             // The positional pair (k, k) is known to differ: skip it.
             let partner = match buckets.as_mut() {
-                Some(buckets) => buckets
-                    .get_mut(&hash_value(p, levels_to_cut))
-                    .and_then(|candidates| {
-                        let pos = candidates.iter().position(|&j| {
-                            j != k
-                                && ys
-                                    .get(j)
-                                    .is_some_and(|q| self.child(seg, p, q, Mode::Check))
-                        })?;
-                        Some(candidates.remove(pos))
-                    }),
+                Some(buckets) => {
+                    buckets
+                        .get_mut(&hash_value(p, levels_to_cut))
+                        .and_then(|candidates| {
+                            let pos = candidates.iter().position(|&j| {
+                                j != k
+                                    && ys
+                                        .get(j)
+                                        .is_some_and(|q| self.child(seg, p, q, Mode::Check))
+                            })?;
+                            Some(candidates.remove(pos))
+                        })
+                }
                 None => (0..ys.len()).find(|&j| {
                     j != k
                         && !matched_y[j]
@@ -1390,7 +1392,11 @@ fn needs_scrub(value: &Value, at: &[SegRef<'_>], options: &DiffOptions) -> bool 
     false
 }
 
-fn push_children<'v>(value: &'v Value, len: usize, stack: &mut Vec<(usize, SegRef<'v>, &'v Value)>) {
+fn push_children<'v>(
+    value: &'v Value,
+    len: usize,
+    stack: &mut Vec<(usize, SegRef<'v>, &'v Value)>,
+) {
     match value {
         Value::Array(items) => stack.extend(
             items
@@ -1428,7 +1434,9 @@ impl<'v> Frame<'v> {
                 Children::Items(items.iter().enumerate()),
                 Value::Array(Vec::with_capacity(items.len())),
             ),
-            Value::Object(members) => (Children::Members(members.iter()), Value::Object(Map::new())),
+            Value::Object(members) => {
+                (Children::Members(members.iter()), Value::Object(Map::new()))
+            }
             _ => return None,
         };
         Some(Frame {
@@ -1870,7 +1878,10 @@ mod tests {
         let diff = d(a.clone(), b.clone());
         assert!(diff.is_empty());
         assert!(diff.depth_cut);
-        assert_eq!(diff.to_string(), format!("no differences\n{DEPTH_CUT_NOTE}"));
+        assert_eq!(
+            diff.to_string(),
+            format!("no differences\n{DEPTH_CUT_NOTE}")
+        );
         assert!(same_values(&a, &b, &DiffOptions::new()));
         let equal = d(a.clone(), a.clone());
         assert!(equal.is_empty() && equal.depth_cut);
@@ -1886,7 +1897,10 @@ mod tests {
         let control = shallow.differences[0].control.clone().unwrap();
         assert_eq!(value_depth(&control), MAX_DEPTH - 1);
         let text = serde_json::to_string(&control).unwrap();
-        assert!(text.contains(&format!("{{\"n\":[\"{DEPTH_CUT}\"]}}")), "{text}");
+        assert!(
+            text.contains(&format!("{{\"n\":[\"{DEPTH_CUT}\"]}}")),
+            "{text}"
+        );
         assert!(shallow.to_string().ends_with(DEPTH_CUT_NOTE));
 
         // At the limit an array or object reads as the string DEPTH_CUT.
@@ -1894,7 +1908,10 @@ mod tests {
         let diff = d(at_limit(json!([1])), at_limit(json!(5)));
         assert_eq!(diff.len(), 1);
         let x = &diff.differences[0];
-        assert_eq!((x.kind, x.segments.len()), (DiffKind::TypeChanged, MAX_DEPTH));
+        assert_eq!(
+            (x.kind, x.segments.len()),
+            (DiffKind::TypeChanged, MAX_DEPTH)
+        );
         assert_eq!(x.control, Some(json!(DEPTH_CUT)));
         assert_eq!(x.candidate, Some(json!(5)));
         let diff = d(at_limit(json!({"k": 1})), at_limit(json!("text")));

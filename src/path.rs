@@ -726,7 +726,10 @@ mod tests {
         assert!(capped.cut);
         assert!(capped.rendered.len() <= MAX_PATH_BYTES);
         assert!(capped.rendered.ends_with(CUT_MARKER));
-        assert_eq!(capped.segments.len(), (MAX_PATH_BYTES - 1 - 3) / (MAX_KEY_BYTES + 1));
+        assert_eq!(
+            capped.segments.len(),
+            (MAX_PATH_BYTES - 1 - 3) / (MAX_KEY_BYTES + 1)
+        );
         assert_eq!(
             capped.rendered,
             format!("{}{CUT_MARKER}", render_path(&capped.segments))
@@ -737,7 +740,9 @@ mod tests {
         assert!(capped.rendered.len() <= MAX_PATH_BYTES);
         assert_eq!(capped.segments.len(), 1);
         // A path that fits exactly is not marked.
-        let indices: Vec<SegRef<'_>> = (0..(MAX_PATH_BYTES - 1) / 3).map(|_| SegRef::Index(0)).collect();
+        let indices: Vec<SegRef<'_>> = (0..(MAX_PATH_BYTES - 1) / 3)
+            .map(|_| SegRef::Index(0))
+            .collect();
         let capped = capped_path(&indices);
         assert!(!capped.cut && capped.rendered.len() == MAX_PATH_BYTES);
     }

@@ -142,8 +142,17 @@ fn chains_100_000_deep_diff_on_a_2_mib_stack() {
 fn nested_values_hundreds_deep_diff_on_a_2_mib_stack() {
     on_small_stack(|| {
         let options = hostile_options();
-        for depth in [20, MAX_DEPTH - 3, MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, 300, 600] {
-            let control = json!({"top": 1, "deep": nested_arrays(depth, json!({"secret": "s1", "x": 1}))});
+        for depth in [
+            20,
+            MAX_DEPTH - 3,
+            MAX_DEPTH - 2,
+            MAX_DEPTH - 1,
+            MAX_DEPTH,
+            300,
+            600,
+        ] {
+            let control =
+                json!({"top": 1, "deep": nested_arrays(depth, json!({"secret": "s1", "x": 1}))});
             let candidate =
                 json!({"top": 2, "deep": nested_arrays(depth, json!({"secret": "s2", "x": 2}))});
             let d = diff_values(&control, &candidate, &options);
@@ -197,7 +206,11 @@ fn one_huge_key_gives_a_capped_path() {
     assert!(kept.starts_with("kkkk"));
     assert_eq!(x.path, format!("$[\"{kept}\"]"));
     let json = serde_json::to_string(&d).unwrap();
-    assert!(json.len() < 2 * MAX_PATH_BYTES, "{} bytes of JSON", json.len());
+    assert!(
+        json.len() < 2 * MAX_PATH_BYTES,
+        "{} bytes of JSON",
+        json.len()
+    );
     assert!(json.contains("\"path_cut\":true"));
     assert!(d.to_string().len() < 2 * MAX_PATH_BYTES);
 
@@ -341,7 +354,9 @@ impl Serialize for FailingEndlessly {
 #[test]
 fn serialize_errors_are_capped() {
     let big = Failing("v".repeat(5 * 1024));
-    let error = diff(&big, &big, &DiffOptions::new()).unwrap_err().to_string();
+    let error = diff(&big, &big, &DiffOptions::new())
+        .unwrap_err()
+        .to_string();
     assert!(error.len() <= MAX_ERROR_TEXT, "{} bytes", error.len());
     assert!(error.starts_with("cannot serialize vvv") && error.ends_with('…'));
     assert!(!same(&big, &big, &DiffOptions::new()));
@@ -376,7 +391,8 @@ fn differences_only_at_ignored_paths_are_counted_not_reported() {
         &json!({"at": 2, "items": [{"id": 1, "at": 2}, {"id": 2, "at": 2}], "same": {"at": 3}}),
         &options,
     );
-    assert!(d.is_empty() && d.len() == 0, "{d}");
+    assert!(d.is_empty(), "{d}");
+    assert_eq!(d.len(), 0);
     assert_eq!(d.ignored, 3);
     assert_eq!(d.to_string(), "no differences");
     // Present on one side only counts too.
@@ -425,7 +441,11 @@ fn ignored_subtrees_are_removed_from_reported_values() {
         &json!({"new": [{"at": "t-new", "id": 2}], "kind": [1, {"at": "t-arr"}], "list": ["a", "t-list", "c"]}),
         &options,
     );
-    let kinds: Vec<_> = d.differences.iter().map(|x| (x.path.as_str(), x.kind)).collect();
+    let kinds: Vec<_> = d
+        .differences
+        .iter()
+        .map(|x| (x.path.as_str(), x.kind))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -435,7 +455,10 @@ fn ignored_subtrees_are_removed_from_reported_values() {
             ("$.new", DiffKind::Added),
         ]
     );
-    assert_eq!(d.differences[0].control, Some(json!({"id": 1, "token": REDACTED})));
+    assert_eq!(
+        d.differences[0].control,
+        Some(json!({"id": 1, "token": REDACTED}))
+    );
     assert_eq!(d.differences[1].control, Some(json!({"n": 1})));
     assert_eq!(d.differences[1].candidate, Some(json!([1, {}])));
     assert_eq!(d.differences[2].candidate, Some(json!(["a", IGNORED, "c"])));
@@ -451,8 +474,14 @@ fn ignored_subtrees_are_removed_from_reported_values() {
         &options,
     );
     assert_eq!(d.differences[0].kind, DiffKind::Reordered);
-    assert_eq!(d.differences[0].control, Some(json!([{"id": 1}, {"id": 2}])));
-    assert_eq!(d.differences[0].candidate, Some(json!([{"id": 2}, {"id": 1}])));
+    assert_eq!(
+        d.differences[0].control,
+        Some(json!([{"id": 1}, {"id": 2}]))
+    );
+    assert_eq!(
+        d.differences[0].candidate,
+        Some(json!([{"id": 2}, {"id": 1}]))
+    );
 
     // Elements told apart only by ignored fields are not reordered at all.
     let d = diff_values(
@@ -513,7 +542,10 @@ fn arrays_differing_deep_down_are_compared_in_polynomial_time() {
     let shapes: [(Shape, Shape); 3] = [
         (|v, i| json!([v, i]), |v, i| json!([v, i])),
         (|v, i| json!([v, i]), |v, _| json!([v])),
-        (|v, i| json!({"k": [v, i], "i": i}), |v, i| json!({"k": [i, v], "i": i})),
+        (
+            |v, i| json!({"k": [v, i], "i": i}),
+            |v, i| json!({"k": [i, v], "i": i}),
+        ),
     ];
     for options in &option_sets {
         for (grow_control, grow_candidate) in shapes {

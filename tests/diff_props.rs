@@ -271,24 +271,26 @@ fn arb_options(control: &Value, candidate: &Value) -> impl Strategy<Value = Diff
         prop_oneof![Just(usize::MAX), 0usize..3],
         any::<bool>(),
     )
-        .prop_map(|(ignored, unordered, tolerance, max_differences, all_unordered)| {
-            let mut options = DiffOptions::new().max_differences(max_differences);
-            for p in ignored {
-                options = options.ignore_path(p.parse().unwrap());
-            }
-            for p in unordered {
-                options = options.unordered_arrays(p.parse().unwrap());
-            }
-            if all_unordered {
-                options = options
-                    .unordered_arrays("$".parse().unwrap())
-                    .unordered_arrays("$..*".parse().unwrap());
-            }
-            if let Some(t) = tolerance {
-                options = options.float_tolerance(t);
-            }
-            options
-        })
+        .prop_map(
+            |(ignored, unordered, tolerance, max_differences, all_unordered)| {
+                let mut options = DiffOptions::new().max_differences(max_differences);
+                for p in ignored {
+                    options = options.ignore_path(p.parse().unwrap());
+                }
+                for p in unordered {
+                    options = options.unordered_arrays(p.parse().unwrap());
+                }
+                if all_unordered {
+                    options = options
+                        .unordered_arrays("$".parse().unwrap())
+                        .unordered_arrays("$..*".parse().unwrap());
+                }
+                if let Some(t) = tolerance {
+                    options = options.float_tolerance(t);
+                }
+                options
+            },
+        )
 }
 
 /// A key, sometimes far longer than [`MAX_KEY_BYTES`], with multi-byte and
