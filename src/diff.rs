@@ -620,8 +620,8 @@ pub fn same<T: Serialize + ?Sized>(control: &T, candidate: &T, options: &DiffOpt
 }
 
 /// [`same`] for values already in JSON: true if and only if
-/// [`diff_values`] would return an empty diff. Allocates nothing when there
-/// are no unordered arrays.
+/// [`diff_values`] would return an empty diff. Allocates nothing unless it
+/// has to match the elements of arrays compared as multisets.
 ///
 /// ```
 /// use darklaunch::diff::{same_values, DiffOptions};
@@ -639,7 +639,8 @@ pub fn same_values(control: &Value, candidate: &Value, options: &DiffOptions) ->
 /// Compares two JSON values structurally (see the [module docs](self) for
 /// the rules). Never panics, never recurses deeper than [`MAX_DEPTH`] levels
 /// whatever the depth of the values, and allocates nothing when the values
-/// are equal (apart from checking ignored subtrees that differ).
+/// are equal with their arrays in the same order and no ignored subtree
+/// differs.
 ///
 /// ```
 /// use darklaunch::diff::{diff_values, DiffKind, DiffOptions};
