@@ -34,11 +34,14 @@ const MAX_NESTING: usize = 2 * MAX_CAPTURE_DEPTH;
 /// there is not compared.
 pub const DEPTH_CUT: &str = "[cut: deeper than 128 levels]";
 
-/// How `f64::NAN` appears in a captured value.
+/// How `f64::NAN` (and `f32::NAN`) appears in a value serialized for a diff
+/// (see [non-finite floats](crate::diff#non-finite-floats)).
 pub const NAN: &str = "NaN";
-/// How `f64::INFINITY` appears in a captured value.
+/// How `f64::INFINITY` (and `f32::INFINITY`) appears in a value serialized for a diff
+/// (see [non-finite floats](crate::diff#non-finite-floats)).
 pub const INFINITY: &str = "Infinity";
-/// How `f64::NEG_INFINITY` appears in a captured value.
+/// How `f64::NEG_INFINITY` (and `f32::NEG_INFINITY`) appears in a value serialized for a diff
+/// (see [non-finite floats](crate::diff#non-finite-floats)).
 pub const NEG_INFINITY: &str = "-Infinity";
 
 /// The longest error message (in bytes) that serializing a value for a diff keeps; longer
