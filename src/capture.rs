@@ -31,17 +31,23 @@ pub const MAX_CAPTURE_DEPTH: usize = 128;
 /// adding a JSON level, so they are counted here (a chain of `Option<Box<Node>>` is cut too).
 const MAX_NESTING: usize = 2 * MAX_CAPTURE_DEPTH;
 
-/// The string that replaces a subtree deeper than [`MAX_CAPTURE_DEPTH`] levels.
+/// The string that replaces an array or object nested 128 levels deep
+/// ([`MAX_DEPTH`](crate::diff::MAX_DEPTH)) in a captured or compared value: what lies
+/// there is not compared.
 pub const DEPTH_CUT: &str = "[cut: deeper than 128 levels]";
 
-/// How `f64::NAN` appears in a captured value.
+/// How `f64::NAN` (and `f32::NAN`) appears in a value serialized for a diff
+/// (see [non-finite floats](crate::diff#non-finite-floats)).
 pub const NAN: &str = "NaN";
-/// How `f64::INFINITY` appears in a captured value.
+/// How `f64::INFINITY` (and `f32::INFINITY`) appears in a value serialized for a diff
+/// (see [non-finite floats](crate::diff#non-finite-floats)).
 pub const INFINITY: &str = "Infinity";
-/// How `f64::NEG_INFINITY` appears in a captured value.
+/// How `f64::NEG_INFINITY` (and `f32::NEG_INFINITY`) appears in a value serialized for a diff
+/// (see [non-finite floats](crate::diff#non-finite-floats)).
 pub const NEG_INFINITY: &str = "-Infinity";
 
-/// The longest error message (in bytes) a capture keeps; longer ones end in `…`.
+/// The longest error message (in bytes) that serializing a value for a diff keeps; longer
+/// ones are cut and end in `…`.
 pub const MAX_ERROR_TEXT: usize = 512;
 
 /// A value serialized by [`capture`].

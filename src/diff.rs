@@ -1,10 +1,12 @@
 //! Structural diff of serde values.
 //!
-//! [`diff`] serializes two values with `serde_json` and compares them with
-//! [`diff_values`], which walks both trees and reports each [`Difference`]
-//! with its JSON path (see [`crate::path`]). [`DiffOptions`] bounds the size
-//! of the report, ignores subtrees, redacts subtrees, sets a numeric
-//! tolerance and selects arrays to compare as multisets.
+//! [`diff`] serializes two values into [`serde_json::Value`]s (without
+//! unbounded recursion, see below) and compares them with [`diff_values`],
+//! which walks both trees and reports each [`Difference`] with its JSON path
+//! (see [`crate::path`]). [`same`] answers only "would the diff be empty?",
+//! stopping at the first difference. [`DiffOptions`] bounds the size of the
+//! report, ignores subtrees, redacts subtrees, sets a numeric tolerance and
+//! selects arrays to compare as multisets.
 //!
 //! Rules:
 //! - Object members are compared by key, in sorted key order. A key only in
@@ -21,13 +23,55 @@
 //!   object) are [`DiffKind::TypeChanged`]; same type, different value is
 //!   [`DiffKind::Changed`]. Two integers compare exactly; if either number
 //!   is a float both are compared as `f64` (so `1` equals `1.0`).
-//! - Below 128 levels of nesting the walk stops descending: differing
-//!   subtrees there are reported as one Changed at the depth-128 path.
+//! - Ignored subtrees ([`DiffOptions::ignore_path`]) are skipped; how many
+//!   of them differed is counted in [`Diff::ignored`], and they are removed
+//!   from every value a difference reports (see [`DiffOptions::ignore_path`]).
 //! - Redacted subtrees ([`DiffOptions::redact`]) are compared like any
 //!   other, but their contents never appear in the report: a reported value
 //!   at or below a redacted path is replaced by [`REDACTED`], and so is every
-//!   redacted subtree nested inside a reported value. Values are redacted
-//!   first and truncated ([`DiffOptions::max_value_chars`]) second.
+//!   redacted subtree nested inside a reported value. Values are stripped of
+//!   ignored subtrees first, redacted second and truncated
+//!   ([`DiffOptions::max_value_chars`]) last.
+//!
+//! # Non-finite floats
+//!
+//! JSON has no NaN or infinities (`serde_json` would turn them into `null`,
+//! so that `inf` and `-inf` compare equal). [`diff`] and [`same`] capture
+//! `f32`/`f64` NaN, +∞ and −∞ as the strings [`NAN`] (`"NaN"`),
+//! [`INFINITY`] (`"Infinity"`) and [`NEG_INFINITY`] (`"-Infinity"`), and the
+//! walk treats those three strings as numbers when it decides between
+//! Changed and TypeChanged: `+∞` vs `−∞` or NaN vs `1.0` is
+//! [`DiffKind::Changed`], NaN vs `"text"` is [`DiffKind::TypeChanged`].
+//! They are equal only to themselves (so NaN equals NaN structurally, and
+//! never equals a finite number), and
+//! [`float_tolerance`](DiffOptions::float_tolerance) never applies to them.
+//! A string field that happens to hold one of these three texts is, for the
+//! same reason, compared as a number for the kind of its difference only.
+//!
+//! # Depth limit
+//!
+//! Nothing nested deeper than [`MAX_DEPTH`] (128) levels is compared. [`diff`]
+//! stops serializing there (the subtree becomes the string [`DEPTH_CUT`], and
+//! a value's own `Serialize` is never called below it, so a linked list
+//! 100,000 levels deep costs no more stack than one 128 levels deep);
+//! [`diff_values`] treats an array or object at depth 128 the same way, as if
+//! it were the string [`DEPTH_CUT`]. Differences inside the cut subtrees
+//! cannot be seen: two values that differ only below the limit give an
+//! empty diff. Whenever a cut happened, [`Diff::depth_cut`] is set and the
+//! diff's `Display` ends with a line saying so. No part of the diff — the
+//! walk, redaction, truncation, hashing, `Display`, serializing or dropping a
+//! [`Diff`] — recurses deeper than that limit, so a diff never overflows a
+//! thread's stack of 2 MiB.
+//!
+//! # Size caps
+//!
+//! Every part of a [`Diff`] is bounded: at most
+//! [`max_differences`](DiffOptions::max_differences) differences, each value
+//! at most [`max_value_chars`](DiffOptions::max_value_chars) characters of
+//! JSON, each path key at most [`MAX_KEY_BYTES`] bytes and each rendered path
+//! at most [`MAX_PATH_BYTES`] bytes ([`Difference::path_cut`]), and a
+//! serialization error at most [`MAX_ERROR_TEXT`] bytes. What is cut ends in
+//! `…` and is flagged.
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
@@ -39,17 +83,27 @@ use std::io;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};
 
-use crate::path::SegRef;
-pub use crate::path::{render_path, PathPattern, PathPatternError, PathSegment};
+use crate::capture::{is_non_finite_text, CaptureError};
+pub use crate::capture::{DEPTH_CUT, INFINITY, MAX_ERROR_TEXT, NAN, NEG_INFINITY};
+use crate::path::{capped_path, SegRef};
+pub use crate::path::{
+    render_path, PathPattern, PathPatternError, PathSegment, MAX_KEY_BYTES, MAX_PATH_BYTES,
+};
 
-/// Paths deeper than this are not descended into.
-const MAX_DEPTH: usize = 128;
+/// How many levels of arrays and objects a diff compares: an array or object
+/// at this depth (a path of 128 segments) is not looked into, and neither is
+/// anything below it (see the [module docs](self#depth-limit)).
+pub const MAX_DEPTH: usize = crate::capture::MAX_CAPTURE_DEPTH;
 /// How deep element hashing (for multiset matching) looks.
 const HASH_DEPTH: usize = 32;
 
 /// The text that replaces redacted values in a [`Diff`] (see
 /// [`DiffOptions::redact`]).
 pub const REDACTED: &str = "[redacted]";
+
+/// The text that replaces an ignored array element inside a reported value
+/// (see [`DiffOptions::ignore_path`]); ignored object members are dropped.
+pub const IGNORED: &str = "[ignored]";
 
 /// Options for [`diff`] and [`diff_values`], built in builder style.
 ///
@@ -118,6 +172,42 @@ impl DiffOptions {
     /// Skips every path matched by `pattern`, including whole subtrees below
     /// a matched path (see [`PathPattern::matches_prefix_of`]). May be given
     /// several times.
+    ///
+    /// - Nothing at or below an ignored path is reported, and a difference
+    ///   is only reported when the values differ outside ignored subtrees
+    ///   (array elements are matched with ignored fields left out, so an
+    ///   array whose elements differ only in ignored fields is neither
+    ///   Changed nor Reordered).
+    /// - Each ignored place where control and candidate differ (or only one
+    ///   of them has a value) is counted once in [`Diff::ignored`], however
+    ///   much differs below it. An empty diff with `ignored > 0` means the
+    ///   values differ only in ignored subtrees.
+    /// - A value a difference reports (an Added or Removed object, a
+    ///   TypeChanged array, a Reordered array) has every ignored subtree
+    ///   inside it removed: an ignored object member is dropped, and an
+    ///   ignored array element is replaced by the string [`IGNORED`], so
+    ///   that the other elements keep their indices. Ignored subtrees inside
+    ///   reported values are not counted in [`Diff::ignored`].
+    ///
+    /// ```
+    /// use darklaunch::diff::{diff_values, DiffOptions, IGNORED};
+    /// use serde_json::json;
+    ///
+    /// let options = DiffOptions::new().try_ignore_path("$..at")?;
+    /// let control = json!({"at": 1, "items": [{"id": 1, "at": 1}]});
+    /// let candidate = json!({"at": 2, "items": [{"id": 1, "at": 2}, {"id": 2, "at": 2}]});
+    /// let d = diff_values(&control, &candidate, &options);
+    /// assert_eq!(d.to_string(), r#"$.items[1]: added {"id":2}"#);
+    /// assert_eq!(d.ignored, 2); // $.at and $.items[0].at
+    ///
+    /// let d = diff_values(&json!({"at": 1}), &json!({"at": 2}), &options);
+    /// assert!(d.is_empty() && d.ignored == 1);
+    ///
+    /// let options = DiffOptions::new().try_ignore_path("$.list[0]")?;
+    /// let d = diff_values(&json!(null), &json!({"list": ["secret", "kept"]}), &options);
+    /// assert_eq!(d.differences[0].candidate, Some(json!({"list": [IGNORED, "kept"]})));
+    /// # Ok::<(), darklaunch::diff::PathPatternError>(())
+    /// ```
     pub fn ignore_path(mut self, pattern: PathPattern) -> Self {
         self.ignored.push(pattern);
         self
@@ -265,9 +355,12 @@ impl fmt::Display for DiffKind {
 /// One difference between control and candidate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
-    /// Rendered JSON path, e.g. `$.items[3].price`.
+    /// Rendered JSON path, e.g. `$.items[3].price`; at most
+    /// [`MAX_PATH_BYTES`] bytes, with keys cut to [`MAX_KEY_BYTES`] bytes (see
+    /// [`path_cut`](Self::path_cut)). Equals `render_path(&segments)` unless
+    /// trailing segments were dropped, when it is that text followed by `…`.
     pub path: String,
-    /// The same path as segments.
+    /// The same path as segments, with the same caps.
     pub segments: Vec<PathSegment>,
     /// What kind of difference this is.
     pub kind: DiffKind,
@@ -288,6 +381,24 @@ pub struct Difference {
     /// True if `control` or `candidate` was shortened because of
     /// [`DiffOptions::max_value_chars`].
     pub truncated: bool,
+    /// True if `path` and `segments` were shortened: a key longer than
+    /// [`MAX_KEY_BYTES`] was cut (it ends in `…`), or the rendered path would
+    /// have been longer than [`MAX_PATH_BYTES`] and its trailing segments were
+    /// dropped (`path` ends in `…`, `segments` holds the segments kept). A cut
+    /// path no longer names exactly one place: two differences under distinct
+    /// long keys sharing their first [`MAX_KEY_BYTES`] bytes stay two
+    /// differences, but their paths may read the same. Serialized only when
+    /// true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub path_cut: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// Deserializes a present field as `Some`, even when it is JSON `null`.
@@ -322,7 +433,25 @@ pub struct Diff {
     pub differences: Vec<Difference>,
     /// How many further differences were found but not kept.
     pub omitted: usize,
+    /// How many ignored places differed (see [`DiffOptions::ignore_path`]):
+    /// each place skipped because its path is ignored, where control and
+    /// candidate differ or only one has a value, counts once. Not part of
+    /// [`len`](Self::len) or [`is_empty`](Self::is_empty): an empty diff with
+    /// `ignored > 0` means the values differ only in ignored subtrees.
+    /// Serialized only when non-zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ignored: usize,
+    /// True if some value was nested deeper than [`MAX_DEPTH`] levels and the
+    /// subtrees below that depth were not compared (see the
+    /// [module docs](self#depth-limit)): differences inside them cannot be
+    /// seen, and an empty diff does not prove the values equal there.
+    /// `Display` then ends with a line saying so. Serialized only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub depth_cut: bool,
 }
+
+/// The line a depth-cut [`Diff`]'s `Display` ends with.
+const DEPTH_CUT_NOTE: &str = "(values nested deeper than 128 levels were not compared)";
 
 impl Diff {
     /// True if no differences were found (none kept and none omitted).
@@ -343,10 +472,22 @@ impl Diff {
 
 impl fmt::Display for Diff {
     /// One line per kept difference (see [`Difference`]'s `Display`), then
-    /// `… and N more differences` if some were omitted. Lines are separated
-    /// by `\n` with no trailing newline; an empty diff displays as
-    /// `no differences`.
+    /// `… and N more differences` if some were omitted, then, if
+    /// [`depth_cut`](Diff::depth_cut), the line
+    /// `(values nested deeper than 128 levels were not compared)`. Lines are
+    /// separated by `\n` with no trailing newline; an empty diff displays as
+    /// `no differences` (followed by the depth line if it applies).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_differences(f)?;
+        if self.depth_cut {
+            write!(f, "\n{DEPTH_CUT_NOTE}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Diff {
+    fn fmt_differences(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {
             return f.write_str("no differences");
         }
@@ -373,13 +514,19 @@ impl fmt::Display for Diff {
     }
 }
 
-/// Serializes both values with `serde_json` and compares them with
+/// Serializes both values into [`serde_json::Value`]s and compares them with
 /// [`diff_values`].
+///
+/// Serializing stops [`MAX_DEPTH`] levels deep (see the
+/// [module docs](self#depth-limit)), and NaN and infinities keep their
+/// identity (see [non-finite floats](self#non-finite-floats)).
 ///
 /// # Errors
 ///
 /// Returns the error if either value cannot be represented as a
-/// [`serde_json::Value`] (e.g. a map with non-string keys).
+/// [`serde_json::Value`]: its `Serialize` implementation fails, or a map key
+/// is not a string, number, boolean or unit variant. The error's message is
+/// cut to at most [`MAX_ERROR_TEXT`] bytes, since it can quote the value.
 ///
 /// ```
 /// use darklaunch::diff::{diff, DiffKind, DiffOptions};
@@ -407,7 +554,13 @@ impl fmt::Display for Diff {
 /// let options = DiffOptions::new()
 ///     .try_ignore_path("$.total")?
 ///     .try_unordered_arrays("$.tags")?;
-/// assert!(diff(&control, &candidate, &options)?.is_empty());
+/// let d = diff(&control, &candidate, &options)?;
+/// assert!(d.is_empty());
+/// assert_eq!(d.ignored, 1); // $.total differed, but is ignored
+///
+/// // Infinities keep their sign.
+/// let d = diff(&f64::INFINITY, &f64::NEG_INFINITY, &DiffOptions::new())?;
+/// assert_eq!(d.to_string(), r#"$: changed "Infinity" → "-Infinity""#);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn diff<T: Serialize + ?Sized>(
@@ -415,20 +568,79 @@ pub fn diff<T: Serialize + ?Sized>(
     candidate: &T,
     options: &DiffOptions,
 ) -> Result<Diff, serde_json::Error> {
-    let control = capture_value(control)?;
-    let candidate = capture_value(candidate)?;
-    Ok(diff_values(&control.value, &candidate.value, options))
+    let control = crate::capture::capture(control).map_err(json_error)?;
+    let candidate = crate::capture::capture(candidate).map_err(json_error)?;
+    let mut out = diff_values(&control.value, &candidate.value, options);
+    out.depth_cut |= control.depth_cut || candidate.depth_cut;
+    Ok(out)
 }
 
-/// Captures `value` without unbounded recursion (see [`crate::capture`]), with a capped error.
-fn capture_value<T: Serialize + ?Sized>(
-    value: &T,
-) -> Result<crate::capture::Captured, serde_json::Error> {
-    crate::capture::capture(value).map_err(<serde_json::Error as serde::ser::Error>::custom)
+/// The capture's (already capped) error as a `serde_json::Error` with the same message.
+fn json_error(error: CaptureError) -> serde_json::Error {
+    <serde_json::Error as serde::ser::Error>::custom(error.message())
+}
+
+/// True if and only if [`diff`] of the two values under `options` would be
+/// empty: no difference kept or omitted (ignored differences and a
+/// [depth cut](Diff::depth_cut) do not count, as in [`Diff::is_empty`]).
+///
+/// Cheaper than `diff(..).is_empty()`: the walk stops at the first
+/// difference and records nothing (no paths, no values). A value that
+/// cannot be serialized gives `false`. Meant as a comparator for an
+/// experiment that should judge values by the same rules its diffs report.
+///
+/// ```
+/// use darklaunch::diff::{same, DiffOptions};
+/// use serde::Serialize;
+///
+/// #[derive(Serialize)]
+/// struct Quote {
+///     price: f64,
+///     quoted_at: u64,
+/// }
+///
+/// let control = Quote { price: 10.0, quoted_at: 1_700_000_000 };
+/// let candidate = Quote { price: 10.000_000_1, quoted_at: 1_700_000_042 };
+/// assert!(!same(&control, &candidate, &DiffOptions::new()));
+///
+/// let options = DiffOptions::new()
+///     .float_tolerance(1e-6)
+///     .try_ignore_path("$.quoted_at")?;
+/// assert!(same(&control, &candidate, &options));
+/// # Ok::<(), darklaunch::diff::PathPatternError>(())
+/// ```
+pub fn same<T: Serialize + ?Sized>(control: &T, candidate: &T, options: &DiffOptions) -> bool {
+    let Ok(control) = crate::capture::capture(control) else {
+        return false;
+    };
+    let Ok(candidate) = crate::capture::capture(candidate) else {
+        return false;
+    };
+    same_values(&control.value, &candidate.value, options)
+}
+
+/// [`same`] for values already in JSON: true if and only if
+/// [`diff_values`] would return an empty diff. Allocates nothing unless it
+/// has to match the elements of arrays compared as multisets.
+///
+/// ```
+/// use darklaunch::diff::{same_values, DiffOptions};
+/// use serde_json::json;
+///
+/// let options = DiffOptions::new().try_ignore_path("$..id")?;
+/// assert!(same_values(&json!({"id": 1, "n": 2}), &json!({"id": 7, "n": 2}), &options));
+/// assert!(!same_values(&json!({"n": 2}), &json!({"n": 3}), &options));
+/// # Ok::<(), darklaunch::diff::PathPatternError>(())
+/// ```
+pub fn same_values(control: &Value, candidate: &Value, options: &DiffOptions) -> bool {
+    Walker::new(options).compare(control, candidate, Mode::Check)
 }
 
 /// Compares two JSON values structurally (see the [module docs](self) for
-/// the rules). Never panics; allocates nothing when the values are equal.
+/// the rules). Never panics, never recurses deeper than [`MAX_DEPTH`] levels
+/// whatever the depth of the values, and allocates nothing when the values
+/// are equal with their arrays in the same order and no ignored subtree
+/// differs.
 ///
 /// ```
 /// use darklaunch::diff::{diff_values, DiffKind, DiffOptions};
@@ -445,15 +657,7 @@ fn capture_value<T: Serialize + ?Sized>(
 /// );
 /// ```
 pub fn diff_values(control: &Value, candidate: &Value, options: &DiffOptions) -> Diff {
-    let mut walker = Walker {
-        options,
-        tolerance: options.tolerance(),
-        path: PathStack {
-            segments: [SegRef::Index(0); MAX_DEPTH],
-            len: 0,
-        },
-        out: Diff::default(),
-    };
+    let mut walker = Walker::new(options);
     walker.compare(control, candidate, Mode::Record);
     walker.out
 }
@@ -502,12 +706,30 @@ struct Walker<'a, 'o> {
     out: Diff,
 }
 
-impl<'a> Walker<'a, '_> {
+impl<'a, 'o> Walker<'a, 'o> {
+    fn new(options: &'o DiffOptions) -> Self {
+        Walker {
+            options,
+            tolerance: options.tolerance(),
+            path: PathStack {
+                segments: [SegRef::Index(0); MAX_DEPTH],
+                len: 0,
+            },
+            out: Diff::default(),
+        }
+    }
+
     /// Compares `a` and `b` at the current path. Returns true if no
     /// difference was found. In `Check` mode returns at the first difference.
     fn compare(&mut self, a: &'a Value, b: &'a Value, mode: Mode) -> bool {
         if self.is_ignored() {
+            if mode == Mode::Record && !raw_equal(a, b, self.tolerance, self.path.len) {
+                self.count_ignored();
+            }
             return true;
+        }
+        if self.path.len >= MAX_DEPTH && (is_container(a) || is_container(b)) {
+            return self.compare_cut(a, b, mode);
         }
         match (a, b) {
             (Value::Null, Value::Null) => true,
@@ -515,17 +737,40 @@ impl<'a> Walker<'a, '_> {
             (Value::Number(x), Value::Number(y)) if numbers_equal(x, y, self.tolerance) => true,
             (Value::String(x), Value::String(y)) if x == y => true,
             (Value::Array(x), Value::Array(y)) => self.compare_arrays(a, b, x, y, mode),
-            (Value::Object(x), Value::Object(y)) => self.compare_objects(a, b, x, y, mode),
-            _ if same_type(a, b) => self.report(DiffKind::Changed, Some(a), Some(b), mode),
+            (Value::Object(x), Value::Object(y)) => self.compare_objects(x, y, mode),
+            _ if class(a, false) == class(b, false) => {
+                self.report(DiffKind::Changed, Some(a), Some(b), mode)
+            }
             _ => self.report(DiffKind::TypeChanged, Some(a), Some(b), mode),
         }
+    }
+
+    /// Compares at the depth limit, where an array or object is not looked
+    /// into and stands for the string [`DEPTH_CUT`], as in a capture.
+    fn compare_cut(&mut self, a: &'a Value, b: &'a Value, mode: Mode) -> bool {
+        // Set in either mode: the subtree is left uncompared whatever the walk decides.
+        self.out.depth_cut = true;
+        let text = cut_text(a);
+        if text.is_some() && text == cut_text(b) {
+            return true;
+        }
+        let kind = if class(a, true) == class(b, true) {
+            DiffKind::Changed
+        } else {
+            DiffKind::TypeChanged
+        };
+        self.report(kind, Some(a), Some(b), mode)
+    }
+
+    fn count_ignored(&mut self) {
+        self.out.ignored = self.out.ignored.saturating_add(1);
     }
 
     /// Compares `a` and `b` at the current path extended by `segment`.
     fn child(&mut self, segment: SegRef<'a>, a: &'a Value, b: &'a Value, mode: Mode) -> bool {
         if !self.path.push(segment) {
-            // Unreachable: containers check the depth before descending.
-            return deep_equal(a, b, self.tolerance);
+            // Unreachable: containers at the depth limit are not descended into.
+            return true;
         }
         let equal = self.compare(a, b, mode);
         self.path.pop();
@@ -533,7 +778,8 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// Reports an Added or Removed value at the current path extended by
-    /// `segment`, unless that path is ignored.
+    /// `segment`, unless that path is ignored (then counts it, in `Record`
+    /// mode).
     fn child_one_sided(
         &mut self,
         segment: SegRef<'a>,
@@ -543,36 +789,27 @@ impl<'a> Walker<'a, '_> {
         mode: Mode,
     ) -> bool {
         if !self.path.push(segment) {
-            return false;
+            // Unreachable, as in `child`.
+            return true;
         }
-        let equal = self.is_ignored() || self.report(kind, control, candidate, mode);
+        let equal = if self.is_ignored() {
+            if mode == Mode::Record {
+                self.count_ignored();
+            }
+            true
+        } else {
+            self.report(kind, control, candidate, mode)
+        };
         self.path.pop();
         equal
     }
 
-    /// Handles containers at the depth limit: `Some(equal)` if the walk must
-    /// not descend further.
-    fn depth_limited(&mut self, a: &'a Value, b: &'a Value, mode: Mode) -> Option<bool> {
-        if self.path.len < MAX_DEPTH {
-            return None;
-        }
-        Some(
-            deep_equal(a, b, self.tolerance)
-                || self.report(DiffKind::Changed, Some(a), Some(b), mode),
-        )
-    }
-
     fn compare_objects(
         &mut self,
-        a: &'a Value,
-        b: &'a Value,
         x: &'a Map<String, Value>,
         y: &'a Map<String, Value>,
         mode: Mode,
     ) -> bool {
-        if let Some(equal) = self.depth_limited(a, b, mode) {
-            return equal;
-        }
         if mode == Mode::Check && self.options.ignored.is_empty() && x.len() != y.len() {
             return false;
         }
@@ -650,9 +887,6 @@ impl<'a> Walker<'a, '_> {
         y: &'a [Value],
         mode: Mode,
     ) -> bool {
-        if let Some(equal) = self.depth_limited(a, b, mode) {
-            return equal;
-        }
         // Skip the longest prefix of positionally equal elements; both
         // ordered and unordered comparison agree on it.
         let common = x.len().min(y.len());
@@ -664,25 +898,33 @@ impl<'a> Walker<'a, '_> {
             }
         }
         if first == common && x.len() == y.len() {
+            self.count_ignored_in_prefix(x, y, first, mode);
             return true;
         }
+        // From here on, the pair at `first` (if both arrays reach it) is known
+        // to differ; no pair is compared twice in `Check` mode, so that nested
+        // arrays cost no more than the pairs of nodes they hold (comparing a
+        // pair again at every level would take time exponential in depth).
         let (x_rest, y_rest) = (x.get(first..).unwrap_or(&[]), y.get(first..).unwrap_or(&[]));
         if self.is_unordered() {
+            self.count_ignored_in_prefix(x, y, first, mode);
             return self.compare_unordered(x_rest, y_rest, first, mode);
         }
+        if mode == Mode::Check && first < common {
+            // An element differs positionally.
+            return false;
+        }
         if x.len() == y.len() {
-            // Here `first < common`: an element differs positionally.
-            if mode == Mode::Check {
-                return false;
-            }
             if self.is_permutation(x_rest, y_rest, first) {
                 return self.report(DiffKind::Reordered, Some(a), Some(b), mode);
             }
+            self.count_ignored_in_prefix(x, y, first, mode);
             for (i, (p, q)) in x_rest.iter().zip(y_rest).enumerate() {
                 self.child(SegRef::Index(first + i), p, q, Mode::Record);
             }
             return false;
         }
+        self.count_ignored_in_prefix(x, y, first, mode);
         let mut equal = true;
         for (i, (p, q)) in x_rest.iter().zip(y_rest).enumerate() {
             equal &= self.child(SegRef::Index(first + i), p, q, mode);
@@ -705,6 +947,19 @@ impl<'a> Walker<'a, '_> {
         equal
     }
 
+    /// In `Record` mode with ignored paths, walks the first `n` element
+    /// pairs again (they were found equal in `Check` mode, which counts
+    /// nothing) so that their ignored differences are counted. Records no
+    /// difference, since the pairs are equal.
+    fn count_ignored_in_prefix(&mut self, x: &'a [Value], y: &'a [Value], n: usize, mode: Mode) {
+        if mode != Mode::Record || self.options.ignored.is_empty() {
+            return;
+        }
+        for (i, (p, q)) in x.iter().zip(y).take(n).enumerate() {
+            self.child(SegRef::Index(i), p, q, Mode::Record);
+        }
+    }
+
     /// Multiset comparison of `xs` and `ys`, which start at index `base` of
     /// their arrays.
     fn compare_unordered(
@@ -718,12 +973,20 @@ impl<'a> Walker<'a, '_> {
         if early_exit && xs.len() != ys.len() {
             return false;
         }
-        let Some((matched_x, matched_y)) = self.match_elements(xs, ys, base, early_exit) else {
+        let Some((partners, matched_y)) = self.match_elements(xs, ys, base, early_exit) else {
             return false;
         };
+        if mode == Mode::Record && !self.options.ignored.is_empty() {
+            // Matched pairs are equal; walk them again to count ignored differences.
+            for (k, partner) in partners.iter().enumerate() {
+                if let (Some(p), Some(q)) = (xs.get(k), partner.and_then(|j| ys.get(j))) {
+                    self.child(SegRef::Index(base + k), p, q, Mode::Record);
+                }
+            }
+        }
         let mut equal = true;
-        for ((k, p), matched) in xs.iter().enumerate().zip(&matched_x) {
-            if !matched {
+        for ((k, p), partner) in xs.iter().enumerate().zip(&partners) {
+            if partner.is_none() {
                 let seg = SegRef::Index(base + k);
                 equal &= self.child_one_sided(seg, DiffKind::Removed, Some(p), None, mode);
                 if !equal && mode == Mode::Check {
@@ -749,52 +1012,66 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// Greedily pairs equal elements of `xs` and `ys` (positionally equal
-    /// pairs first, then by hash bucket or linear search). Returns which
-    /// elements were matched, or `None` if `early_exit` and some element of
-    /// `xs` found no partner. Element equality is checked at the control
-    /// element's path (`base + k`).
+    /// pairs first, then by hash bucket or linear search). Returns the
+    /// partner of each element of `xs` and which elements of `ys` were
+    /// matched, or `None` if `early_exit` and some element of `xs` found no
+    /// partner. Element equality is checked at the control element's path
+    /// (`base + k`). The caller knows `xs[0]` and `ys[0]` differ, so that
+    /// pair is not compared, and no pair is compared twice.
     fn match_elements(
         &mut self,
         xs: &'a [Value],
         ys: &'a [Value],
         base: usize,
         early_exit: bool,
-    ) -> Option<(Vec<bool>, Vec<bool>)> {
-        let mut matched_x = vec![false; xs.len()];
+    ) -> Option<(Vec<Option<usize>>, Vec<bool>)> {
+        let mut partners: Vec<Option<usize>> = vec![None; xs.len()];
         let mut matched_y = vec![false; ys.len()];
-        for (k, (p, q)) in xs.iter().zip(ys).enumerate() {
+        for (k, (p, q)) in xs.iter().zip(ys).enumerate().skip(1) {
             if self.child(SegRef::Index(base + k), p, q, Mode::Check) {
-                matched_x[k] = true;
+                partners[k] = Some(k);
                 matched_y[k] = true;
             }
         }
         // Hashing is consistent with equality only without tolerance and
-        // without ignored paths.
+        // without ignored paths. Elements sit one level below the array.
+        let levels_to_cut = MAX_DEPTH.saturating_sub(self.path.len + 1);
         let mut buckets: Option<HashMap<u64, Vec<usize>>> =
             (self.tolerance.is_none() && self.options.ignored.is_empty()).then(|| {
                 let mut buckets: HashMap<u64, Vec<usize>> = HashMap::new();
                 for (j, q) in ys.iter().enumerate() {
                     if !matched_y[j] {
-                        buckets.entry(hash_value(q)).or_default().push(j);
+                        buckets
+                            .entry(hash_value(q, levels_to_cut))
+                            .or_default()
+                            .push(j);
                     }
                 }
                 buckets
             });
         for (k, p) in xs.iter().enumerate() {
-            if matched_x[k] {
+            if partners[k].is_some() {
                 continue;
             }
             let seg = SegRef::Index(base + k);
+            // The positional pair (k, k) is known to differ: skip it.
             let partner = match buckets.as_mut() {
-                Some(buckets) => buckets.get_mut(&hash_value(p)).and_then(|candidates| {
-                    let pos = candidates.iter().position(|&j| {
-                        ys.get(j)
-                            .is_some_and(|q| self.child(seg, p, q, Mode::Check))
-                    })?;
-                    Some(candidates.remove(pos))
-                }),
+                Some(buckets) => {
+                    buckets
+                        .get_mut(&hash_value(p, levels_to_cut))
+                        .and_then(|candidates| {
+                            let pos = candidates.iter().position(|&j| {
+                                j != k
+                                    && ys
+                                        .get(j)
+                                        .is_some_and(|q| self.child(seg, p, q, Mode::Check))
+                            })?;
+                            Some(candidates.remove(pos))
+                        })
+                }
                 None => (0..ys.len()).find(|&j| {
-                    !matched_y[j]
+                    j != k
+                        && !matched_y[j]
                         && ys
                             .get(j)
                             .is_some_and(|q| self.child(seg, p, q, Mode::Check))
@@ -802,14 +1079,14 @@ impl<'a> Walker<'a, '_> {
             };
             match partner {
                 Some(j) => {
-                    matched_x[k] = true;
+                    partners[k] = Some(j);
                     matched_y[j] = true;
                 }
                 None if early_exit => return None,
                 None => {}
             }
         }
-        Some((matched_x, matched_y))
+        Some((partners, matched_y))
     }
 
     fn is_ignored(&self) -> bool {
@@ -853,39 +1130,64 @@ impl<'a> Walker<'a, '_> {
             self.out.omitted = self.out.omitted.saturating_add(1);
             return false;
         }
-        let segments: Vec<PathSegment> = self
-            .path
-            .as_slice()
-            .iter()
-            .map(|s| s.to_segment())
-            .collect();
-        let limit = self.options.max_value_chars;
-        let mut truncated = false;
+        let at = self.path.as_slice();
+        let path = capped_path(at);
+        let options = self.options;
+        let limit = options.max_value_chars;
         let redact_here = self.is_redacted();
+        let (mut truncated, mut depth_cut) = (false, false);
         let mut publishable = |value: &Value| {
             let value = if redact_here {
                 Cow::Owned(Value::String(REDACTED.to_owned()))
             } else {
-                redact_nested(value, self.path.as_slice(), &self.options.redacted)
+                scrub(value, at, options, &mut depth_cut)
             };
             limit_value(value, limit, &mut truncated)
         };
         let control = control.map(&mut publishable);
         let candidate = candidate.map(&mut publishable);
+        self.out.depth_cut |= depth_cut;
         self.out.differences.push(Difference {
-            path: render_path(&segments),
-            segments,
+            path: path.rendered,
+            segments: path.segments,
             kind,
             control,
             candidate,
             truncated,
+            path_cut: path.cut,
         });
         false
     }
 }
 
-fn same_type(a: &Value, b: &Value) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
+fn is_container(value: &Value) -> bool {
+    matches!(value, Value::Array(_) | Value::Object(_))
+}
+
+/// The JSON type of `value` for telling Changed from TypeChanged: the
+/// strings of non-finite floats count as numbers, and with `cut` (at the
+/// depth limit) arrays and objects count as strings, standing for
+/// [`DEPTH_CUT`].
+fn class(value: &Value, cut: bool) -> u8 {
+    match value {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 2,
+        Value::String(s) if is_non_finite_text(s) => 2,
+        Value::String(_) => 3,
+        Value::Array(_) | Value::Object(_) if cut => 3,
+        Value::Array(_) => 4,
+        Value::Object(_) => 5,
+    }
+}
+
+/// What `value` reads as at the depth limit, if it is a string there.
+fn cut_text(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Array(_) | Value::Object(_) => Some(DEPTH_CUT),
+        _ => None,
+    }
 }
 
 /// Integers compare exactly; if either is a float, both compare as `f64`.
@@ -907,44 +1209,66 @@ fn integer(n: &Number) -> Option<i128> {
         .or_else(|| n.as_u64().map(i128::from))
 }
 
-/// Iterative equality (no ignores, arrays ordered), used below the depth
-/// limit so that deep values cannot overflow the stack.
-fn deep_equal(a: &Value, b: &Value, tolerance: Option<f64>) -> bool {
-    let mut pending = vec![(a, b)];
-    while let Some((a, b)) = pending.pop() {
-        match (a, b) {
-            (Value::Null, Value::Null) => {}
-            (Value::Bool(x), Value::Bool(y)) if x == y => {}
-            (Value::Number(x), Value::Number(y)) if numbers_equal(x, y, tolerance) => {}
-            (Value::String(x), Value::String(y)) if x == y => {}
-            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                pending.extend(x.iter().zip(y));
-            }
-            (Value::Object(x), Value::Object(y)) if x.len() == y.len() => {
-                for (key, p) in x {
-                    match y.get(key) {
-                        Some(q) => pending.push((p, q)),
-                        None => return false,
-                    }
+/// Iterative equality of two values found at path length `depth`, with no
+/// ignored paths and arrays in order (tolerance applied, and arrays or
+/// objects at the depth limit standing for [`DEPTH_CUT`], as in the walk).
+/// Used to tell whether an ignored subtree differs.
+fn raw_equal(a: &Value, b: &Value, tolerance: Option<f64>, depth: usize) -> bool {
+    let mut pending = Vec::new();
+    let (mut a, mut b, mut depth) = (a, b, depth);
+    loop {
+        let equal = if depth >= MAX_DEPTH && (is_container(a) || is_container(b)) {
+            let text = cut_text(a);
+            text.is_some() && text == cut_text(b)
+        } else {
+            match (a, b) {
+                (Value::Null, Value::Null) => true,
+                (Value::Bool(x), Value::Bool(y)) => x == y,
+                (Value::Number(x), Value::Number(y)) => numbers_equal(x, y, tolerance),
+                (Value::String(x), Value::String(y)) => x == y,
+                (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                    pending.extend(x.iter().zip(y).map(|(p, q)| (p, q, depth + 1)));
+                    true
                 }
+                (Value::Object(x), Value::Object(y)) if x.len() == y.len() => {
+                    for (key, p) in x {
+                        match y.get(key) {
+                            Some(q) => pending.push((p, q, depth + 1)),
+                            None => return false,
+                        }
+                    }
+                    true
+                }
+                _ => false,
             }
-            _ => return false,
+        };
+        if !equal {
+            return false;
+        }
+        match pending.pop() {
+            Some((p, q, d)) => (a, b, depth) = (p, q, d),
+            None => return true,
         }
     }
-    true
 }
 
 /// A hash consistent with exact element equality, including multiset
 /// comparison of nested arrays (array and object contents are combined
-/// order-independently). Only looks `HASH_DEPTH` levels deep.
-fn hash_value(value: &Value) -> u64 {
+/// order-independently) and the depth limit (an array or object
+/// `levels_to_cut` levels down hashes as the string [`DEPTH_CUT`]). Only
+/// looks `HASH_DEPTH` levels deep.
+fn hash_value(value: &Value, levels_to_cut: usize) -> u64 {
     let mut hasher = DefaultHasher::new();
-    feed_hash(value, &mut hasher, HASH_DEPTH);
+    feed_hash(value, &mut hasher, HASH_DEPTH, levels_to_cut);
     hasher.finish()
 }
 
-fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
+fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize, levels_to_cut: usize) {
     match value {
+        Value::Array(_) | Value::Object(_) if levels_to_cut == 0 => {
+            hasher.write_u8(3);
+            DEPTH_CUT.hash(hasher);
+        }
         Value::Null => hasher.write_u8(0),
         Value::Bool(b) => {
             hasher.write_u8(1);
@@ -957,8 +1281,9 @@ fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
             hasher.write_u64(if f == 0.0 { 0 } else { f.to_bits() });
         }
         Value::String(s) => {
+            // Non-finite floats are strings here, equal only to themselves.
             hasher.write_u8(3);
-            s.hash(hasher);
+            s.as_str().hash(hasher);
         }
         Value::Array(items) => {
             hasher.write_u8(4);
@@ -967,7 +1292,7 @@ fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
                 let mut sum = 0u64;
                 for item in items {
                     let mut sub = DefaultHasher::new();
-                    feed_hash(item, &mut sub, depth);
+                    feed_hash(item, &mut sub, depth, levels_to_cut - 1);
                     sum = sum.wrapping_add(sub.finish());
                 }
                 hasher.write_u64(sum);
@@ -981,7 +1306,7 @@ fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
                 for (key, item) in members {
                     let mut sub = DefaultHasher::new();
                     key.hash(&mut sub);
-                    feed_hash(item, &mut sub, depth);
+                    feed_hash(item, &mut sub, depth, levels_to_cut - 1);
                     sum = sum.wrapping_add(sub.finish());
                 }
                 hasher.write_u64(sum);
@@ -990,106 +1315,213 @@ fn feed_hash(value: &Value, hasher: &mut DefaultHasher, depth: usize) {
     }
 }
 
-/// A step of the iterative walk in [`redact_nested`].
-enum RedactStep<'v> {
-    /// Visit `value` at the current path extended by the segment.
-    Enter(SegRef<'v>, &'v Value),
-    /// Leave the most recently entered container.
-    Exit,
+/// What happens to a node of a reported value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scrub {
+    /// Kept (a container is looked into).
+    Keep,
+    /// An ignored subtree: dropped from an object, [`IGNORED`] in an array.
+    Drop,
+    /// A redacted subtree: replaced by [`REDACTED`].
+    Redact,
+    /// An array or object at the depth limit: replaced by [`DEPTH_CUT`].
+    Cut,
 }
 
-/// `value` (found at path `at`) with every nested subtree whose path is
-/// matched by one of `patterns` replaced by [`REDACTED`]; borrowed when
-/// nothing inside it is redacted. The caller has checked that no prefix of
-/// `at` (including `at` itself) is matched. Iterative, so deep values cannot
-/// overflow the stack.
-fn redact_nested<'v>(
-    value: &'v Value,
-    at: &[SegRef<'_>],
-    patterns: &[PathPattern],
-) -> Cow<'v, Value> {
-    if patterns.is_empty() || !matches!(value, Value::Array(_) | Value::Object(_)) {
-        return Cow::Borrowed(value);
+/// What becomes of `node`, found at `path` (`nested`: below the reported value's own path,
+/// which the walk has checked already).
+fn scrub_action(path: &[SegRef<'_>], node: &Value, options: &DiffOptions, nested: bool) -> Scrub {
+    if nested {
+        if options
+            .ignored
+            .iter()
+            .any(|p| p.matches_segments(path, false))
+        {
+            return Scrub::Drop;
+        }
+        if options
+            .redacted
+            .iter()
+            .any(|p| p.matches_segments(path, false))
+        {
+            return Scrub::Redact;
+        }
     }
-    // Without `..`, no pattern matches paths longer than its own length.
-    let longest = patterns
-        .iter()
-        .try_fold(0usize, |longest, p| p.fixed_len().map(|n| longest.max(n)));
-    let may_match_below = |len: usize| longest.is_none_or(|n| len < n);
-    if !may_match_below(at.len()) {
-        return Cow::Borrowed(value);
+    if is_container(node) && path.len() >= MAX_DEPTH {
+        return Scrub::Cut;
+    }
+    Scrub::Keep
+}
+
+/// `value` (reported at path `at`, which is neither ignored nor redacted)
+/// as it may be published: ignored subtrees inside it removed, redacted
+/// subtrees replaced by [`REDACTED`], and arrays and objects at the depth
+/// limit replaced by [`DEPTH_CUT`] (setting `depth_cut`). Borrowed when
+/// nothing changes. Iterative, and never looks deeper than [`MAX_DEPTH`]
+/// levels, so neither this nor serializing, printing or dropping the result
+/// can overflow the stack.
+fn scrub<'v>(
+    value: &'v Value,
+    at: &[SegRef<'v>],
+    options: &DiffOptions,
+    depth_cut: &mut bool,
+) -> Cow<'v, Value> {
+    if needs_scrub(value, at, options) {
+        Cow::Owned(build_scrubbed(value, at, options, depth_cut))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// True if some node of `value` is not [`Scrub::Keep`].
+fn needs_scrub(value: &Value, at: &[SegRef<'_>], options: &DiffOptions) -> bool {
+    if scrub_action(at, value, options, false) != Scrub::Keep {
+        return true;
     }
     let mut path: Vec<SegRef<'_>> = at.to_vec();
-    let base = path.len();
-    let mut hits: Vec<Vec<PathSegment>> = Vec::new();
-    let mut stack: Vec<RedactStep<'v>> = Vec::new();
-    push_children(value, &mut stack);
-    while let Some(step) = stack.pop() {
-        let (segment, node) = match step {
-            RedactStep::Exit => {
-                path.pop();
-                continue;
-            }
-            RedactStep::Enter(segment, node) => (segment, node),
-        };
+    // (the length of the parent's path, the segment, the node)
+    let mut stack: Vec<(usize, SegRef<'_>, &Value)> = Vec::new();
+    push_children(value, path.len(), &mut stack);
+    while let Some((parent_len, segment, node)) = stack.pop() {
+        path.truncate(parent_len);
         path.push(segment);
-        if patterns.iter().any(|p| p.matches_segments(&path, false)) {
-            let relative = path.get(base..).unwrap_or(&[]);
-            hits.push(relative.iter().map(|s| s.to_segment()).collect());
-            path.pop();
-        } else if matches!(node, Value::Array(_) | Value::Object(_)) && may_match_below(path.len())
-        {
-            stack.push(RedactStep::Exit);
-            push_children(node, &mut stack);
-        } else {
-            path.pop();
+        if scrub_action(&path, node, options, true) != Scrub::Keep {
+            return true;
         }
+        push_children(node, path.len(), &mut stack);
     }
-    if hits.is_empty() {
-        return Cow::Borrowed(value);
-    }
-    let mut out = value.clone();
-    for hit in hits {
-        if let Some(slot) = value_at_mut(&mut out, &hit) {
-            *slot = Value::String(REDACTED.to_owned());
-        }
-    }
-    Cow::Owned(out)
+    false
 }
 
-/// Pushes an `Enter` step for each child of `value`, last child first (so
-/// that children are visited in order).
-fn push_children<'v>(value: &'v Value, stack: &mut Vec<RedactStep<'v>>) {
+fn push_children<'v>(
+    value: &'v Value,
+    len: usize,
+    stack: &mut Vec<(usize, SegRef<'v>, &'v Value)>,
+) {
     match value {
         Value::Array(items) => stack.extend(
             items
                 .iter()
                 .enumerate()
-                .rev()
-                .map(|(i, item)| RedactStep::Enter(SegRef::Index(i), item)),
+                .map(|(i, item)| (len, SegRef::Index(i), item)),
         ),
-        Value::Object(members) => {
-            let start = stack.len();
-            stack.extend(
-                members
-                    .iter()
-                    .map(|(key, item)| RedactStep::Enter(SegRef::Key(key), item)),
-            );
-            stack.get_mut(start..).unwrap_or(&mut []).reverse();
-        }
+        Value::Object(members) => stack.extend(
+            members
+                .iter()
+                .map(|(key, item)| (len, SegRef::Key(key.as_str()), item)),
+        ),
         _ => {}
     }
 }
 
-/// The node at `path` below `value`, if there is one.
-fn value_at_mut<'v>(mut value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Value> {
-    for segment in path {
-        value = match segment {
-            PathSegment::Key(key) => value.as_object_mut()?.get_mut(key)?,
-            PathSegment::Index(i) => value.as_array_mut()?.get_mut(*i)?,
+/// An array or object of a reported value being rebuilt by [`build_scrubbed`].
+struct Frame<'v> {
+    /// Where the container sits in its parent (`None` for the root).
+    segment: Option<SegRef<'v>>,
+    children: Children<'v>,
+    out: Value,
+}
+
+enum Children<'v> {
+    Items(std::iter::Enumerate<std::slice::Iter<'v, Value>>),
+    Members(serde_json::map::Iter<'v>),
+}
+
+impl<'v> Frame<'v> {
+    /// A frame for `value` if it is an array or object.
+    fn open(value: &'v Value, segment: Option<SegRef<'v>>) -> Option<Self> {
+        let (children, out) = match value {
+            Value::Array(items) => (
+                Children::Items(items.iter().enumerate()),
+                Value::Array(Vec::with_capacity(items.len())),
+            ),
+            Value::Object(members) => {
+                (Children::Members(members.iter()), Value::Object(Map::new()))
+            }
+            _ => return None,
         };
+        Some(Frame {
+            segment,
+            children,
+            out,
+        })
     }
-    Some(value)
+
+    fn next_child(&mut self) -> Option<(SegRef<'v>, &'v Value)> {
+        match &mut self.children {
+            Children::Items(items) => items.next().map(|(i, item)| (SegRef::Index(i), item)),
+            Children::Members(members) => members
+                .next()
+                .map(|(key, item)| (SegRef::Key(key.as_str()), item)),
+        }
+    }
+
+    fn put(&mut self, segment: SegRef<'_>, value: Value) {
+        match (&mut self.out, segment) {
+            (Value::Array(items), _) => items.push(value),
+            (Value::Object(members), SegRef::Key(key)) => {
+                members.insert(key.to_owned(), value);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Rebuilds `value` as [`scrub`] describes, without recursion.
+fn build_scrubbed<'v>(
+    value: &'v Value,
+    at: &[SegRef<'v>],
+    options: &DiffOptions,
+    depth_cut: &mut bool,
+) -> Value {
+    if scrub_action(at, value, options, false) == Scrub::Cut {
+        *depth_cut = true;
+        return Value::String(DEPTH_CUT.to_owned());
+    }
+    let Some(root) = Frame::open(value, None) else {
+        return value.clone();
+    };
+    let mut path: Vec<SegRef<'v>> = at.to_vec();
+    let mut stack = vec![root];
+    loop {
+        let Some(frame) = stack.last_mut() else {
+            return Value::Null; // Unreachable: the root frame returns below.
+        };
+        let Some((segment, node)) = frame.next_child() else {
+            let Some(done) = stack.pop() else {
+                return Value::Null;
+            };
+            match (stack.last_mut(), done.segment) {
+                (Some(parent), Some(segment)) => {
+                    path.pop();
+                    parent.put(segment, done.out);
+                    continue;
+                }
+                _ => return done.out,
+            }
+        };
+        path.push(segment);
+        let placed = match scrub_action(&path, node, options, true) {
+            Scrub::Drop => matches!(segment, SegRef::Index(_)).then(|| IGNORED.to_owned().into()),
+            Scrub::Redact => Some(Value::String(REDACTED.to_owned())),
+            Scrub::Cut => {
+                *depth_cut = true;
+                Some(Value::String(DEPTH_CUT.to_owned()))
+            }
+            Scrub::Keep => match Frame::open(node, Some(segment)) {
+                Some(child) => {
+                    // The path keeps the child's segment until the child is done.
+                    stack.push(child);
+                    continue;
+                }
+                None => Some(node.clone()),
+            },
+        };
+        path.pop();
+        if let (Some(value), Some(frame)) = (placed, stack.last_mut()) {
+            frame.put(segment, value);
+        }
+    }
 }
 
 /// Takes `value`, or replaces it with a truncated rendering if its compact
@@ -1440,18 +1872,70 @@ mod tests {
 
     #[test]
     fn deep_values_do_not_recurse_forever() {
+        // `nested(n, leaf)` puts `leaf` at a path of 2n segments.
         let a = nested(400, json!(1));
         let b = nested(400, json!(2));
-        let diff = d(a.clone(), b);
+        // The difference lies below the limit: not compared, and the diff says so.
+        let diff = d(a.clone(), b.clone());
+        assert!(diff.is_empty());
+        assert!(diff.depth_cut);
+        assert_eq!(
+            diff.to_string(),
+            format!("no differences\n{DEPTH_CUT_NOTE}")
+        );
+        assert!(same_values(&a, &b, &DiffOptions::new()));
+        let equal = d(a.clone(), a.clone());
+        assert!(equal.is_empty() && equal.depth_cut);
+        // Shallow values are not marked.
+        assert!(!d(nested(3, json!(1)), nested(3, json!(2))).depth_cut);
+        // Reported above the limit when the difference is shallow; the
+        // reported value is cut at the limit.
+        let shallow = d(a.clone(), json!({"n": 1}));
+        assert_eq!(kinds(&shallow), [("$.n", DiffKind::TypeChanged)]);
+        assert!(shallow.depth_cut);
+        let unlimited = DiffOptions::new().max_value_chars(usize::MAX);
+        let shallow = diff_values(&a, &json!({"n": 1}), &unlimited);
+        let control = shallow.differences[0].control.clone().unwrap();
+        assert_eq!(value_depth(&control), MAX_DEPTH - 1);
+        let text = serde_json::to_string(&control).unwrap();
+        assert!(
+            text.contains(&format!("{{\"n\":[\"{DEPTH_CUT}\"]}}")),
+            "{text}"
+        );
+        assert!(shallow.to_string().ends_with(DEPTH_CUT_NOTE));
+
+        // At the limit an array or object reads as the string DEPTH_CUT.
+        let at_limit = |leaf: Value| nested(MAX_DEPTH / 2, leaf);
+        let diff = d(at_limit(json!([1])), at_limit(json!(5)));
         assert_eq!(diff.len(), 1);
         let x = &diff.differences[0];
-        assert_eq!(x.kind, DiffKind::Changed);
-        assert_eq!(x.segments.len(), MAX_DEPTH);
-        assert!(x.truncated);
-        assert!(d(a.clone(), a).is_empty());
-        // Reported above the limit when the difference is shallow.
-        let shallow = d(nested(400, json!(1)), json!({"n": 1}));
-        assert_eq!(kinds(&shallow), [("$.n", DiffKind::TypeChanged)]);
+        assert_eq!(
+            (x.kind, x.segments.len()),
+            (DiffKind::TypeChanged, MAX_DEPTH)
+        );
+        assert_eq!(x.control, Some(json!(DEPTH_CUT)));
+        assert_eq!(x.candidate, Some(json!(5)));
+        let diff = d(at_limit(json!({"k": 1})), at_limit(json!("text")));
+        assert_eq!(diff.differences[0].kind, DiffKind::Changed);
+        assert!(d(at_limit(json!({"k": 1})), at_limit(json!(DEPTH_CUT))).is_empty());
+        assert!(d(at_limit(json!({"k": 1})), at_limit(json!([2, 3]))).is_empty());
+        // One level above the limit, containers are still compared.
+        let above = |leaf: Value| nested(MAX_DEPTH / 2 - 1, json!({"x": leaf}));
+        assert_eq!(d(above(json!(1)), above(json!(2))).len(), 1);
+    }
+
+    /// How many levels of arrays and objects `value` has (iteratively).
+    fn value_depth(value: &Value) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(value, 0)];
+        while let Some((v, depth)) = stack.pop() {
+            match v {
+                Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+                Value::Object(m) => stack.extend(m.values().map(|i| (i, depth + 1))),
+                _ => deepest = deepest.max(depth),
+            }
+        }
+        deepest
     }
 
     #[test]
@@ -1634,18 +2118,24 @@ mod tests {
 
     #[test]
     fn redaction_of_deep_values() {
-        // Reported at the depth limit; the secret lies far below it.
         let options = DiffOptions::new()
             .try_redact("$..secret")
             .unwrap()
             .max_value_chars(usize::MAX);
-        let a = nested(400, json!({"secret": "deep-secret-1"}));
-        let b = nested(400, json!({"secret": "deep-secret-2"}));
-        let diff = diff_values(&a, &b, &options);
+        // Redacted inside a reported value, however deep (within the limit).
+        let a = json!({"x": nested(60, json!({"secret": "deep-secret-1"}))});
+        let diff = diff_values(&a, &json!({"x": 1}), &options);
         assert_eq!(diff.len(), 1);
         let text = serde_json::to_string(&diff).unwrap();
         assert!(!text.contains("deep-secret"));
         assert!(text.contains(REDACTED));
+        assert!(!diff.depth_cut);
+        // Below the limit the value is cut before the secret.
+        let a = json!({"x": nested(400, json!({"secret": "deep-secret-1"}))});
+        let diff = diff_values(&a, &json!({"x": 1}), &options);
+        let text = serde_json::to_string(&diff).unwrap();
+        assert!(!text.contains("deep-secret"));
+        assert!(text.contains(DEPTH_CUT) && diff.depth_cut);
 
         // Patterns without `..` stop the search at their own length.
         let fixed = DiffOptions::new().redact(pat("$.n[0].x"));

@@ -21,8 +21,18 @@
 //! In dot form a key may contain any characters except `.`, `[`, `]`, `*`,
 //! quotes, whitespace and control characters; use the bracket form for
 //! anything else. Bracket contents allow no surrounding whitespace.
+//!
+//! # Size caps on reported paths
+//!
+//! A map key is data, and can be as long as any value. The paths a
+//! [`Diff`](crate::diff::Diff) reports are therefore capped like its values:
+//! every key segment is cut to at most [`MAX_KEY_BYTES`] bytes (ending in
+//! `…`), and a rendered path to at most [`MAX_PATH_BYTES`] bytes (the
+//! segments that do not fit are dropped and the text ends in `…`). See
+//! [`Difference::path_cut`](crate::diff::Difference::path_cut).
+//! [`render_path`] itself renders whatever it is given, uncapped.
 
-use crate::text::push_json_string;
+use crate::text::{cut_point, push_json_string, CUT_MARKER};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
@@ -75,16 +85,6 @@ pub(crate) enum SegRef<'a> {
     Index(usize),
 }
 
-impl SegRef<'_> {
-    /// Converts to an owned [`PathSegment`].
-    pub(crate) fn to_segment(self) -> PathSegment {
-        match self {
-            SegRef::Key(k) => PathSegment::Key(k.to_owned()),
-            SegRef::Index(i) => PathSegment::Index(i),
-        }
-    }
-}
-
 /// Anything that can be viewed as a borrowed path segment.
 pub(crate) trait AsSegRef {
     fn seg_ref(&self) -> SegRef<'_>;
@@ -129,6 +129,73 @@ pub fn render_path(segments: &[PathSegment]) -> String {
         push_segment(&mut out, segment.seg_ref());
     }
     out
+}
+
+/// The longest key, in bytes, that a reported path keeps: a longer key segment in
+/// [`Difference::segments`](crate::diff::Difference::segments) and
+/// [`Difference::path`](crate::diff::Difference::path) is cut to at most this many bytes,
+/// ending in `…` (on a character boundary).
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// The longest rendered path, in bytes, that a reported difference keeps: when
+/// [`Difference::path`](crate::diff::Difference::path) would be longer, only the leading
+/// segments that fit are kept (in `path` and in
+/// [`Difference::segments`](crate::diff::Difference::segments)) and `path` ends in `…`.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// A path capped for a report: its segments (keys cut to [`MAX_KEY_BYTES`], trailing
+/// segments dropped to fit [`MAX_PATH_BYTES`]), its rendering, and whether anything was cut.
+pub(crate) struct CappedPath {
+    pub(crate) segments: Vec<PathSegment>,
+    pub(crate) rendered: String,
+    pub(crate) cut: bool,
+}
+
+/// Caps `path` for a report (see [`MAX_KEY_BYTES`] and [`MAX_PATH_BYTES`]). Without cuts,
+/// `rendered == render_path(&segments)`; when segments were dropped, `rendered` is
+/// `render_path(&segments)` followed by `…`, and at most [`MAX_PATH_BYTES`] long.
+pub(crate) fn capped_path(path: &[SegRef<'_>]) -> CappedPath {
+    let mut segments = Vec::with_capacity(path.len());
+    let mut rendered = String::from("$");
+    let mut cut = false;
+    // The longest rendered prefix (bytes, segments) that leaves room for the marker.
+    let mut fits_with_marker = (rendered.len(), 0usize);
+    for segment in path {
+        let segment = match *segment {
+            SegRef::Key(key) => match cut_point(key, MAX_KEY_BYTES) {
+                Some(at) => {
+                    cut = true;
+                    let mut short = String::with_capacity(at + CUT_MARKER.len_utf8());
+                    short.push_str(key.get(..at).unwrap_or(""));
+                    short.push(CUT_MARKER);
+                    PathSegment::Key(short)
+                }
+                None => PathSegment::Key(key.to_owned()),
+            },
+            SegRef::Index(index) => PathSegment::Index(index),
+        };
+        push_segment(&mut rendered, segment.seg_ref());
+        segments.push(segment);
+        if rendered.len() > MAX_PATH_BYTES {
+            let (bytes, kept) = fits_with_marker;
+            rendered.truncate(bytes);
+            rendered.push(CUT_MARKER);
+            segments.truncate(kept);
+            return CappedPath {
+                segments,
+                rendered,
+                cut: true,
+            };
+        }
+        if rendered.len() + CUT_MARKER.len_utf8() <= MAX_PATH_BYTES {
+            fits_with_marker = (rendered.len(), segments.len());
+        }
+    }
+    CappedPath {
+        segments,
+        rendered,
+        cut,
+    }
 }
 
 /// Appends one rendered segment to `out`.
@@ -244,12 +311,6 @@ impl PathPattern {
     /// i.e. if `path` lies in a subtree selected by the pattern.
     pub fn matches_prefix_of(&self, path: &[PathSegment]) -> bool {
         self.matches_segments(path, true)
-    }
-
-    /// The length of every path this pattern matches exactly, or `None` if
-    /// it contains `..` (and so matches paths of many lengths).
-    pub(crate) fn fixed_len(&self) -> Option<usize> {
-        self.fixed_len
     }
 
     /// Matching over any segment representation. With `prefix`, a match of
@@ -634,6 +695,56 @@ mod tests {
         assert_eq!(render_path(&path(&[&"\u{1}"])), r#"$["\u0001"]"#);
         assert_eq!(render_path(&path(&[&"café"])), r#"$["café"]"#);
         assert_eq!(PathSegment::from("a b").to_string(), r#"["a b"]"#);
+    }
+
+    #[test]
+    fn capped_paths() {
+        let short = capped_path(&[SegRef::Key("items"), SegRef::Index(3), SegRef::Key("a b")]);
+        assert!(!short.cut);
+        assert_eq!(short.rendered, r#"$.items[3]["a b"]"#);
+        assert_eq!(short.rendered, render_path(&short.segments));
+
+        // One long key: cut on a char boundary, with the marker, in both forms.
+        let long = "é".repeat(MAX_KEY_BYTES);
+        let capped = capped_path(&[SegRef::Key(&long), SegRef::Index(0)]);
+        assert!(capped.cut);
+        let PathSegment::Key(kept) = &capped.segments[0] else {
+            panic!("a key")
+        };
+        assert!(kept.len() <= MAX_KEY_BYTES && kept.ends_with(CUT_MARKER));
+        assert_eq!(capped.segments[1], PathSegment::Index(0));
+        assert_eq!(capped.rendered, render_path(&capped.segments));
+        // A key of exactly the limit is kept.
+        let exact = "k".repeat(MAX_KEY_BYTES);
+        let capped = capped_path(&[SegRef::Key(&exact)]);
+        assert!(!capped.cut);
+        assert_eq!(capped.segments, [PathSegment::Key(exact.clone())]);
+
+        // Many segments: the leading ones that fit, then the marker.
+        let many: Vec<SegRef<'_>> = (0..40).map(|_| SegRef::Key(&exact)).collect();
+        let capped = capped_path(&many);
+        assert!(capped.cut);
+        assert!(capped.rendered.len() <= MAX_PATH_BYTES);
+        assert!(capped.rendered.ends_with(CUT_MARKER));
+        assert_eq!(
+            capped.segments.len(),
+            (MAX_PATH_BYTES - 1 - 3) / (MAX_KEY_BYTES + 1)
+        );
+        assert_eq!(
+            capped.rendered,
+            format!("{}{CUT_MARKER}", render_path(&capped.segments))
+        );
+        // Escaped control characters count at their rendered size.
+        let control = "\u{1}".repeat(MAX_KEY_BYTES);
+        let capped = capped_path(&[SegRef::Key(&control), SegRef::Key(&control)]);
+        assert!(capped.rendered.len() <= MAX_PATH_BYTES);
+        assert_eq!(capped.segments.len(), 1);
+        // A path that fits exactly is not marked.
+        let indices: Vec<SegRef<'_>> = (0..(MAX_PATH_BYTES - 1) / 3)
+            .map(|_| SegRef::Index(0))
+            .collect();
+        let capped = capped_path(&indices);
+        assert!(!capped.cut && capped.rendered.len() == MAX_PATH_BYTES);
     }
 
     #[test]

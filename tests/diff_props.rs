@@ -2,7 +2,8 @@
 #![cfg(feature = "serde")]
 
 use darklaunch::diff::{
-    diff_values, render_path, Diff, DiffKind, DiffOptions, Difference, PathPattern, PathSegment,
+    diff, diff_values, render_path, same, same_values, Diff, DiffKind, DiffOptions, Difference,
+    PathPattern, PathSegment, IGNORED, INFINITY, MAX_KEY_BYTES, MAX_PATH_BYTES, NAN, NEG_INFINITY,
     REDACTED,
 };
 use proptest::prelude::*;
@@ -201,8 +202,134 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Same JSON type, counting the strings of non-finite floats as numbers.
 fn same_json_type(a: &Value, b: &Value) -> bool {
+    let number = |v: &Value| match v {
+        Value::String(s) => [NAN, INFINITY, NEG_INFINITY].contains(&s.as_str()),
+        v => v.is_number(),
+    };
+    if number(a) || number(b) {
+        return number(a) && number(b);
+    }
     std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// `value`, found at `at`, with every subtree at a path matched by one of
+/// `patterns` removed: object members dropped, array elements replaced by
+/// [`IGNORED`].
+fn strip(value: &Value, at: &mut Vec<PathSegment>, patterns: &[PathPattern]) -> Value {
+    let matched = |path: &[PathSegment]| patterns.iter().any(|p| p.matches(path));
+    match value {
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    at.push(PathSegment::Index(i));
+                    let kept = if matched(at) {
+                        json!(IGNORED)
+                    } else {
+                        strip(item, at, patterns)
+                    };
+                    at.pop();
+                    kept
+                })
+                .collect(),
+        ),
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .filter_map(|(key, item)| {
+                    at.push(PathSegment::Key(key.clone()));
+                    let kept = (!matched(at)).then(|| strip(item, at, patterns));
+                    at.pop();
+                    kept.map(|v| (key.clone(), v))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Random options for the agreement of `same` with `diff`.
+fn arb_options(control: &Value, candidate: &Value) -> impl Strategy<Value = DiffOptions> {
+    let mut paths = all_paths(control);
+    paths.extend(all_paths(candidate));
+    let pattern = (
+        any::<Index>(),
+        prop::collection::vec(prop::bool::weighted(0.3), 8),
+        prop::option::weighted(0.3, 0usize..4),
+    )
+        .prop_map(move |(pick, wild, descent_from)| {
+            let path: &Vec<PathSegment> = pick.get(&paths);
+            generalize(path, &wild, descent_from)
+        });
+    (
+        prop::collection::vec(pattern.clone(), 0..3),
+        prop::collection::vec(pattern, 0..2),
+        prop::option::of(prop_oneof![Just(0.5), Just(1.0), Just(f64::INFINITY)]),
+        prop_oneof![Just(usize::MAX), 0usize..3],
+        any::<bool>(),
+    )
+        .prop_map(
+            |(ignored, unordered, tolerance, max_differences, all_unordered)| {
+                let mut options = DiffOptions::new().max_differences(max_differences);
+                for p in ignored {
+                    options = options.ignore_path(p.parse().unwrap());
+                }
+                for p in unordered {
+                    options = options.unordered_arrays(p.parse().unwrap());
+                }
+                if all_unordered {
+                    options = options
+                        .unordered_arrays("$".parse().unwrap())
+                        .unordered_arrays("$..*".parse().unwrap());
+                }
+                if let Some(t) = tolerance {
+                    options = options.float_tolerance(t);
+                }
+                options
+            },
+        )
+}
+
+/// A key, sometimes far longer than [`MAX_KEY_BYTES`], with multi-byte and
+/// control characters, sometimes sharing a long prefix with its siblings.
+fn arb_long_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-c]{1,3}",
+        "[a-z_]{100,300}",
+        "[\\x00-\\x1féü🎉a-z\"\\\\]{60,200}",
+        ("[a-c]{0,4}").prop_map(|tail| format!("{}{tail}", "p".repeat(200))),
+    ]
+}
+
+/// Values with long keys, nested deep enough for paths over [`MAX_PATH_BYTES`].
+fn arb_long_keyed() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![any::<u8>().prop_map(Value::from), Just(Value::Null)];
+    leaf.prop_recursive(12, 64, 3, |inner| {
+        prop_oneof![
+            1 => prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            3 => prop::collection::btree_map(arb_long_key(), inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A float, finite or not.
+fn arb_float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(f64::NAN),
+        Just(-f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::MAX),
+        Just(f64::MIN),
+        -3.0..3.0f64,
+        any::<f64>(),
+    ]
 }
 
 fn unbounded() -> DiffOptions {
@@ -473,8 +600,12 @@ proptest! {
     fn differences_explain_the_change((control, candidate) in arb_pair()) {
         let diff = diff_values(&control, &candidate, &unbounded());
         prop_assert_eq!(diff.omitted, 0);
+        prop_assert_eq!(diff.ignored, 0);
+        prop_assert!(!diff.depth_cut);
+        // Keys this short are never cut, so every path is exact.
         for d in &diff.differences {
             prop_assert!(!d.truncated);
+            prop_assert!(!d.path_cut);
             prop_assert_eq!(&d.path, &render_path(&d.segments));
             let in_control = get(&control, &d.segments);
             let in_candidate = get(&candidate, &d.segments);
@@ -580,16 +711,145 @@ proptest! {
 
         let options = unbounded().ignore_path(pattern.clone());
         let diff = diff_values(&control, &candidate, &options);
+        let patterns = [pattern.clone()];
         for d in &diff.differences {
             prop_assert!(!pattern.matches_prefix_of(&d.segments), "{} reported despite ignore {}", d, text);
+            // Nor inside the values reported: an ignored array element is
+            // the marker, an ignored member is gone.
+            for value in [&d.control, &d.candidate].into_iter().flatten() {
+                for inner in all_paths(value) {
+                    let mut path = d.segments.clone();
+                    path.extend(inner.iter().cloned());
+                    if pattern.matches(&path) {
+                        prop_assert!(matches!(path.last(), Some(PathSegment::Index(_))), "{} inside {}", render_path(&path), d);
+                        prop_assert_eq!(get(value, &inner), Some(&json!(IGNORED)), "{} inside {}", render_path(&path), d);
+                    }
+                }
+            }
+            // A reported pair of values still differs once ignored subtrees are gone.
+            if let (Some(c), Some(k)) = (&d.control, &d.candidate) {
+                prop_assert!(!json_eq(c, k), "{} differs only in ignored subtrees", d);
+            }
         }
-        // Differences outside any array are unaffected by the ignore.
+        // Differences outside any array are unaffected by the ignore, apart
+        // from their values losing ignored subtrees.
         let full = diff_values(&control, &candidate, &unbounded());
         for f in &full.differences {
             let has_index = f.segments.iter().any(|s| matches!(s, PathSegment::Index(_)));
             if !has_index && f.kind != DiffKind::Reordered && !pattern.matches_prefix_of(&f.segments) {
-                prop_assert!(diff.differences.contains(f), "{} missing with ignore {}", f, text);
+                let mut expected = f.clone();
+                for value in [&mut expected.control, &mut expected.candidate].into_iter().flatten() {
+                    *value = strip(value, &mut f.segments.clone(), &patterns);
+                }
+                prop_assert!(diff.differences.contains(&expected), "{} missing with ignore {}", f, text);
             }
+        }
+        // Ignored differences are counted, and an empty diff tells whether
+        // the values differ only in ignored subtrees.
+        prop_assert_eq!(diff.len(), diff.differences.len());
+        if diff.is_empty() {
+            prop_assert_eq!(diff.ignored > 0, !full.is_empty(), "ignored {} with full diff {}", diff.ignored, full);
+        }
+        if full.is_empty() {
+            prop_assert_eq!(diff.ignored, 0);
+        }
+        prop_assert_eq!(same_values(&control, &candidate, &options), diff.is_empty());
+    }
+
+    /// 4c. `same` agrees with an empty diff, whatever the options.
+    #[test]
+    fn same_agrees_with_diff(
+        (control, candidate, options) in arb_pair().prop_flat_map(|(a, b)| {
+            let options = arb_options(&a, &b);
+            (Just(a), Just(b), options)
+        }),
+    ) {
+        let d = diff_values(&control, &candidate, &options);
+        prop_assert_eq!(same_values(&control, &candidate, &options), d.is_empty(), "{}", d);
+        prop_assert_eq!(same(&control, &candidate, &options), d.is_empty(), "{}", d);
+        let typed = diff(&control, &candidate, &options).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(typed.is_empty(), d.is_empty());
+        // An equal pair is always the same.
+        prop_assert!(same_values(&control, &control, &options));
+    }
+
+    /// 4d. Reported paths never exceed the caps, and are exact when not cut.
+    #[test]
+    fn paths_are_capped(
+        (control, candidate) in (arb_long_keyed(), prop::collection::vec(arb_mutation(), 0..4))
+            .prop_map(|(control, mutations)| {
+                let mut candidate = control.clone();
+                for (at, mutation) in mutations {
+                    mutate(&mut candidate, at, mutation);
+                }
+                (control, candidate)
+            }),
+    ) {
+        let full = diff_values(&control, &candidate, &unbounded());
+        for d in &full.differences {
+            prop_assert!(d.path.len() <= MAX_PATH_BYTES, "{} bytes", d.path.len());
+            for segment in &d.segments {
+                if let PathSegment::Key(key) = segment {
+                    prop_assert!(key.len() <= MAX_KEY_BYTES, "{} bytes", key.len());
+                }
+            }
+            let rendered = render_path(&d.segments);
+            if d.path_cut {
+                prop_assert!(d.path.contains('…'));
+                let marked = format!("{}…", rendered);
+                prop_assert!(d.path == rendered || d.path == marked);
+            } else {
+                prop_assert_eq!(&d.path, &rendered);
+                let at = |v: &Value| get(v, &d.segments).cloned();
+                match d.kind {
+                    DiffKind::Added => prop_assert_eq!(at(&candidate), d.candidate.clone()),
+                    DiffKind::Removed => prop_assert_eq!(at(&control), d.control.clone()),
+                    _ => {
+                        prop_assert_eq!(at(&control), d.control.clone());
+                        prop_assert_eq!(at(&candidate), d.candidate.clone());
+                    }
+                }
+            }
+            // The whole line stays bounded by the caps.
+            prop_assert!(d.to_string().len() <= MAX_PATH_BYTES + 64 + 2 * 4 * 300);
+        }
+        // Cutting paths merges nothing: as many differences as paths found
+        // by the reverse diff.
+        let reverse = diff_values(&candidate, &control, &unbounded());
+        prop_assert_eq!(reverse.len(), full.len());
+        let json = serde_json::to_string(&full).unwrap();
+        prop_assert!(json.len() <= full.differences.len() * (MAX_PATH_BYTES + 12 * MAX_PATH_BYTES + 4096) + 64);
+    }
+
+    /// 4e. Non-finite floats never equal finite ones, `inf != -inf`, NaN
+    /// equals NaN; tolerance never applies to them.
+    #[test]
+    fn non_finite_floats(a in arb_float(), b in arb_float(), tolerance in prop_oneof![Just(None), Just(Some(f64::INFINITY)), Just(Some(1.0))]) {
+        let mut options = DiffOptions::new();
+        if let Some(t) = tolerance {
+            options = options.float_tolerance(t);
+        }
+        let d = diff(&a, &b, &options).unwrap();
+        let within = tolerance.is_some_and(|t| (a - b).abs() <= t);
+        let expected_equal = if a.is_finite() && b.is_finite() {
+            a == b || within
+        } else {
+            (a.is_nan() && b.is_nan()) || (!a.is_nan() && a == b)
+        };
+        prop_assert_eq!(d.is_empty(), expected_equal, "{} vs {}: {}", a, b, d);
+        prop_assert_eq!(same(&a, &b, &options), expected_equal);
+        if !expected_equal {
+            prop_assert_eq!(d.differences[0].kind, DiffKind::Changed, "{} vs {}", a, b);
+        }
+        // Inside arrays compared as multisets, too (hashing agrees with equality).
+        let unordered = options.clone().unordered_arrays("$".parse().unwrap());
+        let xs = vec![a, b, 1.5, a];
+        let ys = vec![b, a, a, 1.5];
+        prop_assert!(same(&xs, &ys, &unordered) || !expected_equal || tolerance.is_some());
+        let zs = vec![a, 1.5, b, a];
+        prop_assert!(same(&xs, &zs, &unordered) || tolerance.is_some(), "{:?} vs {:?}", xs, zs);
+        if a.is_nan() || a.is_infinite() {
+            prop_assert!(!same(&vec![a], &vec![1.0], &unordered));
         }
     }
 
