@@ -308,7 +308,12 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     }
 
     /// Computes a structural diff (paths, kinds, both values) of every mismatch of two values,
-    /// after `clean`; it reaches publishers through
+    /// after `clean`. A mismatch whose differences all lie on the options' ignore paths is not
+    /// a mismatch: its verdict is [`Ignored`](crate::Verdict::Ignored) (counted in
+    /// `Stats::ignored`, never raised), and its diff is empty with
+    /// [`Diff::ignored`](crate::Diff::ignored) counting what was ignored. To let the diff
+    /// decide matches as well, compare with [`diff::comparator`](crate::diff::comparator).
+    /// The diff reaches publishers through
     /// [`CandidateResult::diff`](crate::CandidateResult::diff) and the message of
     /// `raise_on_mismatches`. Nothing is serialized for runs that match.
     #[cfg(feature = "serde")]

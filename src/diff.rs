@@ -619,6 +619,35 @@ pub fn same<T: Serialize + ?Sized>(control: &T, candidate: &T, options: &DiffOpt
     same_values(&control.value, &candidate.value, options)
 }
 
+/// A comparator for [`ExperimentBuilder::compare`](crate::ExperimentBuilder::compare) that
+/// judges two values equal when their structural diff under `options` is empty — so ignore
+/// paths, float tolerance and unordered arrays decide matches, as
+/// [`ShadowResponse::json_compare`](crate::tower) does for HTTP responses. Pair it with
+/// [`ExperimentBuilder::diff`](crate::ExperimentBuilder::diff) under the same options to see
+/// what differed in the mismatches.
+///
+/// ```
+/// use darklaunch::diff::{comparator, DiffOptions};
+/// use darklaunch::Experiment;
+///
+/// #[derive(Clone, PartialEq, serde::Serialize)]
+/// struct Quote { total: u64, generated_at: u64 }
+///
+/// let options = DiffOptions::new().try_ignore_path("$.generated_at")?;
+/// let experiment: Experiment<Quote> = Experiment::builder("quote-v2")
+///     .compare(comparator(options.clone()))
+///     .diff(options)
+///     .build()?;
+/// experiment.run(|| Quote { total: 5, generated_at: 1 }, || Quote { total: 5, generated_at: 2 });
+/// assert_eq!(experiment.stats().matched, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn comparator<T: Serialize + ?Sized>(
+    options: DiffOptions,
+) -> impl Fn(&T, &T) -> bool + Send + Sync + 'static {
+    move |control: &T, candidate: &T| same(control, candidate, &options)
+}
+
 /// [`same`] for values already in JSON: true if and only if
 /// [`diff_values`] would return an empty diff. Allocates nothing unless it
 /// has to match the elements of arrays compared as multisets.

@@ -324,3 +324,46 @@ fn the_mismatch_panic_caps_values_shown_without_a_diff() {
         "{message}"
     );
 }
+
+/// Diffy's reading of an ignore path: a run that differs only there does not count. Before,
+/// every such run was published as a mismatch with zero differences.
+#[cfg(feature = "serde")]
+#[test]
+fn a_run_that_differs_only_on_ignored_paths_is_ignored_not_a_mismatch() {
+    #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+    struct Quote {
+        total: u32,
+        generated_at: u64,
+    }
+    let recorder = Recorder::new();
+    let experiment: Experiment<Vec<Quote>> = Experiment::builder("ignored-paths")
+        .diff(
+            darklaunch::DiffOptions::new()
+                .try_ignore_path("$[*].generated_at")
+                .unwrap(),
+        )
+        .raise_on_mismatches(true)
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let quote = |total, generated_at| Quote {
+        total,
+        generated_at,
+    };
+    let value = experiment.run(|| vec![quote(5, 1)], || vec![quote(5, 2)]);
+    assert_eq!(value, vec![quote(5, 1)], "no raise: it is not a mismatch");
+    let message = raise_message(|| {
+        experiment.run(|| vec![quote(5, 1)], || vec![quote(6, 2)]);
+    });
+    assert!(message.contains("$[0].total"), "{message}");
+    assert!(!message.contains("generated_at"), "{message}");
+
+    let results = recorder.results();
+    let ignored = &results[0].candidates()[0];
+    assert_eq!(ignored.verdict(), Verdict::Ignored);
+    let diff = ignored.diff().expect("the diff is kept");
+    assert!(diff.is_empty() && diff.ignored == 1, "{diff:?}");
+    assert_eq!(results[1].candidates()[0].verdict(), Verdict::Mismatch);
+    let stats = experiment.stats();
+    assert_eq!((stats.ignored, stats.mismatched), (1, 1), "{stats:?}");
+}

@@ -188,8 +188,11 @@ pub(crate) fn capped_diff(diff: &Diff, max_value_chars: usize) -> Diff {
             let (control, control_cut) = capped_value(difference.control.as_ref(), max_value_chars);
             let (candidate, candidate_cut) =
                 capped_value(difference.candidate.as_ref(), max_value_chars);
+            let path = capped(&difference.path, MAX_PATH_TEXT);
+            let path_cut = difference.path_cut || path.len() < difference.path.len();
             Difference {
-                path: capped(&difference.path, MAX_PATH_TEXT),
+                path,
+                path_cut,
                 segments: difference
                     .segments
                     .iter()
@@ -209,6 +212,8 @@ pub(crate) fn capped_diff(diff: &Diff, max_value_chars: usize) -> Diff {
     Diff {
         differences,
         omitted: diff.omitted.saturating_add(diff.differences.len() - kept),
+        ignored: diff.ignored,
+        depth_cut: diff.depth_cut,
     }
 }
 

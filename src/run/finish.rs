@@ -241,7 +241,13 @@ fn attach_diffs<T, E>(
             continue;
         };
         match inner.guarded(Operation::Diff, Some(name), || differ(expected, actual)) {
-            Some(Ok(diff)) => candidate.diff = Some(std::sync::Arc::new(diff)),
+            Some(Ok(diff)) => {
+                // Every difference was on an ignore path: that does not count, as in Diffy.
+                if diff.is_empty() && diff.ignored > 0 {
+                    candidate.verdict = Verdict::Ignored;
+                }
+                candidate.diff = Some(std::sync::Arc::new(diff));
+            }
             Some(Err(message)) => inner.report(Operation::Diff, Some(name), message),
             None => {}
         }
