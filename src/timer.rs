@@ -10,9 +10,12 @@
 //! [`Operation::Timer`]: crate::Operation::Timer
 
 use std::future::Future;
+#[cfg(feature = "tokio")]
 use std::panic::catch_unwind;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "tokio")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -21,8 +24,10 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub(crate) struct Timers {
     /// Set once tokio's timers were found missing; they are not tried again.
+    #[cfg(feature = "tokio")]
     tokio_missing: AtomicBool,
     /// Set once the missing timers were reported.
+    #[cfg(feature = "tokio")]
     reported: AtomicBool,
     fallback: OnceLock<Option<FallbackTimer>>,
 }
@@ -52,15 +57,15 @@ impl Timers {
     /// started).
     pub(crate) fn sleep(&self, after: Duration, report: impl FnOnce(String)) -> Option<Sleep> {
         #[cfg(feature = "tokio")]
-        if !self.tokio_missing.load(Ordering::Relaxed) {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                // A runtime built without `enable_time` panics here.
-                match catch_unwind(|| Box::pin(tokio::time::sleep(after))) {
-                    Ok(sleep) => return Some(Sleep::Tokio(sleep)),
-                    Err(_) => {
-                        self.tokio_missing.store(true, Ordering::Relaxed);
-                        self.report_once(report);
-                    }
+        if !self.tokio_missing.load(Ordering::Relaxed)
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            // A runtime built without `enable_time` panics here.
+            match catch_unwind(|| Box::pin(tokio::time::sleep(after))) {
+                Ok(sleep) => return Some(Sleep::Tokio(sleep)),
+                Err(_) => {
+                    self.tokio_missing.store(true, Ordering::Relaxed);
+                    self.report_once(report);
                 }
             }
         }
@@ -70,6 +75,7 @@ impl Timers {
         Some(Sleep::Fallback(fallback.sleep(after)))
     }
 
+    #[cfg(feature = "tokio")]
     fn report_once(&self, report: impl FnOnce(String)) {
         if !self.reported.swap(true, Ordering::Relaxed) {
             report(String::from(
