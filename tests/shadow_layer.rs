@@ -1010,3 +1010,49 @@ async fn a_stream_outlasting_max_response_wait_is_not_compared() {
     assert!(stats.reconciles());
     assert_eq!(layer.stats().shadowed, 0);
 }
+
+/// A JSON array `depth` levels deep around `leaf`.
+fn nested_json(depth: usize, leaf: u32) -> String {
+    format!("{}{leaf}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// Guarantee 10 through the shadow layer: response bodies 10,000 and 100,000 levels deep,
+/// compared and diffed on the runtime's 2 MiB workers, overflow nothing; the client gets the
+/// primary's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_json_bodies_are_compared_without_overflow() {
+    for depth in [100, 10_000, 100_000] {
+        let primary =
+            Router::new().route("/deep", get(move || async move { nested_json(depth, 1) }));
+        let candidate =
+            Router::new().route("/deep", get(move || async move { nested_json(depth, 2) }));
+        let options = DiffOptions::new();
+        let recorder = Recorder::new();
+        let experiment: ShadowExperiment = Experiment::builder("deep-bodies")
+            .compare(ShadowResponse::json_compare(options.clone()))
+            .diff(options)
+            .candidate_timeout(Duration::from_secs(10))
+            .publisher(recorder.clone())
+            .build()
+            .unwrap();
+        let layer = ShadowLayer::new(experiment.clone(), candidate).max_response_body(1 << 20);
+        let addr = serve(primary.layer(layer)).await;
+        let reply = send(&client(), addr, Method::GET, "/deep", &[], Bytes::new()).await;
+        assert_eq!(
+            reply.body,
+            nested_json(depth, 1).into_bytes(),
+            "depth {depth}"
+        );
+        flush(&experiment).await;
+        let results = recorder.take();
+        assert_eq!(results.len(), 1, "depth {depth}");
+        let candidate = &results[0].candidates()[0];
+        assert_eq!(candidate.verdict(), Verdict::Mismatch, "depth {depth}");
+        let diff = candidate.diff().expect("a diff");
+        assert!(!diff.is_empty(), "depth {depth}: {diff}");
+        assert!(
+            diff.to_string().len() < 16 * 1024,
+            "depth {depth}: the diff is capped"
+        );
+    }
+}

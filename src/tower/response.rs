@@ -60,7 +60,7 @@ impl ShadowResponse {
         if control == candidate {
             return true;
         }
-        crate::diff::diff(control, candidate, options).is_ok_and(|diff| diff.is_empty())
+        crate::diff::same(control, candidate, options)
     }
 
     /// A comparator for [`ExperimentBuilder::compare`](crate::ExperimentBuilder::compare) that
