@@ -28,6 +28,8 @@ struct Payment {
     amount: u64,
     card: Card,
     memo: String,
+    /// Ids used as map keys: one 1 MiB key that differs, so paths must be capped too.
+    by_id: std::collections::BTreeMap<String, u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -44,6 +46,7 @@ fn payment(amount: u64, number: &str, memo_byte: char) -> Payment {
             holder: "ann".to_owned(),
         },
         memo: memo_byte.to_string().repeat(HUGE),
+        by_id: std::collections::BTreeMap::from([(memo_byte.to_string().repeat(HUGE), 1)]),
     }
 }
 
@@ -140,6 +143,12 @@ fn one_secret_reaches_no_output() {
     assert!(
         diff.paths().any(|p| p == "$.card.number"),
         "the secret differs, so a diff without redaction would show it: {diff}"
+    );
+    assert!(
+        diff.differences
+            .iter()
+            .any(|d| d.path.starts_with("$.by_id") && d.path_cut),
+        "the 1 MiB key's path is cut: {diff}"
     );
     assert_clean("the recorded diff", &diff.to_string());
     assert_clean("the mismatch panic", &message);

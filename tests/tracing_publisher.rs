@@ -487,7 +487,7 @@ fn shed_runs_are_events() {
 }
 
 #[test]
-fn a_run_without_candidates_is_still_an_event() {
+fn a_trial_without_candidates_just_runs_the_control_and_publishes_nothing() {
     let clock = ManualClock::new();
     let experiment = experiment(&clock, TracingPublisher::new());
     let events = capture(|| {
@@ -498,16 +498,7 @@ fn a_run_without_candidates_is_still_an_event() {
             .run();
         assert_eq!(q.price, 1);
     });
-    // A trial without candidates is published; it is one event without candidate fields.
-    assert_eq!(events.len(), 1, "{events:#?}");
-    assert_eq!(
-        events[0].fields,
-        fields(&[
-            ("message", V::Debug("darklaunch run".into())),
-            ("experiment", s("quote-v2")),
-            ("control_outcome", s("value")),
-            ("control_duration_us", V::U64(5)),
-            ("context", s(r#"{"user":"carol"}"#)),
-        ])
-    );
+    // As in Scientist: with no candidate there is no experiment, so no event.
+    assert!(events.is_empty(), "{events:#?}");
+    assert_eq!(experiment.stats().runs, 0);
 }
