@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod common;
+
 use darklaunch::publish::Recorder;
 use darklaunch::{Clock, Experiment, ManualClock, Sampler};
 
@@ -447,4 +449,77 @@ fn sampled_out_in_every_run_form_polls_no_candidate_allocates_nothing_and_reads_
     let stats = experiment.stats();
     assert_eq!((stats.runs, stats.sampled), (50 * 7, 0), "{stats:?}");
     assert!(recorder.is_empty());
+}
+
+#[test]
+fn a_when_sampler_follows_its_condition() {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let condition = flag.clone();
+    let experiment: Experiment<u64> = Experiment::builder("when")
+        .sampler(Sampler::when(move || condition.load(Ordering::SeqCst)))
+        .build()
+        .unwrap();
+    experiment.run(|| 1, || 1);
+    flag.store(true, Ordering::SeqCst);
+    experiment.run(|| 1, || 1);
+    let stats = experiment.stats();
+    assert_eq!((stats.runs, stats.sampled), (2, 1), "{stats:?}");
+}
+
+#[test]
+fn rate_limits_up_to_u32_max_are_valid_and_beyond_are_config_errors() {
+    for (per_second, valid) in [
+        (1, true),
+        (u64::from(u32::MAX), true),
+        (u64::from(u32::MAX) + 1, false),
+        (0, false),
+    ] {
+        let built = Experiment::<u64>::builder("rate")
+            .sampler(Sampler::rate_limit(per_second))
+            .build();
+        assert_eq!(built.is_ok(), valid, "rate_limit({per_second})");
+    }
+}
+
+/// `calls_user_code` decides whether the sampler runs under `catch_unwind`: a panicking
+/// condition, alone or anywhere in an `and` chain, must never reach the caller.
+#[test]
+fn a_panicking_condition_anywhere_in_a_sampler_never_reaches_the_caller() {
+    common::silence_expected_panics(&["condition bug"]);
+    for sampler in [
+        Sampler::when(|| panic!("condition bug")),
+        Sampler::always().and(Sampler::when(|| panic!("condition bug"))),
+        Sampler::always().and(Sampler::always().and(Sampler::when(|| panic!("condition bug")))),
+    ] {
+        let experiment: Experiment<u64> = Experiment::builder("panicking-condition")
+            .sampler(sampler)
+            .on_error(|_| {})
+            .build()
+            .unwrap();
+        assert_eq!(experiment.run(|| 7, || 8), 7);
+        let stats = experiment.stats();
+        assert_eq!(stats.sampled, 0, "{stats:?}");
+        assert_eq!(stats.callback_errors_by(darklaunch::Operation::Sampler), 1);
+    }
+}
+
+#[test]
+fn samplers_and_handles_say_what_they_are() {
+    assert_eq!(format!("{:?}", Sampler::always()), "Sampler::always()");
+    assert_eq!(format!("{:?}", Sampler::never()), "Sampler::never()");
+    assert_eq!(
+        format!("{:?}", Sampler::percent(5.0)),
+        "Sampler::percent(5)"
+    );
+    assert_eq!(format!("{:?}", Sampler::keyed(25.0)), "Sampler::keyed(25)");
+    let (_, handle) = Sampler::runtime(10.0);
+    assert!(!handle.is_killed());
+    assert_eq!(
+        format!("{handle:?}"),
+        "SamplerHandle { percent: 10.0, killed: false }"
+    );
+    handle.kill();
+    assert!(handle.is_killed());
+    handle.resume();
+    assert!(!handle.is_killed());
 }
