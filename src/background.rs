@@ -180,9 +180,11 @@ impl Background {
         self.shared.handed_over.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// How many detached tasks workers have handed over to tokio.
-    #[cfg(all(test, feature = "tokio"))]
-    pub(crate) fn handed_over(&self) -> usize {
+    /// How many detached candidates the workers have spawned on tokio for callers that were
+    /// not runtime workers (a plain thread, `Handle::block_on`): such a caller only queues
+    /// the run, so that it never wakes a runtime thread itself.
+    #[cfg(feature = "tokio")]
+    pub fn handed_over(&self) -> usize {
         self.shared.handed_over.load(Ordering::Relaxed)
     }
 

@@ -113,7 +113,13 @@ async fn detached_controls_return_errors_and_panics_unchanged() {
 #[test]
 fn from_a_thread_that_is_not_a_worker_the_candidate_is_handed_over() {
     let recorder = Recorder::new();
-    let experiment = experiment(&recorder);
+    let background = Background::new();
+    let experiment: Experiment<u32> = Experiment::builder("detached")
+        .candidate_timeout(Duration::from_millis(100))
+        .background(background.clone())
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -135,6 +141,30 @@ fn from_a_thread_that_is_not_a_worker_the_candidate_is_handed_over() {
         thread.starts_with("tokio-"),
         "ran on {thread:?}, not a runtime worker"
     );
+    // A direct spawn from this thread would also run on a `tokio-` worker: the count tells
+    // that the background did the spawning.
+    assert_eq!(
+        background.handed_over(),
+        1,
+        "handed over, not spawned by the caller"
+    );
+    // From inside a task the candidate is spawned at once, with no hand-over.
+    let value = runtime.block_on(async {
+        let experiment = experiment.clone();
+        tokio::spawn(async move { experiment.run_detached(async { 6 }, async { 6 }).await })
+            .await
+            .unwrap()
+    });
+    assert_eq!(value, 6);
+    assert!(experiment
+        .flush_blocking(Duration::from_secs(5))
+        .is_complete());
+    assert_eq!(
+        background.handed_over(),
+        1,
+        "a runtime worker spawns directly"
+    );
+    assert_eq!(experiment.stats().matched, 2);
 }
 
 #[test]
