@@ -2,6 +2,11 @@
 //! `Serialize` (or from a captured [`Value`]) into a text that stops at its cap, so that the
 //! whole text is never built, and the recursion stays bounded whatever the value's depth.
 //!
+//! Why not `capture` and then write the `Value`: a `Value`'s map sorts keys, so a struct's
+//! fields would come out alphabetically and a deep or long field could push the ones a reader
+//! looks for (`id`, `v`) past the cap; written straight from `Serialize`, fields keep their
+//! order, and no whole copy of a large value is built on the way.
+//!
 //! The JSON is the one [`crate::capture::capture`] would give: subtrees deeper than
 //! [`MAX_CAPTURE_DEPTH`] levels become [`DEPTH_CUT`], NaN and infinities become
 //! [`NAN`]/[`INFINITY`]/[`NEG_INFINITY`] strings, and map keys must be strings, numbers,
