@@ -328,6 +328,26 @@ async fn every_callback_panic_is_counted_under_its_operation_in_every_run_form()
         );
         let (c5, k5) = (control.clone(), candidate.clone());
         assert_eq!(experiment.run_detached_blocking(|| c5, || k5), control);
+        let (c6, k6) = (control.clone(), candidate.clone());
+        assert_eq!(
+            experiment
+                .trial()
+                .control(async { c6 })
+                .candidate("v2", async { k6 })
+                .run_async()
+                .await,
+            control
+        );
+        let (c7, k7) = (control.clone(), candidate.clone());
+        assert_eq!(
+            experiment
+                .trial()
+                .control(async { c7 })
+                .candidate("v2", async { k7 })
+                .run_detached()
+                .await,
+            control
+        );
         let report = experiment.flush(std::time::Duration::from_secs(10)).await;
         assert!(report.is_complete(), "{operation}: {report}");
         // `clean` is called for the control's value and the candidate's: two panics a run.
@@ -335,12 +355,12 @@ async fn every_callback_panic_is_counted_under_its_operation_in_every_run_form()
         let stats = experiment.stats();
         assert_eq!(
             stats.callback_errors_by(operation),
-            5 * per_run,
+            7 * per_run,
             "{operation}: {stats:?}"
         );
         assert_eq!(
             stats.callback_errors,
-            5 * per_run,
+            7 * per_run,
             "{operation}: only there: {stats:?}"
         );
         assert!(stats.reconciles(), "{operation}: {stats:?}");
