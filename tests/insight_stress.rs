@@ -158,15 +158,19 @@ fn detached_runs_account_for_every_run_and_calibration() {
     let insight = Insight::new();
     let experiment = experiment("stress-detached", &insight, Sampler::percent(50.0));
     let calibrations = Arc::new(AtomicU64::new(0));
+    // Counted where the defect happens, independently of the experiment and the report.
+    let defects_run = Arc::new(AtomicU64::new(0));
     runtime.block_on(async {
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
                 let experiment = experiment.clone();
                 let calibrations = calibrations.clone();
+                let defects_run = defects_run.clone();
                 tokio::spawn(async move {
                     for n in 0..RUNS {
                         let input = task * RUNS + n;
                         let calibrations = calibrations.clone();
+                        let defects_run = defects_run.clone();
                         let returned = experiment
                             .trial()
                             .control(async move { answer(input) })
@@ -174,7 +178,12 @@ fn detached_runs_account_for_every_run_and_calibration() {
                                 calibrations.fetch_add(1, Ordering::Relaxed);
                                 answer(input)
                             })
-                            .candidate("v2", async move { rewritten(input) })
+                            .candidate("v2", async move {
+                                if defective(input) {
+                                    defects_run.fetch_add(1, Ordering::Relaxed);
+                                }
+                                rewritten(input)
+                            })
                             .run_detached()
                             .await;
                         assert_eq!(returned.value, input * 3);
@@ -195,12 +204,15 @@ fn detached_runs_account_for_every_run_and_calibration() {
     });
     let stats = experiment.stats();
     assert_eq!(stats.runs, TASKS * RUNS);
-    // Which inputs were sampled is random: recover them from the published samples' count.
+    // Which inputs were sampled is random: the candidate counted the defects it ran.
     let report = insight.report();
     let candidate = &report.candidates[0];
+    let defects_run = defects_run.load(Ordering::Relaxed);
+    assert!(defects_run > 0);
+    assert_eq!(stats.mismatched, defects_run, "{stats:?}");
     let sampled_defects = candidate.mismatched;
     assert_eq!(
-        stats.mismatched,
+        defects_run,
         sampled_defects + candidate.reclassified_as_noise
     );
     assert!(
