@@ -622,7 +622,7 @@ pub fn same<T: Serialize + ?Sized>(control: &T, candidate: &T, options: &DiffOpt
 /// A comparator for [`ExperimentBuilder::compare`](crate::ExperimentBuilder::compare) that
 /// judges two values equal when their structural diff under `options` is empty — so ignore
 /// paths, float tolerance and unordered arrays decide matches, as
-/// [`ShadowResponse::json_compare`](crate::tower) does for HTTP responses. Pair it with
+/// `tower::ShadowResponse::json_compare` does for HTTP responses. Pair it with
 /// [`ExperimentBuilder::diff`](crate::ExperimentBuilder::diff) under the same options to see
 /// what differed in the mismatches.
 ///
