@@ -1,10 +1,15 @@
 //! Guarantee 11: every route by which a value leaves the process applies `clean`, redaction
 //! and the size caps. One secret, different in the control and the candidate (so a publisher
 //! that ignored redaction would have it in its diff), goes through every output at once:
-//! JSON lines, `tracing` events, OpenTelemetry spans and events, the mismatch panic, the error
-//! hook, and the recorded result's diff. Nothing may carry it, nor a 1 MiB value uncut.
+//! JSON lines, `tracing` events, OpenTelemetry spans and events, the insight's terminal, HTML
+//! and serialized reports, the mismatch panic, the error hook, and the recorded result's diff. Nothing may carry it, nor a 1 MiB value uncut.
 
-#![cfg(all(feature = "serde", feature = "tracing", feature = "opentelemetry"))]
+#![cfg(all(
+    feature = "serde",
+    feature = "tracing",
+    feature = "opentelemetry",
+    feature = "insight"
+))]
 
 mod common;
 
@@ -102,7 +107,9 @@ fn one_secret_reaches_no_output() {
     let hook = Arc::new(Mutex::new(Vec::<String>::new()));
     let hook_messages = hook.clone();
     let recorder = Recorder::new();
+    let insight = darklaunch::insight::Insight::new();
     let experiment: Experiment<Payment> = Experiment::builder("payments-v2")
+        .insight(&insight)
         .diff(
             DiffOptions::new()
                 .try_redact("$.card.number")
@@ -160,6 +167,14 @@ fn one_secret_reaches_no_output() {
     assert!(
         exported.contains("$.card.number"),
         "the span event names the path"
+    );
+    let report = insight.report();
+    assert_eq!(report.candidates[0].mismatched, 1);
+    assert_clean("the terminal report", &report.to_terminal());
+    assert_clean("the HTML report", &report.to_html());
+    assert_clean(
+        "the serialized report",
+        &serde_json::to_string(&report).expect("a report serializes"),
     );
     let hooked = hook.lock().unwrap().join("\n");
     assert!(!hooked.contains(SECRET_CONTROL) && !hooked.contains(SECRET_CANDIDATE));
