@@ -207,9 +207,20 @@ async fn over_the_cap_runs_are_shed_and_counted_exactly() {
     // While they hang, a flush reports exactly what is not done.
     let report = experiment.flush(Duration::from_millis(30)).await;
     assert_eq!(
-        (report.candidates_running, report.results_queued),
-        (3, 0),
+        (
+            report.candidates_running,
+            report.candidates_waiting,
+            report.results_queued
+        ),
+        (3, 0, 0),
         "{report}"
+    );
+    assert_eq!(report.unfinished(), 3);
+    let text = report.to_string();
+    assert!(text.contains("3 candidate run(s) still running"), "{text}");
+    assert!(
+        !text.contains("never started"),
+        "nothing is waiting: {text}"
     );
     gate.notify_waiters();
     let report = experiment.flush(Duration::from_secs(5)).await;
