@@ -1056,3 +1056,40 @@ async fn deeply_nested_json_bodies_are_compared_without_overflow() {
         );
     }
 }
+
+/// A request cancelled before the primary answers (the client hung up) ends its sampled run as
+/// dropped, so that the accounting still reconciles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cancelled_before_the_primary_answers_counts_as_dropped() {
+    use tokio::io::AsyncWriteExt;
+    let (entered_tx, mut entered_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let primary = Router::new().route(
+        "/slow",
+        get(move || {
+            let entered = entered_tx.clone();
+            async move {
+                let _ = entered.send(()).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }
+        }),
+    );
+    let candidate = Router::new().route("/slow", get(|| async { "late" }));
+    let experiment: ShadowExperiment = Experiment::builder("cancelled-requests").build().unwrap();
+    let addr = serve(primary.layer(ShadowLayer::new(experiment.clone(), candidate))).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET /slow HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    entered_rx.recv().await.expect("the primary was called");
+    drop(stream);
+    // hyper notices the closed connection and drops the request's future.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while experiment.stats().dropped == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = experiment.stats();
+    assert_eq!((stats.sampled, stats.dropped), (1, 1), "{stats:?}");
+    assert!(stats.reconciles(), "{stats:?}");
+}
