@@ -364,5 +364,11 @@ async fn every_callback_panic_is_counted_under_its_operation_in_every_run_form()
             "{operation}: only there: {stats:?}"
         );
         assert!(stats.reconciles(), "{operation}: {stats:?}");
+        // `Debug` names each operation's count.
+        let debug = format!("{stats:?}");
+        assert!(
+            debug.contains(&format!("\"{operation}\": {}", 7 * per_run)),
+            "{debug}"
+        );
     }
 }
