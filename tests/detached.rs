@@ -204,6 +204,7 @@ async fn over_the_cap_runs_are_shed_and_counted_exactly() {
     }
     let stats = experiment.stats();
     assert_eq!((stats.sampled, stats.shed, stats.in_flight()), (10, 7, 3));
+    assert!(!stats.reconciles(), "three runs have not ended: {stats:?}");
     // While they hang, a flush reports exactly what is not done.
     let report = experiment.flush(Duration::from_millis(30)).await;
     assert_eq!(
