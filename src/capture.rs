@@ -20,7 +20,7 @@ use std::fmt::{self, Display};
 use serde::ser::{self, Serialize};
 use serde_json::{Map, Number, Value};
 
-use crate::text::capped_text;
+use crate::text::capped_display;
 #[cfg(test)]
 use crate::text::CUT_MARKER;
 
@@ -127,7 +127,7 @@ impl ser::Error for CaptureError {
 /// A [`CaptureError`] whose message is `message` cut to [`MAX_ERROR_TEXT`] bytes.
 pub(crate) fn capped_error(message: impl Display) -> CaptureError {
     CaptureError {
-        message: capped_text(message, MAX_ERROR_TEXT),
+        message: capped_display(message, MAX_ERROR_TEXT),
     }
 }
 

@@ -20,42 +20,101 @@ pub(crate) fn cut_point(text: &str, max_bytes: usize) -> Option<usize> {
     Some(cut)
 }
 
-/// `message` formatted, cut to `max_bytes` (ending in `…` when cut). Stops formatting at the
-/// cap, so a `Display` that would write without end holds no more than the cap.
-pub(crate) fn capped_text(message: impl std::fmt::Display, max_bytes: usize) -> String {
-    struct Bounded {
-        out: String,
-        max: usize,
-        cut: bool,
+/// Text that grows to at most `max` bytes. Once something does not fit, it keeps what fits (on
+/// a character boundary) and refuses the rest.
+pub(crate) struct Bounded {
+    out: String,
+    max: usize,
+    full: bool,
+}
+
+impl Bounded {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            out: String::new(),
+            max,
+            full: false,
+        }
     }
-    impl std::fmt::Write for Bounded {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let room = self.max.saturating_sub(self.out.len());
-            if s.len() <= room {
-                self.out.push_str(s);
-                return Ok(());
+
+    /// Appends `text`, or what fits of it; false once the cap is reached.
+    pub(crate) fn put(&mut self, text: &str) -> bool {
+        if self.full {
+            return false;
+        }
+        let room = self.max - self.out.len();
+        if text.len() <= room {
+            self.out.push_str(text);
+            return true;
+        }
+        let mut cut = room;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.out.push_str(&text[..cut]);
+        self.full = true;
+        false
+    }
+
+    /// How many more bytes fit.
+    #[cfg_attr(not(feature = "insight"), allow(dead_code))]
+    pub(crate) fn room(&self) -> usize {
+        self.max - self.out.len()
+    }
+
+    /// Whether something was refused.
+    #[cfg_attr(not(feature = "insight"), allow(dead_code))]
+    pub(crate) fn is_cut(&self) -> bool {
+        self.full
+    }
+
+    /// The text, at most `max` bytes: when something was refused, cut to leave room for `…`
+    /// and ended with it. Its allocation fits its length.
+    pub(crate) fn finish(self) -> String {
+        let mut out = self.out;
+        if self.full {
+            let mut cut = self
+                .max
+                .saturating_sub(CUT_MARKER.len_utf8())
+                .min(out.len());
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
             }
-            let mut end = room;
-            while !s.is_char_boundary(end) {
-                end -= 1;
+            out.truncate(cut);
+            if out.len() + CUT_MARKER.len_utf8() <= self.max {
+                out.push(CUT_MARKER);
             }
-            self.out.push_str(s.get(..end).unwrap_or(""));
-            self.cut = true;
+        }
+        out.shrink_to_fit();
+        out
+    }
+}
+
+impl std::fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.put(s) {
+            Ok(())
+        } else {
             Err(std::fmt::Error)
         }
     }
-    let mut bounded = Bounded {
-        out: String::new(),
-        max: max_bytes,
-        cut: false,
-    };
-    let _ = std::fmt::Write::write_fmt(&mut bounded, format_args!("{message}"));
-    if bounded.cut {
-        while bounded.out.len() + CUT_MARKER.len_utf8() > max_bytes && bounded.out.pop().is_some() {
-        }
-        bounded.out.push(CUT_MARKER);
-    }
-    bounded.out
+}
+
+/// `text` cut to `max` bytes (ending in `…` when cut), in an allocation that fits it.
+#[cfg_attr(not(feature = "insight"), allow(dead_code))]
+pub(crate) fn capped(text: &str, max: usize) -> String {
+    let mut out = Bounded::new(max);
+    out.put(text);
+    out.finish()
+}
+
+/// `Display` output cut to `max` bytes (ending in `…` when cut), never formatted further than
+/// the cap, so a `Display` (or a derived `Debug` through `format_args!`) that would write
+/// without end, or recurse as deep as its value, stops there.
+pub(crate) fn capped_display(value: impl std::fmt::Display, max: usize) -> String {
+    let mut out = Bounded::new(max);
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
+    out.finish()
 }
 
 /// `text` with every control character (C0, DEL, C1) and every bidirectional-override
@@ -113,6 +172,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capped_text_fits_its_cap_and_marks_the_cut() {
+        assert_eq!(capped("short", 10), "short");
+        assert_eq!(capped("abcdefghijk", 6), "abc…");
+        assert_eq!(capped("abc", 0), "");
+        let cut = capped(&"é".repeat(100), 9);
+        assert!(
+            cut.len() <= 9 && cut.ends_with('…') && cut.capacity() <= 9,
+            "{cut:?}"
+        );
+    }
+
+    #[test]
     fn cuts_fit_the_cap_and_respect_characters() {
         assert_eq!(cut_point("short", 10), None);
         let text = "ééééé"; // 10 bytes
@@ -123,11 +194,11 @@ mod tests {
     }
 
     #[test]
-    fn capped_text_stops_at_the_cap_on_char_boundaries() {
-        assert_eq!(capped_text("short", 10), "short");
-        let cut = capped_text("éééééééé", 8);
+    fn capped_display_stops_at_the_cap_on_char_boundaries() {
+        assert_eq!(capped_display("short", 10), "short");
+        let cut = capped_display("éééééééé", 8);
         assert!(cut.len() <= 8 && cut.ends_with(CUT_MARKER), "{cut}");
-        assert_eq!(capped_text("abcdefgh", 8), "abcdefgh");
+        assert_eq!(capped_display("abcdefgh", 8), "abcdefgh");
     }
 
     #[test]

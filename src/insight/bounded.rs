@@ -18,98 +18,11 @@ use serde::ser::{self, Impossible, Serialize};
 use serde_json::Value;
 
 use crate::capture::{non_finite_text, DEPTH_CUT, MAX_CAPTURE_DEPTH, MAX_ERROR_TEXT};
-use crate::text::CUT_MARKER;
+use crate::text::{capped_display, Bounded};
 
 /// How many nested `Serialize` calls are followed (options and newtypes count, as in
 /// [`crate::capture`], so a chain of `Option<Box<Node>>` is cut too).
 const MAX_NESTING: usize = 2 * MAX_CAPTURE_DEPTH;
-
-/// Text that grows to at most `max` bytes. Once something does not fit, it keeps what fits (on
-/// a character boundary) and refuses the rest.
-pub(crate) struct Bounded {
-    out: String,
-    max: usize,
-    full: bool,
-}
-
-impl Bounded {
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            out: String::new(),
-            max,
-            full: false,
-        }
-    }
-
-    /// Appends `text`, or what fits of it; false once the cap is reached.
-    pub(crate) fn put(&mut self, text: &str) -> bool {
-        if self.full {
-            return false;
-        }
-        let room = self.max - self.out.len();
-        if text.len() <= room {
-            self.out.push_str(text);
-            return true;
-        }
-        let mut cut = room;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.out.push_str(&text[..cut]);
-        self.full = true;
-        false
-    }
-
-    /// Whether something was refused.
-    pub(crate) fn is_cut(&self) -> bool {
-        self.full
-    }
-
-    /// The text, at most `max` bytes: when something was refused, cut to leave room for `…`
-    /// and ended with it. Its allocation fits its length.
-    pub(crate) fn finish(self) -> String {
-        let mut out = self.out;
-        if self.full {
-            let mut cut = self
-                .max
-                .saturating_sub(CUT_MARKER.len_utf8())
-                .min(out.len());
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
-            if out.len() + CUT_MARKER.len_utf8() <= self.max {
-                out.push(CUT_MARKER);
-            }
-        }
-        out.shrink_to_fit();
-        out
-    }
-}
-
-impl fmt::Write for Bounded {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.put(s) {
-            Ok(())
-        } else {
-            Err(fmt::Error)
-        }
-    }
-}
-
-/// `text` cut to `max` bytes (ending in `…` when cut), in an allocation that fits it.
-pub(crate) fn capped(text: &str, max: usize) -> String {
-    let mut out = Bounded::new(max);
-    out.put(text);
-    out.finish()
-}
-
-/// `Display` output cut to `max` bytes, never formatted further than the cap.
-pub(crate) fn capped_display(value: &dyn Display, max: usize) -> String {
-    let mut out = Bounded::new(max);
-    let _ = write!(out, "{value}");
-    out.finish()
-}
 
 /// Compact JSON of `value`, at most `max` bytes (ending in `…` when cut), or the value's own
 /// serialization error (capped).
@@ -158,7 +71,7 @@ impl std::error::Error for Stop {}
 
 impl ser::Error for Stop {
     fn custom<M: Display>(message: M) -> Self {
-        Stop::Failed(capped_display(&message, MAX_ERROR_TEXT))
+        Stop::Failed(capped_display(message, MAX_ERROR_TEXT))
     }
 }
 
@@ -428,8 +341,8 @@ impl<'j> ser::Serializer for &'j mut Json {
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), Stop> {
         // Formatted into a capped buffer (never past what can still be kept), then escaped.
-        let room = self.out.max - self.out.out.len();
-        let text = capped_display(&value, room.saturating_add(1));
+        let room = self.out.room();
+        let text = capped_display(value, room.saturating_add(1));
         self.string(&text)
     }
 }
@@ -688,8 +601,8 @@ impl ser::Serializer for Key<'_> {
         Err(failed(KEY_ERROR))
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), Stop> {
-        let room = self.0.out.max - self.0.out.out.len();
-        let text = capped_display(&value, room.saturating_add(1));
+        let room = self.0.out.room();
+        let text = capped_display(value, room.saturating_add(1));
         self.0.string(&text)
     }
 }
@@ -736,9 +649,6 @@ mod tests {
         assert!(text.starts_with("\"éé"));
         assert!(text.ends_with('…'));
         assert!(text.capacity() <= 101);
-        assert_eq!(capped("short", 10), "short");
-        assert_eq!(capped("abcdefghijk", 6), "abc…");
-        assert_eq!(capped("abc", 0), "");
     }
 
     #[test]

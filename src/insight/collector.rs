@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::insight::bounded::capped;
 use crate::insight::grouping::{sample_of, GroupLimits, Groups, Values};
 use crate::insight::latency::LatencyHistogram;
 use crate::insight::noise::{NoiseModel, NoiseSnapshot};
@@ -19,6 +18,7 @@ use crate::insight::timeline::{interval_index, Timeline};
 use crate::insight::verdict::{release_verdict, ReleasePolicy, ReleaseStatus, ReleaseVerdict};
 use crate::observation::{ExperimentResult, Verdict};
 use crate::publish::Publisher;
+use crate::text::capped;
 
 /// What an [`Insight`] keeps and how it judges.
 #[derive(Clone, Debug)]

@@ -12,12 +12,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diff::{Diff, Difference};
-use crate::insight::bounded::{capped, capped_display, json_of, json_of_value};
+use crate::insight::bounded::{json_of, json_of_value};
 use crate::insight::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
 use crate::path::PathSegment;
 use crate::text::escape_control;
+use crate::text::{capped, capped_display};
 
 /// The most calibration keys kept per shape entry (an entry such as `$.pair[*]` may come from
 /// several keys: `$.pair[0]`, `$.pair[1]`).
@@ -373,9 +374,9 @@ pub(crate) fn render_outcome<T: Serialize, E: Display>(
             Ok(json) => json,
             Err(error) => format!("(value not serializable: {error})"),
         },
-        Outcome::Error(error) => capped_display(&format_args!("error: {error}"), max_chars),
+        Outcome::Error(error) => capped_display(format_args!("error: {error}"), max_chars),
         Outcome::Panicked(message) => {
-            capped_display(&format_args!("panicked: {message}"), max_chars)
+            capped_display(format_args!("panicked: {message}"), max_chars)
         }
         Outcome::TimedOut => String::from("timed out"),
     };

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::diff::{Diff, Difference};
 use crate::error::ConfigError;
-use crate::insight::bounded::{capped, Bounded};
 use crate::path::{push_segment, PathSegment, SegRef};
 use crate::sample::Sampler;
+use crate::text::{capped, Bounded};
 
 /// How noise is calibrated; given to
 /// [`ExperimentBuilder::calibrate_noise`](crate::ExperimentBuilder::calibrate_noise).

@@ -4,7 +4,7 @@
 use std::fmt::{Debug, Write};
 
 use crate::observation::{CandidateResult, ExperimentResult, Outcome, Verdict};
-use crate::text::{capped_text, escape_control};
+use crate::text::{capped_display, escape_control};
 
 /// Longest rendering of one outcome in the message, in bytes, so a huge value cannot drown
 /// the diff (and a deep one cannot recurse without end: formatting stops at the cap).
@@ -57,7 +57,7 @@ pub(crate) fn mismatch_message<T: Debug, E: Debug>(
             .collect();
         let _ = writeln!(message, "  context: {}", pairs.join(", "));
     }
-    capped_text(message, MAX_MESSAGE_TEXT)
+    capped_display(message, MAX_MESSAGE_TEXT)
 }
 
 fn outcome_text<T: Debug, E: Debug>(outcome: &Outcome<T, E>, values_hidden: bool) -> String {
@@ -65,10 +65,10 @@ fn outcome_text<T: Debug, E: Debug>(outcome: &Outcome<T, E>, values_hidden: bool
         Outcome::Value(_) if values_hidden => {
             String::from("a value (shown only through the differences, which are redacted)")
         }
-        Outcome::Value(value) => capped_text(format_args!("{value:?}"), MAX_OUTCOME_TEXT),
-        Outcome::Error(error) => capped_text(format_args!("error {error:?}"), MAX_OUTCOME_TEXT),
+        Outcome::Value(value) => capped_display(format_args!("{value:?}"), MAX_OUTCOME_TEXT),
+        Outcome::Error(error) => capped_display(format_args!("error {error:?}"), MAX_OUTCOME_TEXT),
         Outcome::Panicked(message) => {
-            capped_text(format_args!("panicked: {message}"), MAX_OUTCOME_TEXT)
+            capped_display(format_args!("panicked: {message}"), MAX_OUTCOME_TEXT)
         }
         Outcome::TimedOut => String::from("timed out"),
     }
