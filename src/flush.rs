@@ -84,7 +84,7 @@ impl<T, E> Experiment<T, E> {
     /// [`flush_blocking`](Self::flush_blocking).
     #[cfg(feature = "tokio")]
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
-        let started = std::time::Instant::now();
+        let started = crate::real_clock::instant();
         loop {
             match self.flush_step(started, deadline) {
                 Ok(report) => return report,
@@ -105,7 +105,7 @@ impl<T, E> Experiment<T, E> {
 
     /// [`flush`](Self::flush) for callers without an async runtime: blocks the thread.
     pub fn flush_blocking(&self, deadline: Duration) -> FlushReport {
-        let started = std::time::Instant::now();
+        let started = crate::real_clock::instant();
         loop {
             match self.flush_step(started, deadline) {
                 Ok(report) => return report,

@@ -95,6 +95,7 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(clippy::disallowed_methods)]
 
 mod background;
 mod builder;
@@ -115,6 +116,7 @@ mod output;
 #[cfg(feature = "serde")]
 pub mod path;
 pub mod publish;
+mod real_clock;
 mod run;
 mod sample;
 mod stats;
@@ -143,6 +145,12 @@ pub use publish::Publisher;
 pub use sample::{stable_key_hash, Sampler, SamplerHandle};
 pub use stats::Stats;
 pub use trial::{Control, Named, NoControl, Trial};
+
+/// Instrumentation for darklaunch's own tests (feature `test-probes`); not for production.
+#[cfg(feature = "test-probes")]
+pub mod probe {
+    pub use crate::real_clock::real_clock_reads;
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -121,7 +121,7 @@ impl FallbackTimer {
     }
 
     fn sleep(&self, after: Duration) -> FallbackSleep {
-        let now = Instant::now();
+        let now = crate::real_clock::instant();
         FallbackSleep {
             deadline: now
                 .checked_add(after)
@@ -157,7 +157,7 @@ impl TimerShared {
                     .for_each(|(_, _, waker)| waker.wake());
                 return;
             }
-            let now = Instant::now();
+            let now = crate::real_clock::instant();
             let mut due = Vec::new();
             state.pending.retain(|(deadline, _, waker)| {
                 let is_due = *deadline <= now;
@@ -199,7 +199,7 @@ pub(crate) struct FallbackSleep {
 
 impl FallbackSleep {
     fn poll_at(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        if crate::real_clock::instant() >= self.deadline {
             return Poll::Ready(());
         }
         let mut state = self.shared.lock();
@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn the_fallback_wakes_a_sleep_outside_any_runtime() {
         let timers = Timers::default();
-        let started = Instant::now();
+        let started = crate::real_clock::instant();
         let sleep = timers
             .sleep(Duration::from_millis(30), |_| panic!("no tokio here"))
             .expect("a fallback timer");

@@ -373,64 +373,131 @@ fn sampled_out_in_every_run_form_polls_no_candidate_allocates_nothing_and_reads_
     let clock = ManualClock::new();
     let recorder = Recorder::new();
     let experiment = sampled_out_experiment(&clock, &recorder);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let polls = Arc::new(AtomicUsize::new(0));
-    let runs = Arc::new(AtomicUsize::new(0));
+    let forms = EveryForm::new();
     let reads_before = clock.reads();
-    let info = allocation_counter::measure(|| {
-        for i in 0..50u64 {
-            let counted = || {
-                runs.fetch_add(1, Ordering::SeqCst);
-                i
-            };
-            assert_eq!(experiment.run(|| i, counted), i);
-            assert_eq!(
-                experiment
-                    .trial()
-                    .control(|| i)
-                    .candidate("v2", counted)
-                    .run(),
-                i
-            );
-            let blocking_runs = runs.clone();
-            let blocking = move || {
-                blocking_runs.fetch_add(1, Ordering::SeqCst);
-                i
-            };
-            assert_eq!(experiment.run_detached_blocking(|| i, blocking), i);
-            runtime.block_on(async {
-                let value = experiment
-                    .run_async(async { i }, CountedPolls(polls.clone()))
-                    .await;
-                assert_eq!(value, i);
-                let value = experiment
-                    .trial()
-                    .control(async { i })
-                    .candidate("v2", CountedPolls(polls.clone()))
-                    .run_async()
-                    .await;
-                assert_eq!(value, i);
-                let value = experiment
-                    .run_detached(async { i }, CountedPolls(polls.clone()))
-                    .await;
-                assert_eq!(value, i);
-                let value = experiment
-                    .trial()
-                    .control(async { i })
-                    .candidate("v2", CountedPolls(polls.clone()))
-                    .run_detached()
-                    .await;
-                assert_eq!(value, i);
-            });
-        }
-    });
+    let info = allocation_counter::measure(|| run_every_form_sampled_out(&experiment, &forms, 50));
     assert_eq!(
         info.count_total, 0,
         "sampled out allocates nothing: {info:?}"
     );
+    assert_eq!(
+        clock.reads(),
+        reads_before,
+        "no clock read when sampled out"
+    );
+    let stats = experiment.stats();
+    assert_eq!((stats.runs, stats.sampled), (50 * 7, 0), "{stats:?}");
+    assert!(recorder.is_empty());
+}
+
+/// A manual clock cannot see a stray `Instant::now()`: on the default clock, the probe counts
+/// every real clock read the library makes on this thread (all of them go through one module;
+/// a lint forbids any other).
+#[cfg(feature = "test-probes")]
+#[test]
+fn sampled_out_in_every_run_form_reads_no_real_clock() {
+    use darklaunch::probe::real_clock_reads;
+    let recorder = Recorder::new();
+    let experiment: Experiment<u64> = Experiment::builder("sampled-out-real-clock")
+        .sampler(Sampler::never())
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let forms = EveryForm::new();
+    let before = real_clock_reads();
+    run_every_form_sampled_out(&experiment, &forms, 20);
+    assert_eq!(
+        real_clock_reads(),
+        before,
+        "a sampled-out run read a real clock"
+    );
+    assert!(recorder.is_empty());
+
+    // The probe sees the reads a sampled-in run makes, so the zero above means something.
+    let sampled_in: Experiment<u64> = Experiment::builder("sampled-in-real-clock")
+        .build()
+        .unwrap();
+    let before = real_clock_reads();
+    sampled_in.run(|| 1, || 1);
+    assert!(
+        real_clock_reads() > before,
+        "the probe counts real clock reads"
+    );
+}
+
+/// What `run_every_form_sampled_out` needs, made before any allocation is counted.
+struct EveryForm {
+    runtime: tokio::runtime::Runtime,
+    polls: Arc<AtomicUsize>,
+    runs: Arc<AtomicUsize>,
+}
+
+impl EveryForm {
+    fn new() -> Self {
+        Self {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            polls: Arc::new(AtomicUsize::new(0)),
+            runs: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+/// Runs every run form `rounds` times on a sampled-out `experiment` and checks that no
+/// candidate was called or polled and each form returned the control's value.
+fn run_every_form_sampled_out(experiment: &Experiment<u64>, forms: &EveryForm, rounds: u64) {
+    let EveryForm {
+        runtime,
+        polls,
+        runs,
+    } = forms;
+    for i in 0..rounds {
+        let counted = || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            i + 1
+        };
+        assert_eq!(experiment.run(|| i, counted), i);
+        assert_eq!(
+            experiment
+                .trial()
+                .control(|| i)
+                .candidate("v2", counted)
+                .run(),
+            i
+        );
+        let blocking_runs = runs.clone();
+        let blocking = move || {
+            blocking_runs.fetch_add(1, Ordering::SeqCst);
+            i + 1
+        };
+        assert_eq!(experiment.run_detached_blocking(|| i, blocking), i);
+        runtime.block_on(async {
+            let value = experiment
+                .run_async(async { i }, CountedPolls(polls.clone()))
+                .await;
+            assert_eq!(value, i);
+            let value = experiment
+                .trial()
+                .control(async { i })
+                .candidate("v2", CountedPolls(polls.clone()))
+                .run_async()
+                .await;
+            assert_eq!(value, i);
+            let value = experiment
+                .run_detached(async { i }, CountedPolls(polls.clone()))
+                .await;
+            assert_eq!(value, i);
+            let value = experiment
+                .trial()
+                .control(async { i })
+                .candidate("v2", CountedPolls(polls.clone()))
+                .run_detached()
+                .await;
+            assert_eq!(value, i);
+        });
+    }
     assert_eq!(
         polls.load(Ordering::SeqCst),
         0,
@@ -441,14 +508,6 @@ fn sampled_out_in_every_run_form_polls_no_candidate_allocates_nothing_and_reads_
         0,
         "no candidate closure was called"
     );
-    assert_eq!(
-        clock.reads(),
-        reads_before,
-        "no clock read when sampled out"
-    );
-    let stats = experiment.stats();
-    assert_eq!((stats.runs, stats.sampled), (50 * 7, 0), "{stats:?}");
-    assert!(recorder.is_empty());
 }
 
 #[test]

@@ -265,7 +265,7 @@ impl<T, E> Insight<T, E> {
         // Taken before the insight's lock, which publications wait for.
         let noise = self.shared.noise.get().map(|model| model.snapshot());
         let state = self.lock();
-        let now = SystemTime::now();
+        let now = crate::real_clock::wall();
         let control_latency = state.control.summary();
         let noise_paths = noise
             .as_ref()
@@ -339,13 +339,13 @@ where
         }
         let values = self.values();
         // Wall-clock time only for mismatches, which keep it.
-        let wall = mismatched.then(SystemTime::now);
-        let now = Instant::now();
+        let wall = mismatched.then(crate::real_clock::wall);
+        let now = crate::real_clock::instant();
 
         let mut state = self.lock();
         let state = &mut *state;
         if state.started.is_none() {
-            state.started = Some((now, wall.unwrap_or_else(SystemTime::now)));
+            state.started = Some((now, wall.unwrap_or_else(crate::real_clock::wall)));
             state.experiment = capped(result.name(), MAX_NAME);
         }
         let elapsed = state
@@ -392,7 +392,7 @@ where
             state.latency.record(candidate.observation().duration());
             state.timeline.count(index, verdict == Verdict::Mismatch);
             if verdict == Verdict::Mismatch {
-                let seen = wall.unwrap_or_else(SystemTime::now);
+                let seen = wall.unwrap_or_else(crate::real_clock::wall);
                 state.groups.add(result, candidate, seen, limits, || {
                     sample_of(result, candidate, seen, options.max_value_chars, values)
                 });

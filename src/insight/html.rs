@@ -502,7 +502,7 @@ fn noise_section(noise: &NoiseSnapshot, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use serde::Serialize;
     use serde_json::json;
@@ -526,7 +526,7 @@ mod tests {
     }
 
     fn empty_report() -> Report {
-        let now = SystemTime::now();
+        let now = crate::real_clock::wall();
         Report {
             experiment: String::new(),
             started_at: now,
@@ -652,11 +652,11 @@ mod tests {
                 kind: String::from("changed"),
             }],
             count: 1,
-            first_seen: SystemTime::now(),
-            last_seen: SystemTime::now(),
+            first_seen: crate::real_clock::wall(),
+            last_seen: crate::real_clock::wall(),
             samples: vec![
                 MismatchSample {
-                    seen_at: SystemTime::now(),
+                    seen_at: crate::real_clock::wall(),
                     context: vec![(String::from("<k>"), String::from("\"v'&"))],
                     control: String::from("{}"),
                     candidate: String::from("{}"),
@@ -664,7 +664,7 @@ mod tests {
                     note: Some(String::from("<note>\u{1b}[2J")),
                 },
                 MismatchSample {
-                    seen_at: SystemTime::now(),
+                    seen_at: crate::real_clock::wall(),
                     context: Vec::new(),
                     control: String::from("<control>"),
                     candidate: String::from("error: <boom>\nverdict: safe"),

@@ -31,7 +31,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -262,7 +262,8 @@ impl<T, E> Publisher<T, E> for JsonLinesPublisher {
             if !self.includes(candidate.verdict()) {
                 continue;
             }
-            let timestamp = timestamp.get_or_insert_with(|| crate::utc::rfc3339(SystemTime::now()));
+            let timestamp =
+                timestamp.get_or_insert_with(|| crate::utc::rfc3339(crate::real_clock::wall()));
             line.clear();
             let record = record(timestamp, result, candidate);
             match serde_json::to_writer(&mut line, &record) {

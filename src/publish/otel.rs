@@ -467,7 +467,7 @@ fn start_span<T, E>(
     experiment: Value,
     result: &ExperimentResult<T, E>,
 ) -> Option<(global::BoxedSpan, SystemTime)> {
-    let end = SystemTime::now();
+    let end = crate::real_clock::wall();
     let longest = result
         .candidates()
         .iter()

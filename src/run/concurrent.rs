@@ -241,7 +241,8 @@ impl Deadline {
         Self {
             limit,
             start,
-            real_start: (limit.is_some() && !inner.clock.is_system()).then(std::time::Instant::now),
+            real_start: (limit.is_some() && !inner.clock.is_system())
+                .then(crate::real_clock::instant),
             timer: None,
         }
     }

@@ -181,7 +181,7 @@ impl Tee {
             return;
         }
         let ending = match &self.deadline {
-            Some(deadline) if Instant::now() > deadline.at => Ending::TimedOut,
+            Some(deadline) if crate::real_clock::instant() > deadline.at => Ending::TimedOut,
             _ => Ending::Complete(std::mem::take(&mut self.copy).freeze()),
         };
         self.end(ending);
@@ -201,7 +201,7 @@ impl Tee {
         let (Some(deadline), Some(_)) = (&self.deadline, &self.sink) else {
             return;
         };
-        let now = Instant::now();
+        let now = crate::real_clock::instant();
         if now >= deadline.at {
             self.end(Ending::TimedOut);
             return;

@@ -121,7 +121,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, CONTENT_TYPE};
@@ -574,7 +574,7 @@ where
 /// The deadline `wait` from now for a body's copy; `None` if it is too far to represent.
 fn tee_deadline(experiment: &ShadowExperiment, wait: Duration) -> Option<body::TeeDeadline> {
     Some(body::TeeDeadline {
-        at: Instant::now().checked_add(wait)?,
+        at: crate::real_clock::instant().checked_add(wait)?,
         experiment: experiment.clone(),
     })
 }
@@ -1014,7 +1014,7 @@ mod tests {
         });
         sender.send("late".into()).await.unwrap();
         // The reader is waiting for data: the deadline's timer wakes it and the copy ends.
-        let started = Instant::now();
+        let started = crate::real_clock::instant();
         while told.seen().is_empty() {
             assert!(
                 started.elapsed() < Duration::from_secs(5),
