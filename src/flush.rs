@@ -139,7 +139,7 @@ impl<T, E> Experiment<T, E> {
         let queued = self.inner.queued_results.load(Ordering::Acquire);
         let in_flight = self.inner.in_flight.load(Ordering::Acquire);
         let waiting = self.inner.waiting_to_start.load(Ordering::Acquire);
-        let waited = started.elapsed();
+        let waited = crate::real_clock::since(started);
         let running = in_flight.saturating_sub(queued).saturating_sub(waiting);
         let report = FlushReport::new(running, waiting, queued, waited);
         if report.is_complete() || waited >= deadline {

@@ -1,7 +1,7 @@
 //! Every read of a real clock in the library happens here.
 //!
-//! `clippy.toml` forbids `Instant::now`, `SystemTime::now` and `quanta::Clock::now` everywhere
-//! else, so this file is the whole list of places that can read time. With the `test-probes`
+//! `clippy.toml` forbids `Instant::now`, `Instant::elapsed`, `SystemTime::now` and `quanta`'s
+//! `now` everywhere else, so this file is the whole list of places that can read time. With the `test-probes`
 //! feature each read is counted on the reading thread, which lets darklaunch's own tests prove
 //! that a sampled-out run reads no clock of any kind, not only the injected one.
 
@@ -14,6 +14,12 @@ use std::time::{Instant, SystemTime};
 pub(crate) fn instant() -> Instant {
     count();
     Instant::now()
+}
+
+/// Real time passed since `start` (zero if `start` is in the future).
+#[inline]
+pub(crate) fn since(start: Instant) -> std::time::Duration {
+    instant().saturating_duration_since(start)
 }
 
 /// The wall clock.

@@ -255,7 +255,7 @@ impl Deadline {
             return Poll::Pending;
         };
         let elapsed = match self.real_start {
-            Some(real_start) => real_start.elapsed(),
+            Some(real_start) => crate::real_clock::since(real_start),
             None => clock.now().saturating_duration_since(self.start),
         };
         let Some(remaining) = limit.checked_sub(elapsed).filter(|left| !left.is_zero()) else {
