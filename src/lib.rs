@@ -119,6 +119,7 @@ pub mod publish;
 mod real_clock;
 mod run;
 mod sample;
+mod sampled_run;
 mod stats;
 mod text;
 mod thread_slot;
@@ -143,7 +144,9 @@ pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, V
 pub use output::BehaviorOutput;
 pub use publish::Publisher;
 pub use sample::{stable_key_hash, Sampler, SamplerHandle};
+pub use sampled_run::{Candidates, SampledRun, SyncCandidates};
 pub use stats::Stats;
+pub use timer::Sleep;
 pub use trial::{Control, Named, NoControl, Trial};
 
 /// Instrumentation for darklaunch's own tests (feature `test-probes`); not for production.

@@ -33,21 +33,69 @@ pub(crate) struct Timers {
 }
 
 /// A sleep on whichever timer was available.
-pub(crate) enum Sleep {
+pub(crate) enum TimerSleep {
     #[cfg(feature = "tokio")]
     Tokio(Pin<Box<tokio::time::Sleep>>),
     Fallback(FallbackSleep),
 }
 
-impl Future for Sleep {
+impl Future for TimerSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match self.get_mut() {
             #[cfg(feature = "tokio")]
-            Sleep::Tokio(sleep) => sleep.as_mut().poll(cx),
-            Sleep::Fallback(sleep) => sleep.poll_at(cx),
+            TimerSleep::Tokio(sleep) => sleep.as_mut().poll(cx),
+            TimerSleep::Fallback(sleep) => sleep.poll_at(cx),
         }
+    }
+}
+
+/// A sleep on an experiment's timers ([`Experiment::sleep`]): tokio's where the runtime has
+/// them, else the experiment's own timer thread, so that an integration's deadlines hold on a
+/// runtime without timers (or outside any runtime) as the experiment's own do.
+#[must_use = "a sleep does nothing unless awaited or polled"]
+pub struct Sleep(Option<TimerSleep>);
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.get_mut().0 {
+            Some(sleep) => Pin::new(sleep).poll(cx),
+            // No timer could be had at all (the timer thread did not start): said through the
+            // error hook; never wakes.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep").finish_non_exhaustive()
+    }
+}
+
+impl<T, E> crate::Experiment<T, E> {
+    /// A sleep of `after` on the experiment's timers: tokio's inside a runtime with timers,
+    /// else a timer thread of the experiment's own (said once through the error hook, as
+    /// [`Operation::Timer`](crate::Operation::Timer)). For integrations that need deadlines of
+    /// their own, like the shadow layer's body waits.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let experiment: darklaunch::Experiment<u8> =
+    ///     darklaunch::Experiment::builder("sleepy").on_error(|_| {}).build().unwrap();
+    /// // No runtime at all: the experiment's own timer thread wakes it.
+    /// let started = Instant::now();
+    /// futures::executor::block_on(experiment.sleep(Duration::from_millis(20)));
+    /// assert!(started.elapsed() >= Duration::from_millis(20));
+    /// ```
+    pub fn sleep(&self, after: Duration) -> Sleep {
+        let inner = &self.inner;
+        Sleep(inner.timers.sleep(after, |message| {
+            inner.report(crate::Operation::Timer, None, message)
+        }))
     }
 }
 
@@ -55,14 +103,14 @@ impl Timers {
     /// A sleep of `after`; `report` is called once per experiment when tokio's timers are
     /// missing. `None` only when no timer at all can be had (the fallback thread could not be
     /// started).
-    pub(crate) fn sleep(&self, after: Duration, report: impl FnOnce(String)) -> Option<Sleep> {
+    pub(crate) fn sleep(&self, after: Duration, report: impl FnOnce(String)) -> Option<TimerSleep> {
         #[cfg(feature = "tokio")]
         if !self.tokio_missing.load(Ordering::Relaxed)
             && tokio::runtime::Handle::try_current().is_ok()
         {
             // A runtime built without `enable_time` panics here.
             match catch_unwind(|| Box::pin(tokio::time::sleep(after))) {
-                Ok(sleep) => return Some(Sleep::Tokio(sleep)),
+                Ok(sleep) => return Some(TimerSleep::Tokio(sleep)),
                 Err(_) => {
                     self.tokio_missing.store(true, Ordering::Relaxed);
                     self.report_once(report);
@@ -72,7 +120,7 @@ impl Timers {
         #[cfg(not(feature = "tokio"))]
         let _ = report;
         let fallback = self.fallback.get_or_init(FallbackTimer::start).as_ref()?;
-        Some(Sleep::Fallback(fallback.sleep(after)))
+        Some(TimerSleep::Fallback(fallback.sleep(after)))
     }
 
     #[cfg(feature = "tokio")]
@@ -238,7 +286,7 @@ mod tests {
         let sleep = timers
             .sleep(Duration::from_millis(30), |_| panic!("no tokio here"))
             .expect("a fallback timer");
-        assert!(matches!(sleep, Sleep::Fallback(_)));
+        assert!(matches!(sleep, TimerSleep::Fallback(_)));
         futures_lite_block_on(sleep);
         let took = crate::real_clock::since(started);
         assert!(took >= Duration::from_millis(30), "{took:?}");
@@ -276,7 +324,7 @@ mod tests {
                 let sleep = timers
                     .sleep(Duration::from_millis(5), |_| reports.set(reports.get() + 1))
                     .expect("a fallback timer");
-                assert!(matches!(sleep, Sleep::Fallback(_)));
+                assert!(matches!(sleep, TimerSleep::Fallback(_)));
                 sleep.await;
             }
         });

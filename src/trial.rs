@@ -348,7 +348,7 @@ fn report_taken<T, E>(inner: &Inner<T, E>, name: &str) {
 }
 
 /// Removes (and reports) candidates whose name is the control's or an earlier candidate's.
-fn drop_taken_names<T, E, S>(
+pub(crate) fn drop_taken_names<T, E, S>(
     inner: &Inner<T, E>,
     slots: &mut impl SlotList<S>,
     name_of: impl Fn(&S) -> &Cow<'static, str>,
@@ -390,7 +390,7 @@ fn settle_calibration<T, E, S>(
 }
 
 /// A list of slots that can be inspected and shortened (a `Vec` or a `SmallVec`).
-trait SlotList<S> {
+pub(crate) trait SlotList<S> {
     fn items(&self) -> &[S];
     fn remove_at(&mut self, index: usize);
 }

@@ -15,7 +15,7 @@ use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{control_outcome, finish, ControlReturn};
-use crate::run::{panic_message, ActiveRun, Finished};
+use crate::run::{panic_message, EndRun, Finished};
 
 /// The candidates of a concurrent run, polled by index.
 pub(crate) trait PendingCandidates<O> {
@@ -74,7 +74,7 @@ impl<O> PendingCandidates<O> for BoxedCandidates<'_, O> {
 /// returned (or resumes its panic).
 pub(crate) async fn run_concurrent<T, E, O, C, P>(
     inner: &Inner<T, E>,
-    run: ActiveRun<'_, T, E>,
+    run: impl EndRun,
     context: Context,
     control: C,
     candidates: &mut P,
@@ -232,7 +232,7 @@ pub(crate) struct Deadline {
     start: Tick,
     /// Timers run on real time: with a manual clock, the real start is read separately.
     real_start: Option<std::time::Instant>,
-    timer: Option<crate::timer::Sleep>,
+    timer: Option<crate::timer::TimerSleep>,
 }
 
 impl Deadline {

@@ -8,7 +8,7 @@ use crate::experiment::{IgnoreRule, Inner};
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::{panic_message, ActiveRun};
+use crate::run::{panic_message, EndRun};
 use crate::stats::RunEnd;
 
 /// What goes back to the caller once a run is finished: the control's own value or error
@@ -35,13 +35,13 @@ pub(crate) fn control_outcome<T, E, O: BehaviorOutput<T, E>>(
 /// Judges, cleans, diffs, publishes and ends the run; hands back the control's original outcome.
 pub(crate) fn finish<T, E>(
     inner: &Inner<T, E>,
-    run: ActiveRun<'_, T, E>,
+    run: impl EndRun,
     context: Context,
     control: Observation<T, E>,
     candidates: Vec<CandidateResult<T, E>>,
 ) -> ControlReturn<T, E> {
     let prepared = prepare(inner, context, control, candidates);
-    run.end(prepared.publish(inner));
+    run.end_as(prepared.publish(inner));
     ControlReturn {
         raise: prepared.raise_message(inner),
         outcome: prepared.into_control(),

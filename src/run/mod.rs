@@ -22,6 +22,7 @@ use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
 pub(crate) use detached::{detach_boxed, QueuedRun};
+pub(crate) use finish::finish;
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.
@@ -95,14 +96,17 @@ impl<T, E> Drop for OwnedRun<T, E> {
 /// response body ended). [`start`](Self::start) takes the slot when the candidates really
 /// start; a run that never gets there ends as skipped, or as dropped if it is dropped without
 /// having ended. A flush does not wait for it: nothing of it is running.
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) struct PendingRun<T, E> {
     inner: Arc<Inner<T, E>>,
     ended: bool,
 }
 
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 impl<T, E> PendingRun<T, E> {
+    /// The experiment the run belongs to.
+    pub(crate) fn inner(&self) -> &Arc<Inner<T, E>> {
+        &self.inner
+    }
+
     /// Takes an in-flight slot for candidates that start now. Over `max_in_flight` the run is
     /// shed; after a shutdown it is skipped; either way `None`.
     pub(crate) fn start(mut self) -> Option<OwnedRun<T, E>> {
@@ -187,7 +191,6 @@ impl<T, E> Inner<T, E> {
 
     /// Like [`admit`](Self::admit), but the sampled run takes no in-flight slot until its
     /// candidates [start](PendingRun::start).
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn admit_pending(self: &Arc<Self>, key: Option<u64>) -> Option<PendingRun<T, E>> {
         self.counters.run();
         if !self.decide(key) || self.closed.load(Ordering::Acquire) {

@@ -11,7 +11,7 @@ use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{control_outcome, finish, ControlReturn};
-use crate::run::{panic_message, ActiveRun, Finished};
+use crate::run::{panic_message, EndRun, Finished};
 
 /// A behaviour that can be run once through a `&mut` (so that candidates of different types
 /// fit in one list).
@@ -35,7 +35,7 @@ pub struct SyncCandidate<'s, O> {
 /// returned (or resumes its panic).
 pub(crate) fn run_sync<T, E, O>(
     inner: &Inner<T, E>,
-    run: ActiveRun<'_, T, E>,
+    run: impl EndRun,
     context: Context,
     control: impl FnOnce() -> O,
     candidates: &mut [SyncCandidate<'_, O>],

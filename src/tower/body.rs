@@ -159,7 +159,7 @@ struct Tee {
     limit: usize,
     deadline: Option<TeeDeadline>,
     /// Wakes the reader at the deadline while the body is waiting for data.
-    timer: Option<crate::timer::Sleep>,
+    timer: Option<crate::Sleep>,
     /// `None` once the copy's fate is told.
     sink: Option<Sink>,
 }
@@ -207,7 +207,7 @@ impl Tee {
             return;
         }
         if self.timer.is_none() {
-            self.timer = deadline.timer(now);
+            self.timer = Some(deadline.timer(now));
         }
         if let Some(timer) = &mut self.timer {
             if Pin::new(timer).poll(cx).is_ready() {
@@ -231,13 +231,9 @@ pub(super) struct TeeDeadline {
 }
 
 impl TeeDeadline {
-    fn timer(&self, now: Instant) -> Option<crate::timer::Sleep> {
-        let inner = &self.experiment.inner;
-        inner
-            .timers
-            .sleep(self.at.saturating_duration_since(now), |message| {
-                inner.report(crate::Operation::Timer, None, message)
-            })
+    fn timer(&self, now: Instant) -> crate::Sleep {
+        self.experiment
+            .sleep(self.at.saturating_duration_since(now))
     }
 }
 

@@ -138,12 +138,9 @@ pub use response::{ShadowError, ShadowResponse};
 
 use body::{Ending, Launch, RequestCopy, Sink};
 
-use crate::clock::Tick;
-use crate::context::Context;
 use crate::experiment::Experiment;
-use crate::observation::{Observation, Outcome};
-use crate::run::{BoxedCandidates, PendingRun};
-use crate::sample::hash_with_seed;
+use crate::observation::Outcome;
+use crate::sampled_run::{Candidates, SampledRun};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -466,17 +463,19 @@ where
             bump(&shared.counters.request_oversized);
             return direct(&mut self.primary, request);
         }
-        let inner = &shared.experiment.inner;
+        let experiment = &shared.experiment;
         let key = config
             .key_header
             .as_ref()
-            .filter(|_| inner.sampler_uses_key)
-            .and_then(|name| request.headers().get(name))
-            .map(|value| match value.to_str() {
-                Ok(text) => hash_with_seed(inner.salt_seed, text),
-                Err(_) => hash_with_seed(inner.salt_seed, value.as_bytes()),
-            });
-        let Some(run) = inner.admit_pending(key) else {
+            .and_then(|name| request.headers().get(name));
+        let sampled = match key {
+            None => experiment.begin(),
+            Some(value) => match value.to_str() {
+                Ok(text) => experiment.begin_keyed(text),
+                Err(_) => experiment.begin_keyed(value.as_bytes()),
+            },
+        };
+        let Some(run) = sampled else {
             return direct(&mut self.primary, request);
         };
         // The primary that was driven to readiness handles this request.
@@ -494,7 +493,7 @@ async fn shadow<S, C, B, R, CR>(
     shared: Arc<Shared>,
     mut primary: S,
     candidate: C,
-    run: PendingRun<ShadowResponse, ShadowError>,
+    mut run: SampledRun<ShadowResponse, ShadowError>,
     request: Request<B>,
 ) -> ShadowOutput<R, S::Error>
 where
@@ -526,14 +525,13 @@ where
     let head = head_of(&parts);
     let head_only = parts.method == Method::HEAD;
     #[cfg(feature = "insight")]
-    let calibration = (is_safe(&parts.method)
-        && crate::run::calibration::wanted(&shared.experiment.inner))
-    .then(|| (primary.clone(), parts.extensions.clone()));
-    let mut context = Context::new();
+    let calibration = (is_safe(&parts.method) && run.calibrates())
+        .then(|| (primary.clone(), parts.extensions.clone()));
+    let context = run.context_mut();
     context.insert("method", parts.method.as_str().to_owned());
     context.insert("route", parts.uri.path().to_owned());
 
-    let start = shared.experiment.inner.clock.now();
+    run.start_clock();
     let response = match primary.call(Request::from_parts(parts, body)).await {
         Ok(response) => response,
         Err(error) => {
@@ -556,8 +554,6 @@ where
         candidate,
         #[cfg(feature = "insight")]
         calibration,
-        context,
-        start,
         compared,
         _types: PhantomData,
     };
@@ -584,7 +580,7 @@ fn tee_deadline(experiment: &ShadowExperiment, wait: Duration) -> Option<body::T
 /// otherwise the run ends as skipped, counted under its reason.
 struct Comparison<S, C, B> {
     shared: Arc<Shared>,
-    run: PendingRun<ShadowResponse, ShadowError>,
+    run: SampledRun<ShadowResponse, ShadowError>,
     /// The request body's copy; `None` when the request had no body.
     input: Option<Arc<RequestCopy>>,
     /// The request's method, URI, version and headers, for the candidate's copy.
@@ -593,8 +589,6 @@ struct Comparison<S, C, B> {
     /// The primary (and the request's extensions) for noise calibration's second call.
     #[cfg(feature = "insight")]
     calibration: Option<(S, http::Extensions)>,
-    context: Context,
-    start: Tick,
     /// The primary's status and compared headers; the body comes when it has ended.
     compared: ShadowResponse,
     _types: PhantomData<fn() -> (S, B)>,
@@ -644,10 +638,7 @@ where
             // Still unread when the response has ended: the primary answered without it.
             Some(_) => return self.skip(|c| &c.request_unread),
         };
-        let took = {
-            let inner = &self.shared.experiment.inner;
-            inner.clock.now().saturating_duration_since(self.start)
-        };
+        let took = self.run.elapsed();
         let Comparison {
             shared,
             run,
@@ -655,31 +646,12 @@ where
             candidate,
             #[cfg(feature = "insight")]
             calibration,
-            context,
             mut compared,
             ..
         } = *self;
-        // Only now does the run take an in-flight slot (or is shed over `max_in_flight`).
-        let Some(run) = run.start() else {
-            return;
-        };
-        let inner = &shared.experiment.inner;
         let config = &shared.config;
         compared.body = body;
-        let control = Observation::new(inner.control_name.clone(), took, Outcome::Value(compared));
-        #[cfg(feature = "insight")]
-        let calibration = calibration.map(|(primary, extensions)| {
-            // The same service again: its routing and state live in the extensions too.
-            let mut again = replayed(&head, ShadowBody::<B>::replay(request_body.clone()));
-            *again.extensions_mut() = extensions;
-            primary_again(
-                primary,
-                again,
-                config.max_response_body,
-                config.headers.clone(),
-            )
-        });
-        let copy = replayed(&head, Full::new(request_body));
+        let copy = replayed(&head, Full::new(request_body.clone()));
         let names = config.headers.clone();
         let limit = config.max_response_body;
         let head_only = copy.method() == Method::HEAD;
@@ -714,14 +686,23 @@ where
             ))
         };
         #[cfg_attr(not(feature = "insight"), allow(unused_mut))]
-        let mut candidates: BoxedCandidates<'static, Result<ShadowResponse, ShadowError>> =
-            vec![(inner.candidate_name.clone(), Box::pin(candidate_future))];
+        let mut candidates = Candidates::new().candidate(candidate_future);
         #[cfg(feature = "insight")]
-        if let Some(again) = calibration {
-            candidates.push((crate::run::calibration::CALIBRATION.into(), again));
+        if let Some((primary, extensions)) = calibration {
+            // The same service again: its routing and state live in the extensions too.
+            let mut again = replayed(&head, ShadowBody::<B>::replay(request_body));
+            *again.extensions_mut() = extensions;
+            candidates = candidates.calibration(primary_again(
+                primary,
+                again,
+                config.max_response_body,
+                config.headers.clone(),
+            ));
         }
-        crate::run::detach_boxed(inner, run, Some(Box::new(context)), control, candidates);
-        bump(&shared.counters.shadowed);
+        // Only now does the run take an in-flight slot (or is shed over `max_in_flight`).
+        if run.detach(Outcome::Value(compared), took, candidates) {
+            bump(&shared.counters.shadowed);
+        }
     }
 }
 
