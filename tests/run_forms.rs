@@ -1,6 +1,6 @@
 //! The caller-facing guarantees in every run form, from one table of forms (`run`,
 //! `trial().run`, `run_async`, `trial().run_async`, `run_detached`, `trial().run_detached`,
-//! `run_detached_blocking`):
+//! `run_detached_blocking`, and the public seam's `SampledRun::{run, run_async, detach}`):
 //!
 //! - the control's value, `Err` or panic payload reaches the caller unchanged, whatever the
 //!   candidate does;
@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use darklaunch::publish::Recorder;
-use darklaunch::{Clock, Experiment, ManualClock, Outcome, Verdict};
+use darklaunch::{Candidates, Clock, Experiment, ManualClock, Outcome, SyncCandidates, Verdict};
 use futures::FutureExt;
 use tokio::time::Instant;
 
@@ -38,9 +38,12 @@ enum Form {
     RunDetached,
     TrialRunDetached,
     RunDetachedBlocking,
+    SeamRun,
+    SeamRunAsync,
+    SeamDetach,
 }
 
-const FORMS: [Form; 7] = [
+const FORMS: [Form; 10] = [
     Form::Run,
     Form::TrialRun,
     Form::RunAsync,
@@ -48,16 +51,25 @@ const FORMS: [Form; 7] = [
     Form::RunDetached,
     Form::TrialRunDetached,
     Form::RunDetachedBlocking,
+    Form::SeamRun,
+    Form::SeamRunAsync,
+    Form::SeamDetach,
 ];
 
 impl Form {
     /// Whether the caller waits for the candidate (bounded by the timeout).
     fn awaits_candidate(self) -> bool {
-        matches!(self, Form::RunAsync | Form::TrialRunAsync)
+        matches!(
+            self,
+            Form::RunAsync | Form::TrialRunAsync | Form::SeamRunAsync
+        )
     }
 
     fn is_async(self) -> bool {
-        !matches!(self, Form::Run | Form::TrialRun | Form::RunDetachedBlocking)
+        !matches!(
+            self,
+            Form::Run | Form::TrialRun | Form::RunDetachedBlocking | Form::SeamRun
+        )
     }
 }
 
@@ -211,6 +223,43 @@ impl Bench {
                 .catch_unwind()
                 .await,
             ),
+            Form::SeamRun => seen(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let run = experiment.begin().expect("sampled");
+                run.run(
+                    self.sync_act(control),
+                    SyncCandidates::new().add("candidate", self.sync_act(candidate)),
+                )
+            }))),
+            Form::SeamRunAsync => {
+                let run = experiment.begin().expect("sampled");
+                seen(
+                    AssertUnwindSafe(run.run_async(
+                        self.async_act(control),
+                        Candidates::new().add("candidate", self.async_act(candidate)),
+                    ))
+                    .catch_unwind()
+                    .await,
+                )
+            }
+            Form::SeamDetach => {
+                // An integration runs its control itself and hands over the outcome.
+                let mut run = experiment.begin().expect("sampled");
+                run.start_clock();
+                let returned = std::panic::catch_unwind(AssertUnwindSafe(self.sync_act(control)));
+                let outcome = match &returned {
+                    Ok(Ok(value)) => Outcome::Value(*value),
+                    Ok(Err(error)) => Outcome::Error(error.clone()),
+                    Err(_) => Outcome::Panicked(String::from("<panic payload that is not text>")),
+                };
+                let took = run.elapsed();
+                let started = run.detach(
+                    outcome,
+                    took,
+                    Candidates::new().add("candidate", self.async_act(candidate)),
+                );
+                assert!(started, "not shed");
+                seen(returned)
+            }
             Form::TrialRunDetached => seen(
                 AssertUnwindSafe(
                     experiment
