@@ -300,6 +300,63 @@ where
     }
 }
 
+impl<T, E, F, K> Trial<'_, T, E, Control<F>, K>
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
+    /// The blocking form of [`run_detached`](Self::run_detached), for sync services: runs the
+    /// control and returns its result at once; when sampled, the candidates (closures) run one
+    /// after another on a background worker thread, as
+    /// [`Experiment::run_detached_blocking`] describes. Candidates must be `Send + 'static`.
+    ///
+    /// ```
+    /// use darklaunch::Experiment;
+    /// use std::time::Duration;
+    ///
+    /// let experiment: Experiment<u32> = Experiment::builder("stock-v2").build().unwrap();
+    /// let stock = experiment
+    ///     .trial()
+    ///     .context("sku", 7u32)
+    ///     .control(|| 12)
+    ///     .candidate("v2", || 12)
+    ///     .candidate("v3", || 13)
+    ///     .run_detached_blocking();
+    /// assert_eq!(stock, 12);
+    /// assert!(experiment.flush_blocking(Duration::from_secs(5)).is_complete());
+    /// let stats = experiment.stats();
+    /// assert_eq!((stats.matched, stats.mismatched), (1, 1));
+    /// ```
+    pub fn run_detached_blocking<O>(self) -> O
+    where
+        F: FnOnce() -> O,
+        O: BehaviorOutput<T, E> + 'static,
+        K: list::BlockingCandidates<O>,
+    {
+        let experiment = self.experiment;
+        let inner = &*experiment.inner;
+        if !has_runnable_candidate(inner, &self.candidates) {
+            report_taken_names(inner, &self.candidates);
+            return (self.control.0)();
+        }
+        let Some(active) = inner.admit(self.key) else {
+            return (self.control.0)();
+        };
+        let mut boxed = Vec::new();
+        self.candidates.boxed_blocking(&mut boxed);
+        drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        settle_calibration(inner, &mut boxed, |(name, _)| name);
+        let run = active.detach(&experiment.inner);
+        run::run_detached_blocking(
+            &experiment.inner,
+            run,
+            self.context,
+            self.control.0,
+            boxed.into_iter().collect(),
+        )
+    }
+}
+
 /// Whether a trial has a candidate that would run: one whose name is neither the control's
 /// nor an earlier candidate's (nor the calibration's). A trial without one just runs the
 /// control, as in Scientist: no sampler, no `before_run`, nothing counted or published.
@@ -459,6 +516,38 @@ pub(crate) mod list {
                 name: std::mem::take(&mut named.name),
                 behavior: &mut named.behavior,
             });
+        }
+    }
+
+    /// A boxed candidate closure for a background worker thread.
+    pub type BoxedBlocking<O> = Box<dyn FnOnce() -> O + Send + 'static>;
+
+    /// Candidates that are `Send + 'static` closures returning `O`, for a background thread.
+    pub trait BlockingCandidates<O>: CandidateNames {
+        /// Boxes every candidate, in order.
+        #[doc(hidden)]
+        fn boxed_blocking(self, out: &mut Vec<(std::borrow::Cow<'static, str>, BoxedBlocking<O>)>);
+    }
+
+    impl<O> BlockingCandidates<O> for () {
+        fn boxed_blocking(
+            self,
+            _out: &mut Vec<(std::borrow::Cow<'static, str>, BoxedBlocking<O>)>,
+        ) {
+        }
+    }
+
+    impl<O, K, F> BlockingCandidates<O> for (K, Named<F>)
+    where
+        K: BlockingCandidates<O>,
+        F: FnOnce() -> O + Send + 'static,
+    {
+        fn boxed_blocking(self, out: &mut Vec<(std::borrow::Cow<'static, str>, BoxedBlocking<O>)>) {
+            self.0.boxed_blocking(out);
+            let Named { name, behavior } = self.1;
+            if let Some(behavior) = behavior {
+                out.push((name, Box::new(behavior)));
+            }
         }
     }
 

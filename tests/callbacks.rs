@@ -348,6 +348,15 @@ async fn every_callback_panic_is_counted_under_its_operation_in_every_run_form()
                 .await,
             control
         );
+        let (c8, k8) = (control.clone(), candidate.clone());
+        assert_eq!(
+            experiment
+                .trial()
+                .control(|| c8)
+                .candidate("v2", || k8)
+                .run_detached_blocking(),
+            control
+        );
         let report = experiment.flush(std::time::Duration::from_secs(10)).await;
         assert!(report.is_complete(), "{operation}: {report}");
         // `clean` is called for the control's value and the candidate's: two panics a run.
@@ -355,19 +364,19 @@ async fn every_callback_panic_is_counted_under_its_operation_in_every_run_form()
         let stats = experiment.stats();
         assert_eq!(
             stats.callback_errors_by(operation),
-            7 * per_run,
+            8 * per_run,
             "{operation}: {stats:?}"
         );
         assert_eq!(
             stats.callback_errors,
-            7 * per_run,
+            8 * per_run,
             "{operation}: only there: {stats:?}"
         );
         assert!(stats.reconciles(), "{operation}: {stats:?}");
         // `Debug` names each operation's count.
         let debug = format!("{stats:?}");
         assert!(
-            debug.contains(&format!("\"{operation}\": {}", 7 * per_run)),
+            debug.contains(&format!("\"{operation}\": {}", 8 * per_run)),
             "{debug}"
         );
     }

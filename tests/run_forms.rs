@@ -1,6 +1,6 @@
 //! The caller-facing guarantees in every run form, from one table of forms (`run`,
 //! `trial().run`, `run_async`, `trial().run_async`, `run_detached`, `trial().run_detached`,
-//! `run_detached_blocking`, and the public seam's `SampledRun::{run, run_async, detach}`):
+//! `run_detached_blocking`, `trial().run_detached_blocking`, and the public seam's `SampledRun::{run, run_async, detach}`):
 //!
 //! - the control's value, `Err` or panic payload reaches the caller unchanged, whatever the
 //!   candidate does;
@@ -38,12 +38,13 @@ enum Form {
     RunDetached,
     TrialRunDetached,
     RunDetachedBlocking,
+    TrialRunDetachedBlocking,
     SeamRun,
     SeamRunAsync,
     SeamDetach,
 }
 
-const FORMS: [Form; 10] = [
+const FORMS: [Form; 11] = [
     Form::Run,
     Form::TrialRun,
     Form::RunAsync,
@@ -51,6 +52,7 @@ const FORMS: [Form; 10] = [
     Form::RunDetached,
     Form::TrialRunDetached,
     Form::RunDetachedBlocking,
+    Form::TrialRunDetachedBlocking,
     Form::SeamRun,
     Form::SeamRunAsync,
     Form::SeamDetach,
@@ -68,7 +70,11 @@ impl Form {
     fn is_async(self) -> bool {
         !matches!(
             self,
-            Form::Run | Form::TrialRun | Form::RunDetachedBlocking | Form::SeamRun
+            Form::Run
+                | Form::TrialRun
+                | Form::RunDetachedBlocking
+                | Form::TrialRunDetachedBlocking
+                | Form::SeamRun
         )
     }
 }
@@ -223,6 +229,15 @@ impl Bench {
                 .catch_unwind()
                 .await,
             ),
+            Form::TrialRunDetachedBlocking => {
+                seen(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    experiment
+                        .trial()
+                        .control(self.sync_act(control))
+                        .candidate("candidate", self.sync_act(candidate))
+                        .run_detached_blocking()
+                })))
+            }
             Form::SeamRun => seen(std::panic::catch_unwind(AssertUnwindSafe(|| {
                 let run = experiment.begin().expect("sampled");
                 run.run(

@@ -386,7 +386,7 @@ fn sampled_out_in_every_run_form_polls_no_candidate_allocates_nothing_and_reads_
         "no clock read when sampled out"
     );
     let stats = experiment.stats();
-    assert_eq!((stats.runs, stats.sampled), (50 * 7, 0), "{stats:?}");
+    assert_eq!((stats.runs, stats.sampled), (50 * 8, 0), "{stats:?}");
     assert!(recorder.is_empty());
 }
 
@@ -473,6 +473,19 @@ fn run_every_form_sampled_out(experiment: &Experiment<u64>, forms: &EveryForm, r
             i + 1
         };
         assert_eq!(experiment.run_detached_blocking(|| i, blocking), i);
+        let blocking_runs = runs.clone();
+        let blocking = move || {
+            blocking_runs.fetch_add(1, Ordering::SeqCst);
+            i + 1
+        };
+        assert_eq!(
+            experiment
+                .trial()
+                .control(|| i)
+                .candidate("v2", blocking)
+                .run_detached_blocking(),
+            i
+        );
         runtime.block_on(async {
             let value = experiment
                 .run_async(async { i }, CountedPolls(polls.clone()))

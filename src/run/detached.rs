@@ -327,18 +327,18 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
     }
 }
 
-/// The candidate of `run_detached_blocking`, run on a background worker.
-pub(crate) struct BlockingCandidate<T, E, F> {
+/// The candidates of `run_detached_blocking` (one for the experiment's form, any number for a
+/// trial's), run one after another on a background worker.
+pub(crate) struct BlockingCandidates<T, E, F> {
     pub(crate) waiting: WaitingToStart,
     pub(crate) inner: Arc<Inner<T, E>>,
     pub(crate) run: OwnedRun<T, E>,
     pub(crate) context: Context,
     pub(crate) control: Observation<T, E>,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) candidate: F,
+    pub(crate) candidates: SmallVec<[(Cow<'static, str>, F); 1]>,
 }
 
-impl<T, E, O, F> Job for BlockingCandidate<T, E, F>
+impl<T, E, O, F> Job for BlockingCandidates<T, E, F>
 where
     T: Send + 'static,
     E: Send + 'static,
@@ -346,31 +346,34 @@ where
     F: FnOnce() -> O + Send + 'static,
 {
     fn run(self: Box<Self>) {
-        let BlockingCandidate {
+        let BlockingCandidates {
             waiting,
             inner,
             run,
             context,
             control,
-            name,
-            candidate,
+            candidates,
         } = *self;
         drop(waiting);
-        let start = inner.clock.now();
-        let returned = catch_unwind(AssertUnwindSafe(candidate));
-        let took = inner.clock.now().saturating_duration_since(start);
-        let outcome = match returned {
-            _ if inner.candidate_timeout.is_some_and(|limit| took > limit) => Outcome::TimedOut,
-            Ok(output) => match output.into_result() {
-                Ok(value) => Outcome::Value(value),
-                Err(error) => Outcome::Error(error),
-            },
-            Err(payload) => Outcome::Panicked(panic_message(&*payload)),
-        };
-        let observed = vec![CandidateResult::new(
-            Observation::new(name, took, outcome),
-            Verdict::Match,
-        )];
+        let observed = candidates
+            .into_iter()
+            .map(|(name, candidate)| {
+                let start = inner.clock.now();
+                let returned = catch_unwind(AssertUnwindSafe(candidate));
+                let took = inner.clock.now().saturating_duration_since(start);
+                let outcome = match returned {
+                    _ if inner.candidate_timeout.is_some_and(|limit| took > limit) => {
+                        Outcome::TimedOut
+                    }
+                    Ok(output) => match output.into_result() {
+                        Ok(value) => Outcome::Value(value),
+                        Err(error) => Outcome::Error(error),
+                    },
+                    Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+                };
+                CandidateResult::new(Observation::new(name, took, outcome), Verdict::Match)
+            })
+            .collect();
         // Already off the caller's path: judge and publish here.
         let prepared = prepare(&inner, context, control, observed);
         run.end(prepared.publish(&inner));
@@ -379,6 +382,38 @@ where
     fn reject(self: Box<Self>) {
         self.run.shed();
     }
+}
+
+/// Runs `control` on the caller's thread and hands `candidates` to a background worker thread;
+/// returns what the control returned (or resumes its panic).
+pub(crate) fn run_detached_blocking<T, E, O, F>(
+    inner: &Arc<Inner<T, E>>,
+    run: OwnedRun<T, E>,
+    context: Context,
+    control: impl FnOnce() -> O,
+    candidates: SmallVec<[(Cow<'static, str>, F); 1]>,
+) -> O
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+    O: BehaviorOutput<T, E>,
+    F: FnOnce() -> O + Send + 'static,
+{
+    let start = inner.clock.now();
+    let returned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(control));
+    let took = inner.clock.now().saturating_duration_since(start);
+    let (control, returned) = ControlReturned::split(inner, took, returned);
+    inner
+        .background()
+        .submit_candidate(Box::new(BlockingCandidates {
+            waiting: WaitingToStart::new(inner),
+            inner: inner.clone(),
+            run,
+            context,
+            control,
+            candidates,
+        }));
+    returned.into_output()
 }
 
 impl<T, E> Experiment<T, E>
@@ -443,22 +478,14 @@ where
         let Some(run) = self.inner.admit(None) else {
             return control();
         };
-        let start = self.inner.clock.now();
-        let returned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(control));
-        let took = self.inner.clock.now().saturating_duration_since(start);
-        let (control, returned) = ControlReturned::split(&self.inner, took, returned);
-        self.inner
-            .background()
-            .submit_candidate(Box::new(BlockingCandidate {
-                waiting: WaitingToStart::new(&self.inner),
-                inner: self.inner.clone(),
-                run: run.detach(&self.inner),
-                context: Context::new(),
-                control,
-                name: self.inner.candidate_name.clone(),
-                candidate,
-            }));
-        returned.into_output()
+        let candidates = smallvec::smallvec![(self.inner.candidate_name.clone(), candidate)];
+        run_detached_blocking(
+            &self.inner,
+            run.detach(&self.inner),
+            Context::new(),
+            control,
+            candidates,
+        )
     }
 
     /// Awaits the control, timing it and catching its panic; returns the observation to

@@ -21,7 +21,7 @@ use crate::stats::RunEnd;
 use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
-pub(crate) use detached::{detach_boxed, QueuedRun};
+pub(crate) use detached::{detach_boxed, run_detached_blocking, QueuedRun};
 pub(crate) use finish::finish;
 pub(crate) use sync::{run_sync, SyncCandidate};
 
