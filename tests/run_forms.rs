@@ -388,3 +388,93 @@ async fn every_form_returns_the_controls_outcome_and_records_the_candidates() {
         }
     }
 }
+
+/// A candidate that finishes after exactly `candidate_timeout` on the experiment's clock is in
+/// time; one nanosecond later it is timed out (its value dropped), in every form.
+#[tokio::test(start_paused = true)]
+async fn the_timeout_boundary_is_exact_in_every_form() {
+    for form in FORMS {
+        for (took, timed_out) in [(TIMEOUT, false), (TIMEOUT + Duration::from_nanos(1), true)] {
+            let bench = Bench::new();
+            let clock = bench.clock.clone();
+            let late = move || -> Out {
+                clock.advance(took);
+                Ok(7)
+            };
+            let experiment = &bench.experiment;
+            let value = match form {
+                Form::Run => experiment.run(|| Ok(7), late),
+                Form::TrialRun => experiment
+                    .trial()
+                    .control(|| Ok(7))
+                    .candidate("candidate", late)
+                    .run(),
+                Form::RunDetachedBlocking => experiment.run_detached_blocking(|| Ok(7), late),
+                Form::TrialRunDetachedBlocking => experiment
+                    .trial()
+                    .control(|| Ok(7))
+                    .candidate("candidate", late)
+                    .run_detached_blocking(),
+                Form::SeamRun => experiment
+                    .begin()
+                    .unwrap()
+                    .run(|| Ok(7), SyncCandidates::new().candidate(late)),
+                Form::RunAsync => {
+                    experiment
+                        .run_async(async { Ok(7) }, async move { late() })
+                        .await
+                }
+                Form::TrialRunAsync => {
+                    experiment
+                        .trial()
+                        .control(async { Ok(7) })
+                        .candidate("candidate", async move { late() })
+                        .run_async()
+                        .await
+                }
+                Form::RunDetached => {
+                    experiment
+                        .run_detached(async { Ok(7) }, async move { late() })
+                        .await
+                }
+                Form::TrialRunDetached => {
+                    experiment
+                        .trial()
+                        .control(async { Ok(7) })
+                        .candidate("candidate", async move { late() })
+                        .run_detached()
+                        .await
+                }
+                Form::SeamRunAsync => {
+                    experiment
+                        .begin()
+                        .unwrap()
+                        .run_async(
+                            async { Ok(7) },
+                            Candidates::new().candidate(async move { late() }),
+                        )
+                        .await
+                }
+                Form::SeamDetach => {
+                    let run = experiment.begin().unwrap();
+                    run.detach(
+                        Outcome::Value(7),
+                        Duration::ZERO,
+                        Candidates::new().candidate(async move { late() }),
+                    );
+                    Ok(7)
+                }
+            };
+            assert_eq!(value, Ok(7), "{form:?}");
+            let (_, candidate, verdict) = bench.published().await;
+            let case = format!("{form:?}, candidate took {took:?}");
+            if timed_out {
+                assert_eq!(candidate, Outcome::TimedOut, "{case}");
+                assert_eq!(verdict, Verdict::TimedOut, "{case}");
+            } else {
+                assert_eq!(candidate, Outcome::Value(7), "{case}");
+                assert_eq!(verdict, Verdict::Match, "{case}");
+            }
+        }
+    }
+}

@@ -367,3 +367,33 @@ fn a_run_that_differs_only_on_ignored_paths_is_ignored_not_a_mismatch() {
     let stats = experiment.stats();
     assert_eq!((stats.ignored, stats.mismatched), (1, 1), "{stats:?}");
 }
+
+/// A candidate that panics exactly as the control does matches it; another message is a
+/// candidate error.
+#[test]
+fn panics_match_only_with_the_same_message() {
+    common::silence_expected_panics(&["same failure", "other failure"]);
+    let recorder = darklaunch::publish::Recorder::new();
+    let experiment: darklaunch::Experiment<u8> = darklaunch::Experiment::builder("panics")
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        experiment
+            .trial()
+            .control(|| -> u8 { panic!("same failure") })
+            .candidate("same", || -> u8 { panic!("same failure") })
+            .candidate("other", || -> u8 { panic!("other failure") })
+            .run()
+    }));
+    assert!(caught.is_err(), "the control's panic is resumed");
+    let result = &recorder.results()[0];
+    assert_eq!(
+        result.candidate("same").unwrap().verdict(),
+        darklaunch::Verdict::Match
+    );
+    assert_eq!(
+        result.candidate("other").unwrap().verdict(),
+        darklaunch::Verdict::CandidateError
+    );
+}
