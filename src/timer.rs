@@ -51,7 +51,7 @@ impl Future for TimerSleep {
     }
 }
 
-/// A sleep on an experiment's timers ([`Experiment::sleep`]): tokio's where the runtime has
+/// A sleep on an experiment's timers ([`Experiment::sleep`](crate::Experiment::sleep)): tokio's where the runtime has
 /// them, else the experiment's own timer thread, so that an integration's deadlines hold on a
 /// runtime without timers (or outside any runtime) as the experiment's own do.
 #[must_use = "a sleep does nothing unless awaited or polled"]
