@@ -35,7 +35,7 @@ use crate::sample::hash_with_seed;
 /// (a request body still arriving) holds none. [`skip`](Self::skip) ends it as skipped when
 /// there turns out to be nothing to compare; dropped without having ended, it counts as
 /// dropped. Every outcome, timeout, panic and callback error is handled exactly as in the run
-/// forms, which are built the same way.
+/// forms, which share its runners.
 ///
 /// A message consumer that runs the rewrite in the background beside every sampled message:
 ///
