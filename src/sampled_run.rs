@@ -138,6 +138,14 @@ impl<T, E> SampledRun<T, E> {
         self.calibrates
     }
 
+    /// Whether the calibration behaviour should run (never without the `insight` feature).
+    fn drawn_for_calibration(&self) -> bool {
+        #[cfg(feature = "insight")]
+        return self.calibrates;
+        #[cfg(not(feature = "insight"))]
+        return false;
+    }
+
     /// Starts timing the control on the experiment's clock (for [`detach`](Self::detach) and
     /// [`finish`](Self::finish), whose control the caller runs).
     pub fn start_clock(&mut self) {
@@ -217,11 +225,8 @@ impl<T, E> SampledRun<T, E> {
     where
         O: BehaviorOutput<T, E>,
     {
+        let calibrates = self.drawn_for_calibration();
         let SampledRun { run, context, .. } = self;
-        #[cfg(feature = "insight")]
-        let calibrates = self.calibrates;
-        #[cfg(not(feature = "insight"))]
-        let calibrates = false;
         let inner = run.inner().clone();
         let Some(run) = run.start() else {
             return control();
@@ -245,11 +250,8 @@ impl<T, E> SampledRun<T, E> {
         O: BehaviorOutput<T, E>,
         C: Future<Output = O>,
     {
+        let calibrates = self.drawn_for_calibration();
         let SampledRun { run, context, .. } = self;
-        #[cfg(feature = "insight")]
-        let calibrates = self.calibrates;
-        #[cfg(not(feature = "insight"))]
-        let calibrates = false;
         let inner = run.inner().clone();
         let Some(run) = run.start() else {
             return control.await;
@@ -280,11 +282,8 @@ where
     where
         O: BehaviorOutput<T, E> + Send + 'static,
     {
+        let calibrates = self.drawn_for_calibration();
         let SampledRun { run, context, .. } = self;
-        #[cfg(feature = "insight")]
-        let calibrates = self.calibrates;
-        #[cfg(not(feature = "insight"))]
-        let calibrates = false;
         let inner = run.inner().clone();
         let Some(run) = run.start() else {
             return false;
