@@ -98,7 +98,6 @@
 #![deny(clippy::disallowed_methods)]
 
 mod background;
-mod builder;
 #[cfg(feature = "serde")]
 mod capture;
 mod clock;
@@ -107,7 +106,6 @@ mod context;
 pub mod diff;
 mod error;
 mod experiment;
-mod flush;
 mod hook;
 #[cfg(feature = "insight")]
 pub mod insight;
@@ -119,35 +117,33 @@ pub mod publish;
 mod real_clock;
 mod run;
 mod sample;
-mod sampled_run;
 mod stats;
 mod text;
 mod thread_slot;
 mod timer;
 #[cfg(feature = "tower")]
 pub mod tower;
-mod trial;
 #[cfg(feature = "serde")]
 mod utc;
 
 pub use background::{Background, BackgroundBuilder};
-pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub use clock::{Clock, ManualClock};
 pub use context::{Context, ContextValue, MAX_CONTEXT_TEXT};
 #[cfg(feature = "serde")]
 pub use diff::{Diff, DiffKind, DiffOptions, Difference};
 pub use error::ConfigError;
-pub use experiment::Experiment;
-pub use flush::FlushReport;
+pub use experiment::builder::{CustomCompare, DefaultCompare, ExperimentBuilder};
+pub use experiment::flush::FlushReport;
+pub use experiment::trial::{Control, Named, NoControl, Trial};
+pub use experiment::{Experiment, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PUBLISH_CAPACITY};
 pub use hook::{CallbackError, Operation};
 pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
 pub use output::BehaviorOutput;
 pub use publish::Publisher;
+pub use run::sampled_run::{Candidates, SampledRun, SyncCandidates};
 pub use sample::{stable_key_hash, Sampler, SamplerHandle};
-pub use sampled_run::{Candidates, SampledRun, SyncCandidates};
 pub use stats::Stats;
 pub use timer::Sleep;
-pub use trial::{Control, Named, NoControl, Trial};
 
 /// Instrumentation for darklaunch's own tests (feature `test-probes`); not for production.
 #[cfg(feature = "test-probes")]

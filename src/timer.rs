@@ -93,7 +93,7 @@ impl<T, E> crate::Experiment<T, E> {
     /// ```
     pub fn sleep(&self, after: Duration) -> Sleep {
         let inner = &self.inner;
-        Sleep(inner.timers.sleep(after, |message| {
+        Sleep(inner.state.timers.sleep(after, |message| {
             inner.report(crate::Operation::Timer, None, message)
         }))
     }

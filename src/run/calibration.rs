@@ -16,6 +16,7 @@ pub(crate) const CALIBRATION: &str = "darklaunch.calibration";
 /// was drawn.
 pub(crate) fn wanted<T, E>(inner: &Inner<T, E>) -> bool {
     inner
+        .state
         .noise
         .as_ref()
         .is_some_and(|model| model.should_calibrate())
@@ -26,7 +27,7 @@ pub(crate) fn take<T, E>(
     inner: &Inner<T, E>,
     candidates: &mut Vec<CandidateResult<T, E>>,
 ) -> Option<Observation<T, E>> {
-    inner.noise.as_ref()?;
+    inner.state.noise.as_ref()?;
     let index = candidates
         .iter()
         .position(|candidate| candidate.observation.name == CALIBRATION)?;
@@ -42,7 +43,7 @@ pub(crate) fn classify<T, E>(
     calibration: Option<Observation<T, E>>,
     candidates: &mut [CandidateResult<T, E>],
 ) {
-    let Some(model) = &inner.noise else {
+    let Some(model) = &inner.state.noise else {
         return;
     };
     let Outcome::Value(expected) = control else {
@@ -80,13 +81,13 @@ pub(crate) fn classify<T, E>(
 fn self_diff<T, E>(inner: &Inner<T, E>, expected: &T, again: &T) -> Option<Diff> {
     let equal = inner
         .guarded(Operation::Compare, Some(CALIBRATION), || {
-            (inner.compare)(expected, again)
+            (inner.settings.compare)(expected, again)
         })
         .unwrap_or(false);
     if equal {
         return Some(Diff::default());
     }
-    let differ = inner.differ.as_ref()?;
+    let differ = inner.settings.differ.as_ref()?;
     match inner.guarded(Operation::Diff, Some(CALIBRATION), || {
         differ(expected, again)
     })? {

@@ -84,7 +84,7 @@ where
     C: Future<Output = O>,
     P: PendingCandidates<O>,
 {
-    let start = inner.clock.now();
+    let start = inner.settings.clock.now();
     let mut poller = CandidatePoller::new(inner, candidates, start);
     let mut control = pin!(control);
     let mut control_done = None;
@@ -93,8 +93,10 @@ where
         if control_done.is_none() {
             match catch_unwind(AssertUnwindSafe(|| control.as_mut().poll(cx))) {
                 Ok(Poll::Pending) => {}
-                Ok(Poll::Ready(output)) => control_done = Some((Ok(output), inner.clock.now())),
-                Err(payload) => control_done = Some((Err(payload), inner.clock.now())),
+                Ok(Poll::Ready(output)) => {
+                    control_done = Some((Ok(output), inner.settings.clock.now()))
+                }
+                Err(payload) => control_done = Some((Err(payload), inner.settings.clock.now())),
             }
         }
         let all_done = poller.poll(cx);
@@ -115,7 +117,7 @@ where
     };
     let (outcome, payload) = control_outcome(returned);
     let took = finished_at.saturating_duration_since(start);
-    let control = Observation::new(inner.control_name.clone(), took, outcome);
+    let control = Observation::new(inner.settings.control_name.clone(), took, outcome);
     let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
     match outcome {
         Ok(result) => {
@@ -174,7 +176,7 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
                 },
                 Err(payload) => Outcome::Panicked(panic_message(&*payload)),
             };
-            *slot = Some((outcome, self.inner.clock.now()));
+            *slot = Some((outcome, self.inner.settings.clock.now()));
             self.remaining -= 1;
         }
         self.remaining == 0
@@ -197,7 +199,7 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
             finished,
             ..
         } = self;
-        let timeout = inner.candidate_timeout;
+        let timeout = inner.settings.candidate_timeout;
         finished
             .into_iter()
             .enumerate()
@@ -213,8 +215,9 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
                     }
                     None => (
                         Outcome::TimedOut,
-                        timeout
-                            .unwrap_or_else(|| inner.clock.now().saturating_duration_since(start)),
+                        timeout.unwrap_or_else(|| {
+                            inner.settings.clock.now().saturating_duration_since(start)
+                        }),
                     ),
                 };
                 let name = candidates.take_name(index);
@@ -237,11 +240,11 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     pub(crate) fn new<T, E>(inner: &Inner<T, E>, start: Tick) -> Self {
-        let limit = inner.candidate_timeout;
+        let limit = inner.settings.candidate_timeout;
         Self {
             limit,
             start,
-            real_start: (limit.is_some() && !inner.clock.is_system())
+            real_start: (limit.is_some() && !inner.settings.clock.is_system())
                 .then(crate::real_clock::instant),
             timer: None,
         }
@@ -250,7 +253,7 @@ impl Deadline {
     /// Ready once the deadline has passed; pending forever without a deadline (or, should not
     /// even the fallback timer thread start, without a timer).
     pub(crate) fn poll<T, E>(&mut self, inner: &Inner<T, E>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let clock = &inner.clock;
+        let clock = &inner.settings.clock;
         let Some(limit) = self.limit else {
             return Poll::Pending;
         };
@@ -262,7 +265,7 @@ impl Deadline {
             return Poll::Ready(());
         };
         if self.timer.is_none() {
-            self.timer = inner.timers.sleep(remaining, |message| {
+            self.timer = inner.state.timers.sleep(remaining, |message| {
                 inner.report(Operation::Timer, None, message)
             });
         }

@@ -45,7 +45,7 @@ where
             handle.spawn(make_task(run));
         }
         Ok(handle) => {
-            let background = inner.background();
+            let background = inner.state.background();
             background.submit_candidate(Box::new(HandOver {
                 waiting: WaitingToStart::new(inner),
                 handle,
@@ -81,8 +81,8 @@ pub(crate) struct WaitingToStart(Arc<AtomicUsize>);
 
 impl WaitingToStart {
     pub(crate) fn new<T, E>(inner: &Inner<T, E>) -> Self {
-        inner.waiting_to_start.fetch_add(1, Ordering::AcqRel);
-        WaitingToStart(inner.waiting_to_start.clone())
+        inner.state.waiting_to_start.fetch_add(1, Ordering::AcqRel);
+        WaitingToStart(inner.state.waiting_to_start.clone())
     }
 }
 
@@ -162,7 +162,7 @@ async fn complete_candidates<T, E, O, P>(
     O: BehaviorOutput<T, E>,
     P: PendingCandidates<O>,
 {
-    let start = inner.clock.now();
+    let start = inner.settings.clock.now();
     let mut poller = CandidatePoller::new(&inner, candidates, start);
     poll_fn(|cx| {
         if poller.poll(cx) {
@@ -223,7 +223,7 @@ where
         }
         let inner = &**this.inner;
         let (start, deadline) = this.started.get_or_insert_with(|| {
-            let start = inner.clock.now();
+            let start = inner.settings.clock.now();
             (start, Deadline::new(inner, start))
         });
         let polled = catch_unwind(AssertUnwindSafe(|| this.candidate.as_mut().poll(cx)));
@@ -238,15 +238,15 @@ where
             },
             Err(payload) => Outcome::Panicked(panic_message(&*payload)),
         };
-        let took = inner.clock.now().saturating_duration_since(*start);
-        let outcome = match inner.candidate_timeout {
+        let took = inner.settings.clock.now().saturating_duration_since(*start);
+        let outcome = match inner.settings.candidate_timeout {
             Some(limit) if took > limit => Outcome::TimedOut,
             _ => outcome,
         };
         let (Some(run), Some(control)) = (this.run.take(), this.control.take()) else {
             return Poll::Ready(());
         };
-        let name = inner.candidate_name.clone();
+        let name = inner.settings.candidate_name.clone();
         let observed = smallvec::smallvec![CandidateResult::new(
             Observation::new(name, took, outcome),
             Verdict::Match,
@@ -280,25 +280,25 @@ pub(crate) fn queue_for_publication<T, E>(
     T: Send + 'static,
     E: Send + 'static,
 {
-    let background = inner.background();
-    let workers_running = *inner.draining.get_or_init(|| {
+    let background = inner.state.background();
+    let workers_running = *inner.state.draining.get_or_init(|| {
         let drain: Weak<dyn Drain> = Arc::downgrade(inner) as Weak<dyn Drain>;
         background.register(drain);
         background.start()
     });
-    let queued = inner.queued_results.fetch_add(1, Ordering::AcqRel);
-    if queued >= inner.publish_capacity || !workers_running {
-        inner.queued_results.fetch_sub(1, Ordering::AcqRel);
+    let queued = inner.state.queued_results.fetch_add(1, Ordering::AcqRel);
+    if queued >= inner.settings.publish_capacity || !workers_running {
+        inner.state.queued_results.fetch_sub(1, Ordering::AcqRel);
         run.end(RunEnd::PublishDropped);
         return;
     }
-    inner.publish_queue.push(QueuedRun {
+    inner.state.publish_queue.push(QueuedRun {
         run,
         context,
         control,
         candidates,
     });
-    if queued + 1 == (inner.publish_capacity / 8).max(1) {
+    if queued + 1 == (inner.settings.publish_capacity / 8).max(1) {
         background.wake_one();
     }
 }
@@ -307,7 +307,7 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
     fn drain(&self, budget: usize) -> usize {
         let mut published = 0;
         while published < budget {
-            let Some(queued) = self.publish_queue.pop() else {
+            let Some(queued) = self.state.publish_queue.pop() else {
                 break;
             };
             let QueuedRun {
@@ -320,7 +320,7 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
             let prepared = prepare(self, context, control, candidates.into_vec());
             run.end(prepared.publish(self));
             // Counted as queued until published, so that a flush waits for it.
-            self.queued_results.fetch_sub(1, Ordering::AcqRel);
+            self.state.queued_results.fetch_sub(1, Ordering::AcqRel);
             published += 1;
         }
         published
@@ -358,11 +358,15 @@ where
         let observed = candidates
             .into_iter()
             .map(|(name, candidate)| {
-                let start = inner.clock.now();
+                let start = inner.settings.clock.now();
                 let returned = catch_unwind(AssertUnwindSafe(candidate));
-                let took = inner.clock.now().saturating_duration_since(start);
+                let took = inner.settings.clock.now().saturating_duration_since(start);
                 let outcome = match returned {
-                    _ if inner.candidate_timeout.is_some_and(|limit| took > limit) => {
+                    _ if inner
+                        .settings
+                        .candidate_timeout
+                        .is_some_and(|limit| took > limit) =>
+                    {
                         Outcome::TimedOut
                     }
                     Ok(output) => match output.into_result() {
@@ -399,11 +403,12 @@ where
     O: BehaviorOutput<T, E>,
     F: FnOnce() -> O + Send + 'static,
 {
-    let start = inner.clock.now();
+    let start = inner.settings.clock.now();
     let returned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(control));
-    let took = inner.clock.now().saturating_duration_since(start);
+    let took = inner.settings.clock.now().saturating_duration_since(start);
     let (control, returned) = ControlReturned::split(inner, took, returned);
     inner
+        .state
         .background()
         .submit_candidate(Box::new(BlockingCandidates {
             waiting: WaitingToStart::new(inner),
@@ -478,7 +483,8 @@ where
         let Some(run) = self.inner.admit(None) else {
             return control();
         };
-        let candidates = smallvec::smallvec![(self.inner.candidate_name.clone(), candidate)];
+        let candidates =
+            smallvec::smallvec![(self.inner.settings.candidate_name.clone(), candidate)];
         run_detached_blocking(
             &self.inner,
             run.detach(&self.inner),
@@ -498,7 +504,7 @@ where
         O: BehaviorOutput<T, E>,
         C: Future<Output = O>,
     {
-        let start = self.inner.clock.now();
+        let start = self.inner.settings.clock.now();
         let mut control = pin!(control);
         let returned = std::future::poll_fn(|cx| {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -510,7 +516,12 @@ where
             }
         })
         .await;
-        let took = self.inner.clock.now().saturating_duration_since(start);
+        let took = self
+            .inner
+            .settings
+            .clock
+            .now()
+            .saturating_duration_since(start);
         ControlReturned::split(&self.inner, took, returned)
     }
 }
@@ -538,7 +549,7 @@ impl<T: Clone, E: Clone> ControlReturned<T, E> {
             ),
         };
         (
-            Observation::new(inner.control_name.clone(), took, published),
+            Observation::new(inner.settings.control_name.clone(), took, published),
             Self { outcome },
         )
     }
@@ -572,7 +583,7 @@ mod tests {
         assert!(experiment
             .flush_blocking(Duration::from_secs(5))
             .is_complete());
-        assert_eq!(experiment.inner.background().handed_over(), 1);
+        assert_eq!(experiment.inner.state.background().handed_over(), 1);
         // From inside a task on a worker: spawned directly.
         let inside = experiment.clone();
         runtime
@@ -583,7 +594,7 @@ mod tests {
         assert!(experiment
             .flush_blocking(Duration::from_secs(5))
             .is_complete());
-        assert_eq!(experiment.inner.background().handed_over(), 1);
+        assert_eq!(experiment.inner.state.background().handed_over(), 1);
         assert_eq!(experiment.stats().matched, 2);
     }
 }

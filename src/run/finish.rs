@@ -77,7 +77,7 @@ pub(crate) fn prepare<T, E>(
 
     let mut publishable = true;
     let mut original_control = None;
-    if let Some(clean) = &inner.clean {
+    if let Some(clean) = &inner.settings.clean {
         if let Outcome::Value(value) = &control.outcome {
             match inner.guarded(Operation::Clean, None, || clean(value)) {
                 Some(cleaned) => {
@@ -114,12 +114,12 @@ pub(crate) fn prepare<T, E>(
         crate::run::calibration::classify(inner, &control.outcome, calibration, &mut candidates);
     }
     for candidate in &candidates {
-        inner.counters.verdict(candidate.verdict);
+        inner.state.counters.verdict(candidate.verdict);
     }
 
     Prepared {
         result: ExperimentResult {
-            experiment: inner.name.clone(),
+            experiment: inner.settings.name.clone(),
             context,
             control,
             candidates,
@@ -135,12 +135,16 @@ impl<T, E> Prepared<T, E> {
         if !self.publishable {
             return RunEnd::PublishFailed;
         }
-        let all_ok = inner.publishers.iter().fold(true, |all_ok, publisher| {
-            let ok = inner
-                .guarded(Operation::Publish, None, || publisher.publish(&self.result))
-                .is_some();
-            all_ok && ok
-        });
+        let all_ok = inner
+            .settings
+            .publishers
+            .iter()
+            .fold(true, |all_ok, publisher| {
+                let ok = inner
+                    .guarded(Operation::Publish, None, || publisher.publish(&self.result))
+                    .is_some();
+                all_ok && ok
+            });
         if all_ok {
             RunEnd::Published
         } else {
@@ -151,7 +155,7 @@ impl<T, E> Prepared<T, E> {
     /// The message to raise, when `raise_on_mismatches` is on and a candidate mismatched or
     /// panicked (a control panic is resumed instead).
     pub(crate) fn raise_message(&self, inner: &Inner<T, E>) -> Option<String> {
-        let message = inner.raise_on_mismatches?;
+        let message = inner.settings.raise_on_mismatches?;
         if matches!(self.result.control.outcome, Outcome::Panicked(_)) {
             return None;
         }
@@ -187,12 +191,12 @@ fn judge<T, E>(
         (_, Outcome::Panicked(_)) => return Verdict::CandidateError,
         (Outcome::Value(expected), Outcome::Value(actual)) => inner
             .guarded(Operation::Compare, Some(name), || {
-                (inner.compare)(expected, actual)
+                (inner.settings.compare)(expected, actual)
             })
             .unwrap_or(false),
         (Outcome::Error(expected), Outcome::Error(actual)) => inner
             .guarded(Operation::CompareErrors, Some(name), || {
-                (inner.compare_errors)(expected, actual)
+                (inner.settings.compare_errors)(expected, actual)
             })
             .unwrap_or(false),
         _ => false,
@@ -200,7 +204,7 @@ fn judge<T, E>(
     if equal {
         return Verdict::Match;
     }
-    let ignored = inner.ignores.iter().any(|rule| {
+    let ignored = inner.settings.ignores.iter().any(|rule| {
         inner
             .guarded(Operation::Ignore, Some(name), || {
                 match (rule, control, candidate) {
@@ -229,7 +233,7 @@ fn attach_diffs<T, E>(
     control: &Outcome<T, E>,
     candidates: &mut [CandidateResult<T, E>],
 ) {
-    let (Some(differ), Outcome::Value(expected)) = (&inner.differ, control) else {
+    let (Some(differ), Outcome::Value(expected)) = (&inner.settings.differ, control) else {
         return;
     };
     for candidate in candidates

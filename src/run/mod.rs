@@ -7,6 +7,7 @@ mod concurrent;
 mod detached;
 mod finish;
 pub(crate) mod raise;
+pub(crate) mod sampled_run;
 mod sync;
 
 use std::any::Any;
@@ -39,7 +40,7 @@ pub(crate) struct ActiveRun<'a, T, E> {
 
 impl<T, E> ActiveRun<'_, T, E> {
     pub(crate) fn end(mut self, end: RunEnd) {
-        self.inner.counters.ended(end);
+        self.inner.state.counters.ended(end);
         self.ended = true;
     }
 
@@ -74,7 +75,7 @@ pub(crate) struct OwnedRun<T, E> {
 
 impl<T, E> OwnedRun<T, E> {
     pub(crate) fn end(mut self, end: RunEnd) {
-        self.inner.counters.ended(end);
+        self.inner.state.counters.ended(end);
         self.ended = true;
     }
 
@@ -113,16 +114,16 @@ impl<T, E> PendingRun<T, E> {
         // The duty to end the run moves to the owned run.
         self.ended = true;
         let inner = self.inner.clone();
-        let already = inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        let already = inner.state.in_flight.fetch_add(1, Ordering::AcqRel);
         let run = OwnedRun {
             inner: inner.clone(),
             ended: false,
         };
-        if inner.closed.load(Ordering::Acquire) {
+        if inner.state.closed.load(Ordering::Acquire) {
             run.end(RunEnd::Skipped);
             return None;
         }
-        if already >= inner.max_in_flight {
+        if already >= inner.settings.max_in_flight {
             inner.shed(run);
             return None;
         }
@@ -132,14 +133,14 @@ impl<T, E> PendingRun<T, E> {
     /// Ends the run as skipped: there is nothing to compare its candidates on.
     pub(crate) fn skip(mut self) {
         self.ended = true;
-        self.inner.counters.ended(RunEnd::Skipped);
+        self.inner.state.counters.ended(RunEnd::Skipped);
     }
 }
 
 impl<T, E> Drop for PendingRun<T, E> {
     fn drop(&mut self) {
         if !self.ended {
-            self.inner.counters.ended(RunEnd::Dropped);
+            self.inner.state.counters.ended(RunEnd::Dropped);
         }
     }
 }
@@ -163,9 +164,9 @@ impl<T, E> EndRun for OwnedRun<T, E> {
 
 /// Gives a run's in-flight slot back; a run that never ended counts as dropped.
 fn release<T, E>(inner: &Inner<T, E>, ended: bool) {
-    inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+    inner.state.in_flight.fetch_sub(1, Ordering::AcqRel);
     if !ended {
-        inner.counters.ended(RunEnd::Dropped);
+        inner.state.counters.ended(RunEnd::Dropped);
     }
 }
 
@@ -174,7 +175,7 @@ impl<T, E> Inner<T, E> {
     /// which applies redaction and caps.
     pub(crate) fn has_differ(&self) -> bool {
         #[cfg(feature = "serde")]
-        return self.differ.is_some();
+        return self.settings.differ.is_some();
         #[cfg(not(feature = "serde"))]
         return false;
     }
@@ -182,7 +183,7 @@ impl<T, E> Inner<T, E> {
     /// Counts the call and decides whether it runs candidates. `None`: run only the control.
     #[inline]
     pub(crate) fn admit(&self, key: Option<u64>) -> Option<ActiveRun<'_, T, E>> {
-        self.counters.run();
+        self.state.counters.run();
         if !self.decide(key) {
             return None;
         }
@@ -192,14 +193,14 @@ impl<T, E> Inner<T, E> {
     /// Like [`admit`](Self::admit), but the sampled run takes no in-flight slot until its
     /// candidates [start](PendingRun::start).
     pub(crate) fn admit_pending(self: &Arc<Self>, key: Option<u64>) -> Option<PendingRun<T, E>> {
-        self.counters.run();
-        if !self.decide(key) || self.closed.load(Ordering::Acquire) {
+        self.state.counters.run();
+        if !self.decide(key) || self.state.closed.load(Ordering::Acquire) {
             return None;
         }
-        if let Some(setup) = &self.before_run {
+        if let Some(setup) = &self.settings.before_run {
             self.guarded(Operation::BeforeRun, None, setup)?;
         }
-        self.counters.sampled();
+        self.state.counters.sampled();
         Some(PendingRun {
             inner: self.clone(),
             ended: false,
@@ -207,36 +208,38 @@ impl<T, E> Inner<T, E> {
     }
 
     fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
-        let already = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let already = self.state.in_flight.fetch_add(1, Ordering::AcqRel);
         let run = ActiveRun {
             inner: self,
             ended: false,
         };
-        if self.closed.load(Ordering::Acquire) {
+        if self.state.closed.load(Ordering::Acquire) {
             // Shut down: no new candidates. The call counts as sampled out.
             run.abandon();
             return None;
         }
-        if already >= self.max_in_flight {
-            self.counters.sampled();
+        if already >= self.settings.max_in_flight {
+            self.state.counters.sampled();
             self.shed(run);
             return None;
         }
-        if let Some(setup) = &self.before_run {
+        if let Some(setup) = &self.settings.before_run {
             if self.guarded(Operation::BeforeRun, None, setup).is_none() {
                 run.abandon();
                 return None;
             }
         }
-        self.counters.sampled();
+        self.state.counters.sampled();
         Some(run)
     }
 
     /// Ends a run as shed and tells the publishers.
     pub(crate) fn shed(&self, run: impl EndRun) {
         run.end_as(RunEnd::Shed);
-        for publisher in &self.publishers {
-            self.guarded(Operation::Publish, None, || publisher.shed(&self.name));
+        for publisher in &self.settings.publishers {
+            self.guarded(Operation::Publish, None, || {
+                publisher.shed(&self.settings.name)
+            });
         }
     }
 
@@ -258,14 +261,14 @@ impl<T, E> Inner<T, E> {
 
     /// Counts a failure and hands it to the error hook; a panicking hook is swallowed.
     pub(crate) fn report(&self, operation: Operation, candidate: Option<&str>, message: String) {
-        self.counters.callback_error(operation);
+        self.state.counters.callback_error(operation);
         let error = CallbackError {
-            experiment: self.name.clone(),
+            experiment: self.settings.name.clone(),
             operation,
             candidate: candidate.map(|name| Cow::Owned(name.to_owned())),
             message,
         };
-        let _ = catch_unwind(AssertUnwindSafe(|| (self.hook)(&error)));
+        let _ = catch_unwind(AssertUnwindSafe(|| (self.settings.hook)(&error)));
     }
 }
 

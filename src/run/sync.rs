@@ -45,7 +45,7 @@ where
 {
     let count = candidates.len();
     let mut order: SmallVec<[usize; 4]> = (0..count).collect();
-    let control_at = if inner.randomize_order {
+    let control_at = if inner.settings.randomize_order {
         fastrand::shuffle(&mut order);
         fastrand::usize(0..=count)
     } else {
@@ -56,11 +56,12 @@ where
         for &index in indices {
             let slot = &mut candidates[index];
             let returned = catch_unwind(AssertUnwindSafe(|| slot.behavior.run_once()));
-            let now = inner.clock.now();
+            let now = inner.settings.clock.now();
             let duration = now.saturating_duration_since(*last);
             *last = now;
             let outcome = match returned {
                 _ if inner
+                    .settings
                     .candidate_timeout
                     .is_some_and(|limit| duration > limit) =>
                 {
@@ -78,10 +79,10 @@ where
     };
 
     // One clock read per behaviour: each one's end is the next one's start.
-    let mut last = inner.clock.now();
+    let mut last = inner.settings.clock.now();
     run_candidates(&order[..control_at], &mut last);
     let returned = catch_unwind(AssertUnwindSafe(control));
-    let now = inner.clock.now();
+    let now = inner.settings.clock.now();
     let control_duration = now.saturating_duration_since(last);
     last = now;
     run_candidates(&order[control_at..], &mut last);
@@ -96,7 +97,11 @@ where
         })
         .collect();
     let (outcome, payload) = control_outcome(returned);
-    let control = Observation::new(inner.control_name.clone(), control_duration, outcome);
+    let control = Observation::new(
+        inner.settings.control_name.clone(),
+        control_duration,
+        outcome,
+    );
     let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
     match outcome {
         Ok(result) => {

@@ -140,7 +140,7 @@ use body::{Ending, Launch, RequestCopy, Sink};
 
 use crate::experiment::Experiment;
 use crate::observation::Outcome;
-use crate::sampled_run::{Candidates, SampledRun};
+use crate::{Candidates, SampledRun};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

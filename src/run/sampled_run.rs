@@ -94,8 +94,9 @@ impl<T, E> Experiment<T, E> {
     pub fn begin_keyed<K: Hash + ?Sized>(&self, key: &K) -> Option<SampledRun<T, E>> {
         let inner = &self.inner;
         let hash = inner
+            .settings
             .sampler_uses_key
-            .then(|| hash_with_seed(inner.salt_seed, key));
+            .then(|| hash_with_seed(inner.settings.salt_seed, key));
         self.begin_hashed(hash)
     }
 
@@ -149,7 +150,7 @@ impl<T, E> SampledRun<T, E> {
     /// Starts timing the control on the experiment's clock (for [`detach`](Self::detach) and
     /// [`finish`](Self::finish), whose control the caller runs).
     pub fn start_clock(&mut self) {
-        self.started = Some(self.run.inner().clock.now());
+        self.started = Some(self.run.inner().settings.clock.now());
     }
 
     /// The time since [`start_clock`](Self::start_clock) on the experiment's clock; zero if it
@@ -158,6 +159,7 @@ impl<T, E> SampledRun<T, E> {
         self.started.map_or(Duration::ZERO, |start| {
             self.run
                 .inner()
+                .settings
                 .clock
                 .now()
                 .saturating_duration_since(start)
@@ -198,7 +200,7 @@ impl<T, E> SampledRun<T, E> {
         let Some(run) = run.start() else {
             return;
         };
-        let control = Observation::new(inner.control_name.clone(), control_took, control);
+        let control = Observation::new(inner.settings.control_name.clone(), control_took, control);
         let candidates = candidates
             .into_iter()
             .map(|observation| CandidateResult::new(observation, Verdict::Match))
@@ -289,7 +291,7 @@ where
             return false;
         };
         let boxed = candidates.resolve(&inner, calibrates);
-        let control = Observation::new(inner.control_name.clone(), control_took, control);
+        let control = Observation::new(inner.settings.control_name.clone(), control_took, control);
         let context = (!context.is_empty()).then(|| Box::new(context));
         run::detach_boxed(&inner, run, context, control, boxed);
         true
@@ -299,7 +301,7 @@ where
 impl<T, E> std::fmt::Debug for SampledRun<T, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SampledRun")
-            .field("experiment", &&*self.run.inner().name)
+            .field("experiment", &&*self.run.inner().settings.name)
             .field("context", &self.context)
             .finish_non_exhaustive()
     }
@@ -331,12 +333,12 @@ impl<B> CandidateList<B> {
             .into_iter()
             .map(|(name, behavior)| {
                 (
-                    name.unwrap_or_else(|| inner.candidate_name.clone()),
+                    name.unwrap_or_else(|| inner.settings.candidate_name.clone()),
                     behavior,
                 )
             })
             .collect();
-        crate::trial::drop_taken_names(inner, &mut list, |(name, _)| name);
+        crate::experiment::trial::drop_taken_names(inner, &mut list, |(name, _)| name);
         #[cfg(feature = "insight")]
         if let (true, Some(calibration)) = (calibrates, self.calibration) {
             list.push((Cow::Borrowed(run::calibration::CALIBRATION), calibration));

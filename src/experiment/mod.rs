@@ -1,30 +1,29 @@
-//! The experiment: defined once, shared, run many times.
+//! The experiment: defined once, shared, run many times. Its settings (fixed when it is built)
+//! live apart from its runtime state (counters, in-flight runs, the publish queue).
 
-use std::borrow::Cow;
+pub(crate) mod builder;
+pub(crate) mod flush;
+mod settings;
+mod state;
+pub(crate) mod trial;
+
+pub(crate) use settings::{Comparator, IgnoreRule, Settings};
+pub use settings::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_PUBLISH_CAPACITY};
+pub(crate) use state::State;
+
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use crossbeam_queue::SegQueue;
-
-use crate::background::Background;
-use crate::builder::{DefaultCompare, ExperimentBuilder};
-use crate::clock::Clock;
-#[cfg(feature = "serde")]
-use crate::diff::Diff;
-use crate::hook::ErrorHook;
-use crate::observation::{CandidateResult, ExperimentResult, Outcome};
 use crate::output::BehaviorOutput;
-use crate::publish::Publisher;
-use crate::run::{self, QueuedRun, SingleCandidate};
-use crate::sample::{hash_with_seed, Sampler};
-use crate::stats::{Counters, Stats};
-use crate::trial::Trial;
+use crate::run::{self, SingleCandidate};
+use crate::sample::hash_with_seed;
+use crate::stats::Stats;
+use builder::{DefaultCompare, ExperimentBuilder};
+use trial::Trial;
 
 /// An experiment: a control (today's code) and candidates (the rewrite), compared on sampled
 /// calls, the control's result always returned.
@@ -61,66 +60,11 @@ pub struct Experiment<T, E = Infallible> {
     pub(crate) inner: Arc<Inner<T, E>>,
 }
 
-pub(crate) type Comparator<V> = Box<dyn Fn(&V, &V) -> bool + Send + Sync>;
-#[cfg(feature = "serde")]
-pub(crate) type Differ<T> = Box<dyn Fn(&T, &T) -> Result<Diff, String> + Send + Sync>;
-pub(crate) type Cleaner<T> = Box<dyn Fn(&T) -> T + Send + Sync>;
-pub(crate) type OutcomeRule<T, E> =
-    Box<dyn Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync>;
-pub(crate) type MismatchFormatter<T, E> =
-    fn(&ExperimentResult<T, E>, &CandidateResult<T, E>, bool) -> String;
-
-/// A rule that turns a mismatch into an ignored run.
-pub(crate) enum IgnoreRule<T, E> {
-    Values(Comparator<T>),
-    Outcomes(OutcomeRule<T, E>),
-}
-
-/// Everything an experiment is: configuration and counters, shared by its clones.
+/// Everything an experiment is, shared by its clones: what it was built with, and what it
+/// keeps while it runs.
 pub(crate) struct Inner<T, E> {
-    pub(crate) name: Arc<str>,
-    pub(crate) control_name: Cow<'static, str>,
-    pub(crate) candidate_name: Cow<'static, str>,
-    pub(crate) sampler: Sampler,
-    pub(crate) sampler_calls_user_code: bool,
-    /// Whether the sampler reads the call's key; if not, a trial's key is not even hashed.
-    pub(crate) sampler_uses_key: bool,
-    pub(crate) salt_seed: u64,
-    pub(crate) compare: Comparator<T>,
-    pub(crate) compare_errors: Comparator<E>,
-    pub(crate) ignores: Vec<IgnoreRule<T, E>>,
-    pub(crate) clean: Option<Cleaner<T>>,
-    #[cfg(feature = "serde")]
-    pub(crate) differ: Option<Differ<T>>,
-    /// Noise calibration, when configured.
-    #[cfg(feature = "insight")]
-    pub(crate) noise: Option<Arc<crate::insight::NoiseModel>>,
-    pub(crate) publishers: Vec<Box<dyn Publisher<T, E>>>,
-    pub(crate) before_run: Option<Box<dyn Fn() + Send + Sync>>,
-    pub(crate) candidate_timeout: Option<Duration>,
-    pub(crate) max_in_flight: usize,
-    pub(crate) in_flight: AtomicUsize,
-    /// Detached results waiting in the publish queue (or being published).
-    pub(crate) queued_results: AtomicUsize,
-    /// Detached candidates queued for a background worker that has not started them yet.
-    pub(crate) waiting_to_start: Arc<AtomicUsize>,
-    /// Timers for deadlines: tokio's, or a fallback thread where the runtime has none.
-    pub(crate) timers: crate::timer::Timers,
-    /// Finished detached runs waiting for a background worker to publish them.
-    pub(crate) publish_queue: SegQueue<QueuedRun<T, E>>,
-    /// The most results the publish queue holds; more are dropped.
-    pub(crate) publish_capacity: usize,
-    /// Whether the publish queue is registered with running background workers.
-    pub(crate) draining: OnceLock<bool>,
-    /// Set by `shutdown`: no new candidates start.
-    pub(crate) closed: AtomicBool,
-    /// The workers of detached runs; the default one starts on first use.
-    pub(crate) background: OnceLock<Background>,
-    pub(crate) randomize_order: bool,
-    pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
-    pub(crate) clock: Clock,
-    pub(crate) hook: ErrorHook,
-    pub(crate) counters: Counters,
+    pub(crate) settings: Settings<T, E>,
+    pub(crate) state: State<T, E>,
 }
 
 impl<T, E> Experiment<T, E> {
@@ -135,26 +79,30 @@ impl<T, E> Experiment<T, E> {
 
     /// The experiment's name.
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.inner.settings.name
     }
 
     /// A snapshot of the experiment's counters.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        self.inner.state.counters.snapshot()
     }
 
     /// Noise calibration's window totals and per-path counts, when the experiment calibrates
     /// noise ([`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise)).
     #[cfg(feature = "insight")]
     pub fn noise(&self) -> Option<crate::insight::NoiseSnapshot> {
-        self.inner.noise.as_ref().map(|model| model.snapshot())
+        self.inner
+            .state
+            .noise
+            .as_ref()
+            .map(|model| model.snapshot())
     }
 
     /// Whether a call with sampling key `key` would run its candidates, asked without running
     /// anything or counting a run. Deterministic for a keyed sampler; a fresh draw for a random
     /// one.
     pub fn samples<K: Hash + ?Sized>(&self, key: &K) -> bool {
-        let hash = hash_with_seed(self.inner.salt_seed, key);
+        let hash = hash_with_seed(self.inner.settings.salt_seed, key);
         self.inner.decide(Some(hash))
     }
 
@@ -179,7 +127,7 @@ impl<T, E> Experiment<T, E> {
         };
         let mut candidate = Some(candidate);
         let mut slots = [run::SyncCandidate {
-            name: self.inner.candidate_name.clone(),
+            name: self.inner.settings.candidate_name.clone(),
             behavior: &mut candidate,
         }];
         run::run_sync(&self.inner, run, Default::default(), control, &mut slots)
@@ -201,25 +149,21 @@ impl<T, E> Experiment<T, E> {
             return control.await;
         };
         let candidate = pin!(candidate);
-        let mut pending = SingleCandidate::new(self.inner.candidate_name.clone(), candidate);
+        let mut pending =
+            SingleCandidate::new(self.inner.settings.candidate_name.clone(), candidate);
         run::run_concurrent(&self.inner, run, Default::default(), control, &mut pending).await
     }
 }
 
 impl<T, E> Inner<T, E> {
-    /// The background workers (the default ones are made on first use).
-    pub(crate) fn background(&self) -> &Background {
-        self.background.get_or_init(Background::new)
-    }
-
     pub(crate) fn decide(&self, key: Option<u64>) -> bool {
-        if self.sampler_calls_user_code {
+        if self.settings.sampler_calls_user_code {
             self.guarded(crate::hook::Operation::Sampler, None, || {
-                self.sampler.decide(key)
+                self.settings.sampler.decide(key)
             })
             .unwrap_or(false)
         } else {
-            self.sampler.decide(key)
+            self.settings.sampler.decide(key)
         }
     }
 }
@@ -236,12 +180,12 @@ impl<T, E> fmt::Debug for Experiment<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("Experiment")
-            .field("name", &inner.name)
-            .field("sampler", &inner.sampler)
-            .field("candidate_timeout", &inner.candidate_timeout)
-            .field("max_in_flight", &inner.max_in_flight)
-            .field("publishers", &inner.publishers.len())
-            .field("stats", &inner.counters.snapshot())
+            .field("name", &inner.settings.name)
+            .field("sampler", &inner.settings.sampler)
+            .field("candidate_timeout", &inner.settings.candidate_timeout)
+            .field("max_in_flight", &inner.settings.max_in_flight)
+            .field("publishers", &inner.settings.publishers.len())
+            .field("stats", &inner.state.counters.snapshot())
             .finish()
     }
 }

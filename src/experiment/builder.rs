@@ -1,11 +1,11 @@
-//! Defining an experiment: the builder and the validation done by `build()`.
+//! Defining an experiment: the builder fills the experiment's [`Settings`] in place, and
+//! `build()` checks them.
 
 #[cfg(feature = "insight")]
 use crate::insight::{Insight, NoiseCalibration, NoiseModel};
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::background::Background;
@@ -13,20 +13,12 @@ use crate::clock::Clock;
 #[cfg(feature = "serde")]
 use crate::diff::DiffOptions;
 use crate::error::ConfigError;
-use crate::experiment::{Cleaner, Comparator, Experiment, IgnoreRule, Inner, MismatchFormatter};
-use crate::hook::{default_hook, CallbackError, ErrorHook};
+use crate::experiment::{Comparator, Experiment, IgnoreRule, Inner, Settings, State};
+use crate::hook::CallbackError;
 use crate::observation::Outcome;
 use crate::publish::Publisher;
 use crate::run::raise::mismatch_message;
 use crate::sample::{salt_seed, Sampler};
-use crate::stats::Counters;
-use crossbeam_queue::SegQueue;
-
-/// The default number of sampled runs an experiment carries out at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-
-/// The default capacity of an experiment's queue of detached results awaiting publication.
-pub const DEFAULT_PUBLISH_CAPACITY: usize = 4096;
 
 /// Builder state: values are compared with `PartialEq` (the default).
 #[derive(Debug)]
@@ -44,60 +36,30 @@ pub struct CustomCompare<T>(Comparator<T>);
 /// `build` needs `T: PartialEq`.
 #[must_use = "an experiment does nothing until it is built"]
 pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
-    name: String,
-    control_name: Cow<'static, str>,
-    candidate_name: Cow<'static, str>,
-    sampler: Sampler,
-    salt: Option<String>,
+    settings: Settings<T, E>,
+    /// Replaces the default error comparison at `build` (which has the bound the default
+    /// needs).
     compare_errors: Option<Comparator<E>>,
-    ignores: Vec<IgnoreRule<T, E>>,
-    clean: Option<Cleaner<T>>,
-    #[cfg(feature = "serde")]
-    differ: Option<crate::experiment::Differ<T>>,
+    /// Made into the noise model at `build`, once checked.
     #[cfg(feature = "insight")]
     noise: Option<NoiseCalibration>,
+    /// Reports linked to the noise model at `build`.
     #[cfg(feature = "insight")]
     insights: Vec<Insight<T, E>>,
-    publishers: Vec<Box<dyn Publisher<T, E>>>,
-    before_run: Option<Box<dyn Fn() + Send + Sync>>,
-    candidate_timeout: Option<Duration>,
-    max_in_flight: usize,
-    randomize_order: bool,
-    raise_on_mismatches: Option<MismatchFormatter<T, E>>,
-    clock: Clock,
-    hook: Option<ErrorHook>,
     background: Option<Background>,
-    publish_capacity: usize,
     compare: C,
 }
 
 impl<T, E> ExperimentBuilder<T, E, DefaultCompare> {
     pub(crate) fn new(name: String) -> Self {
         Self {
-            name,
-            control_name: Cow::Borrowed("control"),
-            candidate_name: Cow::Borrowed("candidate"),
-            sampler: Sampler::always(),
-            salt: None,
+            settings: Settings::new(name),
             compare_errors: None,
-            ignores: Vec::new(),
-            clean: None,
-            #[cfg(feature = "serde")]
-            differ: None,
             #[cfg(feature = "insight")]
             noise: None,
             #[cfg(feature = "insight")]
             insights: Vec::new(),
-            publishers: Vec::new(),
-            before_run: None,
-            candidate_timeout: None,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            randomize_order: true,
-            raise_on_mismatches: None,
-            clock: Clock::system(),
-            hook: None,
             background: None,
-            publish_capacity: DEFAULT_PUBLISH_CAPACITY,
             compare: DefaultCompare,
         }
     }
@@ -127,14 +89,14 @@ impl<T, E> ExperimentBuilder<T, E, CustomCompare<T>> {
 impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// Which calls run candidates (default: [`Sampler::always`]).
     pub fn sampler(mut self, sampler: Sampler) -> Self {
-        self.sampler = sampler;
+        self.settings.set_sampler(sampler);
         self
     }
 
     /// The salt of keyed sampling (default: the experiment's name). Two experiments with one
     /// salt sample the same keys; keep it when renaming an experiment to keep its cohort.
     pub fn sampling_salt(mut self, salt: impl Into<String>) -> Self {
-        self.salt = Some(salt.into());
+        self.settings.salt_seed = salt_seed(&salt.into());
         self
     }
 
@@ -149,30 +111,13 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// Swaps the comparator state, returning the builder with `compare` and the old state.
     fn with_compare<C2>(self, compare: C2) -> (ExperimentBuilder<T, E, C2>, C) {
         let builder = ExperimentBuilder {
-            name: self.name,
-            control_name: self.control_name,
-            candidate_name: self.candidate_name,
-            sampler: self.sampler,
-            salt: self.salt,
+            settings: self.settings,
             compare_errors: self.compare_errors,
-            ignores: self.ignores,
-            clean: self.clean,
-            #[cfg(feature = "serde")]
-            differ: self.differ,
             #[cfg(feature = "insight")]
             noise: self.noise,
             #[cfg(feature = "insight")]
             insights: self.insights,
-            publishers: self.publishers,
-            before_run: self.before_run,
-            candidate_timeout: self.candidate_timeout,
-            max_in_flight: self.max_in_flight,
-            randomize_order: self.randomize_order,
-            raise_on_mismatches: self.raise_on_mismatches,
-            clock: self.clock,
-            hook: self.hook,
             background: self.background,
-            publish_capacity: self.publish_capacity,
             compare,
         };
         (builder, self.compare)
@@ -191,7 +136,9 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// Ignores a mismatch of two values when `rule` returns true (stackable; any rule
     /// suffices). Ignored runs are counted as ignored, not as matches.
     pub fn ignore(mut self, rule: impl Fn(&T, &T) -> bool + Send + Sync + 'static) -> Self {
-        self.ignores.push(IgnoreRule::Values(Box::new(rule)));
+        self.settings
+            .ignores
+            .push(IgnoreRule::Values(Box::new(rule)));
         self
     }
 
@@ -201,7 +148,9 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         mut self,
         rule: impl Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.ignores.push(IgnoreRule::Outcomes(Box::new(rule)));
+        self.settings
+            .ignores
+            .push(IgnoreRule::Outcomes(Box::new(rule)));
         self
     }
 
@@ -209,13 +158,13 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// uses the original values; the caller always gets the control's original value. If the
     /// cleaner panics the run is not published (rather than publish uncleaned values).
     pub fn clean(mut self, clean: impl Fn(&T) -> T + Send + Sync + 'static) -> Self {
-        self.clean = Some(Box::new(clean));
+        self.settings.clean = Some(Box::new(clean));
         self
     }
 
     /// Adds a publisher (stackable: every publisher receives every sampled run).
     pub fn publisher(mut self, publisher: impl Publisher<T, E> + 'static) -> Self {
-        self.publishers.push(Box::new(publisher));
+        self.settings.publishers.push(Box::new(publisher));
         self
     }
 
@@ -223,46 +172,46 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// `before_run`). If it panics, the call runs only the control and is not counted as
     /// sampled.
     pub fn before_run(mut self, setup: impl Fn() + Send + Sync + 'static) -> Self {
-        self.before_run = Some(Box::new(setup));
+        self.settings.before_run = Some(Box::new(setup));
         self
     }
 
     /// The longest a candidate may take (must be positive; default: no limit).
     pub fn candidate_timeout(mut self, timeout: Duration) -> Self {
-        self.candidate_timeout = Some(timeout);
+        self.settings.candidate_timeout = Some(timeout);
         self
     }
 
     /// The most sampled runs carried out at once; further sampled calls are shed (run only the
     /// control, counted as shed). Must be at least 1; default 1024.
     pub fn max_in_flight(mut self, max: usize) -> Self {
-        self.max_in_flight = max;
+        self.settings.max_in_flight = max;
         self
     }
 
     /// Whether sync runs execute the behaviours in random order (default true, as Scientist
     /// does, so that order effects show up as mismatches). With false the control runs first.
     pub fn randomize_order(mut self, randomize: bool) -> Self {
-        self.randomize_order = randomize;
+        self.settings.randomize_order = randomize;
         self
     }
 
     /// Names the control in results (default `control`).
     pub fn control_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.control_name = name.into();
+        self.settings.control_name = name.into();
         self
     }
 
     /// Names the candidate of [`Experiment::run`] and [`Experiment::run_async`] (default
     /// `candidate`).
     pub fn candidate_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.candidate_name = name.into();
+        self.settings.candidate_name = name.into();
         self
     }
 
     /// The clock durations are measured with (default: the system clock).
     pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+        self.settings.clock = clock;
         self
     }
 
@@ -271,7 +220,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// warning (with the `tracing` feature) — and every error is counted in the stats either
     /// way. A panic in the hook itself is swallowed.
     pub fn on_error(mut self, hook: impl Fn(&CallbackError) + Send + Sync + 'static) -> Self {
-        self.hook = Some(Arc::new(hook));
+        self.settings.hook = Arc::new(hook);
         self
     }
 
@@ -286,7 +235,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// falls behind, further results are dropped and counted as `publish_dropped`. Must be at
     /// least 1.
     pub fn publish_queue_capacity(mut self, capacity: usize) -> Self {
-        self.publish_capacity = capacity;
+        self.settings.publish_capacity = capacity;
         self
     }
 
@@ -299,7 +248,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         T: Debug,
         E: Debug,
     {
-        self.raise_on_mismatches = if raise {
+        self.settings.raise_on_mismatches = if raise {
             Some(mismatch_message::<T, E>)
         } else {
             None
@@ -321,7 +270,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     where
         T: serde::Serialize,
     {
-        self.differ = Some(Box::new(move |control: &T, candidate: &T| {
+        self.settings.differ = Some(Box::new(move |control: &T, candidate: &T| {
             crate::diff::diff(control, candidate, &options).map_err(|e| e.to_string())
         }));
         self
@@ -341,7 +290,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     where
         T: serde::Serialize,
     {
-        if self.differ.is_none() {
+        if self.settings.differ.is_none() {
             self = self.diff(DiffOptions::new());
         }
         self.noise = Some(calibration);
@@ -356,49 +305,18 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         T: serde::Serialize + 'static,
         E: Display + 'static,
     {
-        self.publishers.push(Box::new(insight.clone()));
+        self.settings.publishers.push(Box::new(insight.clone()));
         self.insights.push(insight.clone());
         self
     }
 
-    fn finish(self, compare: Comparator<T>) -> Result<Experiment<T, E>, ConfigError>
+    fn finish(mut self, compare: Comparator<T>) -> Result<Experiment<T, E>, ConfigError>
     where
         E: Display,
     {
-        if self.name.trim().is_empty() {
-            return Err(ConfigError::EmptyName);
-        }
-        self.sampler.validate()?;
-        if self.candidate_timeout == Some(Duration::ZERO) {
-            return Err(ConfigError::ZeroDuration {
-                setting: "candidate_timeout",
-            });
-        }
-        if self.publish_capacity == 0 {
-            return Err(ConfigError::ZeroCap {
-                setting: "publish_queue_capacity",
-            });
-        }
-        if self.max_in_flight == 0 {
-            return Err(ConfigError::ZeroCap {
-                setting: "max_in_flight",
-            });
-        }
-        for (role, name) in [
-            ("control", &self.control_name),
-            ("candidate", &self.candidate_name),
-        ] {
-            if name.trim().is_empty() {
-                return Err(ConfigError::EmptyBehaviorName { role });
-            }
-        }
-        if self.control_name == self.candidate_name {
-            return Err(ConfigError::DuplicateBehaviorName {
-                name: self.control_name.into_owned(),
-            });
-        }
-        let salt_seed = salt_seed(self.salt.as_deref().unwrap_or(&self.name));
-        let compare_errors = self.compare_errors.unwrap_or_else(|| {
+        self.settings.validate()?;
+        self.settings.compare = compare;
+        self.settings.compare_errors = self.compare_errors.unwrap_or_else(|| {
             Box::new(|control: &E, candidate: &E| control.to_string() == candidate.to_string())
         });
         #[cfg(feature = "insight")]
@@ -416,45 +334,16 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         #[cfg(feature = "insight")]
         for insight in &self.insights {
             // With a differ, values may carry redacted paths: samples show only the diff.
-            insight.link_differ(self.differ.is_some());
+            insight.link_differ(self.settings.differ.is_some());
         }
-        let sampler_calls_user_code = self.sampler.calls_user_code();
-        let sampler_uses_key = self.sampler.uses_key();
         Ok(Experiment {
             inner: Arc::new(Inner {
-                name: self.name.into(),
-                control_name: self.control_name,
-                candidate_name: self.candidate_name,
-                sampler: self.sampler,
-                sampler_calls_user_code,
-                sampler_uses_key,
-                salt_seed,
-                compare,
-                compare_errors,
-                ignores: self.ignores,
-                clean: self.clean,
-                #[cfg(feature = "serde")]
-                differ: self.differ,
-                #[cfg(feature = "insight")]
-                noise,
-                publishers: self.publishers,
-                before_run: self.before_run,
-                candidate_timeout: self.candidate_timeout,
-                max_in_flight: self.max_in_flight,
-                in_flight: AtomicUsize::new(0),
-                queued_results: AtomicUsize::new(0),
-                waiting_to_start: Arc::new(AtomicUsize::new(0)),
-                timers: crate::timer::Timers::default(),
-                publish_queue: SegQueue::new(),
-                publish_capacity: self.publish_capacity,
-                draining: OnceLock::new(),
-                closed: AtomicBool::new(false),
-                background: self.background.map(OnceLock::from).unwrap_or_default(),
-                randomize_order: self.randomize_order,
-                raise_on_mismatches: self.raise_on_mismatches,
-                clock: self.clock,
-                hook: self.hook.unwrap_or_else(default_hook),
-                counters: Counters::default(),
+                settings: self.settings,
+                state: State::new(
+                    self.background,
+                    #[cfg(feature = "insight")]
+                    noise,
+                ),
             }),
         })
     }

@@ -84,8 +84,8 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
     /// is kept.
     pub fn key<Q: Hash>(mut self, key: Q) -> Self {
         let inner = &self.experiment.inner;
-        if inner.sampler_uses_key {
-            self.key = Some(hash_with_seed(inner.salt_seed, &key));
+        if inner.settings.sampler_uses_key {
+            self.key = Some(hash_with_seed(inner.settings.salt_seed, &key));
         }
         self
     }
@@ -367,7 +367,9 @@ fn has_runnable_candidate<T, E>(
     let mut names = SmallVec::<[&str; 4]>::new();
     candidates.names(&mut names);
     names.iter().enumerate().any(|(index, name)| {
-        *name != inner.control_name && !is_calibration(name) && !names[..index].contains(name)
+        *name != inner.settings.control_name
+            && !is_calibration(name)
+            && !names[..index].contains(name)
     })
 }
 
@@ -387,7 +389,7 @@ fn report_taken_names<T, E>(inner: &Inner<T, E>, candidates: &impl list::Candida
     let mut names = SmallVec::<[&str; 4]>::new();
     candidates.names(&mut names);
     for (index, name) in names.iter().enumerate() {
-        if *name == inner.control_name || names[..index].contains(name) {
+        if *name == inner.settings.control_name || names[..index].contains(name) {
             report_taken(inner, name);
         }
     }
@@ -413,7 +415,7 @@ pub(crate) fn drop_taken_names<T, E, S>(
     let mut index = 0;
     while index < slots.items().len() {
         let name = name_of(&slots.items()[index]);
-        let taken = *name == inner.control_name
+        let taken = *name == inner.settings.control_name
             || slots.items()[..index]
                 .iter()
                 .any(|earlier| name_of(earlier) == name);

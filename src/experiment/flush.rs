@@ -90,7 +90,7 @@ impl<T, E> Experiment<T, E> {
                 Ok(report) => return report,
                 Err(nap) => {
                     let inner = &self.inner;
-                    let sleep = inner.timers.sleep(nap, |message| {
+                    let sleep = inner.state.timers.sleep(nap, |message| {
                         inner.report(crate::Operation::Timer, None, message)
                     });
                     match sleep {
@@ -119,13 +119,13 @@ impl<T, E> Experiment<T, E> {
     /// they are still published and counted.
     #[cfg(feature = "tokio")]
     pub async fn shutdown(&self, deadline: Duration) -> FlushReport {
-        self.inner.closed.store(true, Ordering::Release);
+        self.inner.state.closed.store(true, Ordering::Release);
         self.flush(deadline).await
     }
 
     /// [`shutdown`](Self::shutdown) for callers without an async runtime: blocks the thread.
     pub fn shutdown_blocking(&self, deadline: Duration) -> FlushReport {
-        self.inner.closed.store(true, Ordering::Release);
+        self.inner.state.closed.store(true, Ordering::Release);
         self.flush_blocking(deadline)
     }
 
@@ -136,16 +136,16 @@ impl<T, E> Experiment<T, E> {
         started: std::time::Instant,
         deadline: Duration,
     ) -> Result<FlushReport, Duration> {
-        let queued = self.inner.queued_results.load(Ordering::Acquire);
-        let in_flight = self.inner.in_flight.load(Ordering::Acquire);
-        let waiting = self.inner.waiting_to_start.load(Ordering::Acquire);
+        let queued = self.inner.state.queued_results.load(Ordering::Acquire);
+        let in_flight = self.inner.state.in_flight.load(Ordering::Acquire);
+        let waiting = self.inner.state.waiting_to_start.load(Ordering::Acquire);
         let waited = crate::real_clock::since(started);
         let running = in_flight.saturating_sub(queued).saturating_sub(waiting);
         let report = FlushReport::new(running, waiting, queued, waited);
         if report.is_complete() || waited >= deadline {
             return Ok(report);
         }
-        if let Some(background) = self.inner.background.get() {
+        if let Some(background) = self.inner.state.background.get() {
             background.wake_all();
         }
         Err(FLUSH_POLL.min(deadline - waited))

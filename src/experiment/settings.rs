@@ -1,0 +1,148 @@
+//! What an experiment is configured with: fixed when it is built, shared by its clones, read
+//! by every run. The builder fills one [`Settings`] in place and `build` checks it, so a new
+//! setting is a field here (with its default in [`Settings::new`]), a builder method, and its
+//! use.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+#[cfg(feature = "serde")]
+use crate::diff::Diff;
+use crate::error::ConfigError;
+use crate::hook::{default_hook, ErrorHook};
+use crate::observation::{CandidateResult, ExperimentResult, Outcome};
+use crate::publish::Publisher;
+use crate::sample::{salt_seed, Sampler};
+
+/// The default number of sampled runs an experiment carries out at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+/// The default capacity of an experiment's queue of detached results awaiting publication.
+pub const DEFAULT_PUBLISH_CAPACITY: usize = 4096;
+
+pub(crate) type Comparator<V> = Box<dyn Fn(&V, &V) -> bool + Send + Sync>;
+#[cfg(feature = "serde")]
+pub(crate) type Differ<T> = Box<dyn Fn(&T, &T) -> Result<Diff, String> + Send + Sync>;
+pub(crate) type Cleaner<T> = Box<dyn Fn(&T) -> T + Send + Sync>;
+pub(crate) type OutcomeRule<T, E> =
+    Box<dyn Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync>;
+pub(crate) type MismatchFormatter<T, E> =
+    fn(&ExperimentResult<T, E>, &CandidateResult<T, E>, bool) -> String;
+
+/// A rule that turns a mismatch into an ignored run.
+pub(crate) enum IgnoreRule<T, E> {
+    Values(Comparator<T>),
+    Outcomes(OutcomeRule<T, E>),
+}
+
+/// An experiment's configuration. Nothing in it changes after `build`.
+pub(crate) struct Settings<T, E> {
+    pub(crate) name: Arc<str>,
+    pub(crate) control_name: Cow<'static, str>,
+    pub(crate) candidate_name: Cow<'static, str>,
+    pub(crate) sampler: Sampler,
+    /// Whether the sampler runs user code (then a panic in it is caught).
+    pub(crate) sampler_calls_user_code: bool,
+    /// Whether the sampler reads the call's key; if not, a trial's key is not even hashed.
+    pub(crate) sampler_uses_key: bool,
+    /// The seed of keyed sampling's stable hash (from the salt, by default the name).
+    pub(crate) salt_seed: u64,
+    /// Set by `build`: `PartialEq`, or the builder's `compare`.
+    pub(crate) compare: Comparator<T>,
+    /// Set by `build`: the builder's `compare_errors`, or equal `Display` text.
+    pub(crate) compare_errors: Comparator<E>,
+    pub(crate) ignores: Vec<IgnoreRule<T, E>>,
+    pub(crate) clean: Option<Cleaner<T>>,
+    #[cfg(feature = "serde")]
+    pub(crate) differ: Option<Differ<T>>,
+    pub(crate) publishers: Vec<Box<dyn Publisher<T, E>>>,
+    pub(crate) before_run: Option<Box<dyn Fn() + Send + Sync>>,
+    pub(crate) candidate_timeout: Option<Duration>,
+    pub(crate) max_in_flight: usize,
+    /// The most results the publish queue holds; more are dropped.
+    pub(crate) publish_capacity: usize,
+    pub(crate) randomize_order: bool,
+    pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
+    pub(crate) clock: Clock,
+    pub(crate) hook: ErrorHook,
+}
+
+impl<T, E> Settings<T, E> {
+    /// The defaults: every call sampled, keyed sampling salted with the name, behaviours in
+    /// random order, no timeout, 1024 runs in flight, no publishers, the default error hook.
+    pub(crate) fn new(name: String) -> Self {
+        let sampler = Sampler::always();
+        Self {
+            salt_seed: salt_seed(&name),
+            name: name.into(),
+            control_name: Cow::Borrowed("control"),
+            candidate_name: Cow::Borrowed("candidate"),
+            sampler_calls_user_code: sampler.calls_user_code(),
+            sampler_uses_key: sampler.uses_key(),
+            sampler,
+            // Both replaced by `build`, which knows which comparisons apply (and has the bounds
+            // the defaults need); never called before.
+            compare: Box::new(|_, _| false),
+            compare_errors: Box::new(|_, _| false),
+            ignores: Vec::new(),
+            clean: None,
+            #[cfg(feature = "serde")]
+            differ: None,
+            publishers: Vec::new(),
+            before_run: None,
+            candidate_timeout: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            publish_capacity: DEFAULT_PUBLISH_CAPACITY,
+            randomize_order: true,
+            raise_on_mismatches: None,
+            clock: Clock::system(),
+            hook: default_hook(),
+        }
+    }
+
+    /// Sets the sampler and what the runs need to know about it.
+    pub(crate) fn set_sampler(&mut self, sampler: Sampler) {
+        self.sampler_calls_user_code = sampler.calls_user_code();
+        self.sampler_uses_key = sampler.uses_key();
+        self.sampler = sampler;
+    }
+
+    /// Checks every setting; the first one that is wrong says what to fix.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::EmptyName);
+        }
+        self.sampler.validate()?;
+        if self.candidate_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroDuration {
+                setting: "candidate_timeout",
+            });
+        }
+        if self.publish_capacity == 0 {
+            return Err(ConfigError::ZeroCap {
+                setting: "publish_queue_capacity",
+            });
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::ZeroCap {
+                setting: "max_in_flight",
+            });
+        }
+        for (role, name) in [
+            ("control", &self.control_name),
+            ("candidate", &self.candidate_name),
+        ] {
+            if name.trim().is_empty() {
+                return Err(ConfigError::EmptyBehaviorName { role });
+            }
+        }
+        if self.control_name == self.candidate_name {
+            return Err(ConfigError::DuplicateBehaviorName {
+                name: self.control_name.clone().into_owned(),
+            });
+        }
+        Ok(())
+    }
+}
