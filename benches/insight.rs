@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use darklaunch::insight::{Insight, NoiseCalibration};
+use darklaunch::insight::Insight;
+use darklaunch::noise::NoiseCalibration;
 use darklaunch::{DiffOptions, Experiment};
 use serde::Serialize;
 
@@ -45,7 +46,7 @@ fn experiment(name: &str, insight: Option<&Insight<Quote>>, calibrate: bool) -> 
         builder = builder.calibrate_noise(NoiseCalibration::new().percent(10.0));
     }
     if let Some(insight) = insight {
-        builder = builder.insight(insight);
+        builder = builder.publisher(insight.clone());
     }
     builder.build().expect("valid configuration")
 }

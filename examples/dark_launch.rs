@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use darklaunch::insight::{Insight, NoiseCalibration};
+use darklaunch::insight::Insight;
+use darklaunch::noise::NoiseCalibration;
 use darklaunch::{Experiment, Sampler};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -163,7 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .calibrate_noise(NoiseCalibration::new().percent(10.0))
         .candidate_timeout(Duration::from_millis(250))
         .max_in_flight(4096)
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -109,6 +109,8 @@ mod experiment;
 mod hook;
 #[cfg(feature = "insight")]
 pub mod insight;
+#[cfg(feature = "serde")]
+pub mod noise;
 mod observation;
 mod output;
 #[cfg(feature = "serde")]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::context::Context;
 #[cfg(feature = "serde")]
 use crate::diff::Diff;
-#[cfg(feature = "insight")]
-use crate::insight::PathNoise;
+#[cfg(feature = "serde")]
+use crate::noise::PathNoise;
 
 /// How one behaviour ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -113,7 +113,7 @@ pub enum Verdict {
     Ignored,
     /// It does not, but every differing path is one where noise calibration saw the control
     /// differ from itself about as often (see
-    /// [`NoiseCalibration`](crate::insight::NoiseCalibration)).
+    /// [`NoiseCalibration`](crate::noise::NoiseCalibration)).
     Noise,
     /// The candidate panicked (and the control did not panic with the same message).
     CandidateError,
@@ -149,7 +149,7 @@ pub struct CandidateResult<T, E = Infallible> {
     pub(crate) verdict: Verdict,
     #[cfg(feature = "serde")]
     pub(crate) diff: Option<Arc<Diff>>,
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub(crate) noise: Option<Arc<[PathNoise]>>,
 }
 
@@ -161,7 +161,7 @@ impl<T, E> CandidateResult<T, E> {
             verdict,
             #[cfg(feature = "serde")]
             diff: None,
-            #[cfg(feature = "insight")]
+            #[cfg(feature = "serde")]
             noise: None,
         }
     }
@@ -192,7 +192,7 @@ impl<T, E> CandidateResult<T, E> {
     /// judged, index-aligned with [`diff`](Self::diff)'s differences: the raw and noise counts
     /// in the window and whether the path is noise. Empty unless the experiment calibrates
     /// noise and the values differed.
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub fn noise(&self) -> &[PathNoise] {
         self.noise.as_deref().unwrap_or(&[])
     }

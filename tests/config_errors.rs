@@ -82,7 +82,7 @@ fn experiments_are_send_sync_and_cheap_to_clone() {
 #[cfg(feature = "insight")]
 #[test]
 fn bad_noise_calibration_is_a_config_error_with_a_fix() {
-    use darklaunch::insight::NoiseCalibration;
+    use darklaunch::noise::NoiseCalibration;
 
     let cases = [
         (NoiseCalibration::new().percent(f64::NAN), "from 0 to 100"),

@@ -50,7 +50,7 @@ fn publish_and_render(differ: bool) {
     let mut builder = Experiment::<Node>::builder("deep")
         // The default comparison (PartialEq) would recurse; compare the roots.
         .compare(|control: &Node, candidate: &Node| control.v == candidate.v)
-        .insight(&insight);
+        .publisher(insight.clone());
     if differ {
         builder = builder.diff(DiffOptions::new());
     }

@@ -16,7 +16,7 @@ fn hostile_report(differ: bool) -> Report {
     let insight = Insight::new();
     let mut builder =
         Experiment::<BTreeMap<String, String>>::builder(format!("exp{ESC}\nverdict: safe"))
-            .insight(&insight);
+            .publisher(insight.clone());
     if differ {
         builder = builder.diff(DiffOptions::new());
     }

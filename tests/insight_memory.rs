@@ -86,7 +86,7 @@ fn resident_memory_of_an_insight_is_bounded_by_its_options() {
     let kept_text = options.samples_per_group * 2 * options.max_value_chars;
     let insight = Insight::with_options(options);
     let experiment: Experiment<Blob> = Experiment::builder("blobs")
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("valid");
     // Warm up: the histograms and the first group are allocated before measuring.
@@ -131,7 +131,7 @@ fn resident_memory_of_an_insight_is_bounded_by_its_options() {
     let insight = Insight::with_options(options);
     let experiment: Experiment<BTreeMap<String, String>> = Experiment::builder("keys")
         .diff(DiffOptions::new().max_value_chars(usize::MAX))
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("valid");
     let one = |n: u64| {

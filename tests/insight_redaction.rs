@@ -76,7 +76,7 @@ fn report_of(options: DiffOptions, control: Account, candidate: Account) -> Repo
     let insight = Insight::new();
     let experiment: Experiment<Account> = Experiment::builder("accounts")
         .diff(options)
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("valid");
     experiment.run(|| control, || candidate);
@@ -156,7 +156,7 @@ fn a_value_against_an_error_shows_no_value_when_a_differ_is_configured() {
     let insight = Insight::new();
     let experiment: Experiment<Account, String> = Experiment::builder("accounts")
         .diff(redacting(DiffOptions::new()))
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("valid");
     let _ = experiment.run(
@@ -182,7 +182,7 @@ fn without_a_differ_values_are_shown_cleaned_and_capped() {
             secret: String::from("[cleaned]"),
             ..account.clone()
         })
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("valid");
     let long = "x".repeat(10_000);
@@ -211,7 +211,7 @@ fn error_messages_in_samples_are_capped_and_escaped() {
     options.max_value_chars = 300;
     let insight = Insight::with_options(options);
     let experiment: Experiment<u64, String> = Experiment::builder("errors")
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("valid");
     let message = format!("boom\nverdict: safe\u{1b}[2J{}", "y".repeat(100_000));

@@ -69,7 +69,7 @@ fn latency_report(latencies: &[u64], digits: u8) -> darklaunch::insight::Report 
     let insight = Insight::with_options(options);
     let experiment: Experiment<u64> = Experiment::builder("latency")
         .clock(Clock::manual(&clock))
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     for &nanos in latencies {
@@ -141,7 +141,7 @@ fn verdict_in_plain_words() {
     // Safe: 2,000 matching runs.
     let insight = Insight::new();
     let experiment: Experiment<u64> = Experiment::builder("safe")
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     for n in 0..10_000u64 {
@@ -161,7 +161,7 @@ fn verdict_in_plain_words() {
     // Too few runs.
     let insight = Insight::new();
     let experiment: Experiment<u64> = Experiment::builder("young")
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     for n in 0..10u64 {
@@ -178,7 +178,7 @@ fn verdict_in_plain_words() {
     let insight = Insight::new();
     let experiment: Experiment<u64> = Experiment::builder("broken")
         .on_error(|_| {})
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     common::silence_expected_panics(&["boom"]);

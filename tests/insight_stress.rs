@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use darklaunch::insight::{Insight, NoiseCalibration, Report};
+use darklaunch::insight::{Insight, Report};
+use darklaunch::noise::NoiseCalibration;
 use darklaunch::{Experiment, Sampler, Stats};
 use serde::Serialize;
 
@@ -39,7 +40,7 @@ fn experiment(name: &str, insight: &Insight<Answer>, sampler: Sampler) -> Experi
     Experiment::builder(name)
         .sampler(sampler)
         .calibrate_noise(NoiseCalibration::new().percent(25.0).window(u64::MAX))
-        .insight(insight)
+        .publisher(insight.clone())
         .build()
         .unwrap()
 }
@@ -48,7 +49,7 @@ fn experiment(name: &str, insight: &Insight<Answer>, sampler: Sampler) -> Experi
 fn check(
     stats: Stats,
     report: &Report,
-    noise: darklaunch::insight::NoiseSnapshot,
+    noise: darklaunch::noise::NoiseSnapshot,
     inputs: &[u64],
     calibrations: u64,
 ) {

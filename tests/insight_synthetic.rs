@@ -5,7 +5,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use darklaunch::insight::{Insight, NoiseCalibration, ReleaseStatus, Report};
+use darklaunch::insight::{Insight, ReleaseStatus, Report};
+use darklaunch::noise::NoiseCalibration;
 use darklaunch::{Experiment, Verdict};
 use proptest::prelude::*;
 use serde::Serialize;
@@ -109,7 +110,7 @@ fn run_synthetic(
                 .percent(calibrate_percent)
                 .window(1_000_000),
         )
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     for input in 0..runs {
@@ -220,7 +221,7 @@ fn without_calibration_noise_is_a_mismatch() {
     let insight = Insight::new();
     let experiment: Experiment<Quote> = Experiment::builder("uncalibrated")
         .diff(Default::default())
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     for input in 0..200 {
@@ -266,7 +267,7 @@ fn every_result_carries_both_counts_for_each_difference() {
         for (difference, evidence) in diff.differences.iter().zip(noise) {
             assert_eq!(
                 evidence.path,
-                darklaunch::insight::noise_key(&difference.segments)
+                darklaunch::noise::noise_key(&difference.segments)
             );
             assert!(evidence.raw >= 1 && evidence.calibrations >= 1);
             assert_eq!(

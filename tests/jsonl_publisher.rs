@@ -452,7 +452,7 @@ fn to_file_appends() {
 #[cfg(feature = "insight")]
 #[test]
 fn records_carry_noise_counts() {
-    use darklaunch::insight::NoiseCalibration;
+    use darklaunch::noise::NoiseCalibration;
 
     let buf = SharedBuf::default();
     let experiment: Experiment<(u64, u64)> = Experiment::builder("jsonl-noise")

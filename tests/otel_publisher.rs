@@ -520,7 +520,7 @@ fn the_global_providers_are_looked_up_on_first_use_not_at_construction() {
 #[cfg(feature = "insight")]
 #[test]
 fn noise_is_an_outcome_and_events_carry_both_counts() {
-    use darklaunch::insight::NoiseCalibration;
+    use darklaunch::noise::NoiseCalibration;
 
     #[derive(Clone, Debug, PartialEq, Serialize)]
     struct Stamped {

@@ -109,7 +109,7 @@ fn one_secret_reaches_no_output() {
     let recorder = Recorder::new();
     let insight = darklaunch::insight::Insight::new();
     let experiment: Experiment<Payment> = Experiment::builder("payments-v2")
-        .insight(&insight)
+        .publisher(insight.clone())
         .diff(
             DiffOptions::new()
                 .try_redact("$.card.number")

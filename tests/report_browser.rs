@@ -85,7 +85,7 @@ fn report_with_data() -> darklaunch::insight::Report {
     let insight = Insight::with_options(options);
     let experiment: Experiment<Invoice> = Experiment::builder("invoice-v2")
         .diff(DiffOptions::new())
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .expect("a valid experiment");
     for n in 0..3_000u64 {

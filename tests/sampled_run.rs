@@ -258,7 +258,7 @@ fn after_shutdown_begin_gives_no_run() {
 #[cfg(feature = "insight")]
 #[test]
 fn the_calibration_runs_only_when_the_run_calibrates() {
-    use darklaunch::insight::NoiseCalibration;
+    use darklaunch::noise::NoiseCalibration;
     let calibrations = AtomicUsize::new(0);
     let calibrated: Experiment<u64> = Experiment::builder("seam-calibrated")
         .calibrate_noise(NoiseCalibration::new().percent(100.0))

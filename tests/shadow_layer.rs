@@ -508,7 +508,8 @@ async fn keyed_sampling_by_header_is_sticky_per_value() {
 #[cfg(feature = "insight")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_primary_answering_twice_calibrates_noise() {
-    use darklaunch::insight::{Insight, NoiseCalibration};
+    use darklaunch::insight::Insight;
+    use darklaunch::noise::NoiseCalibration;
 
     let primary_calls = Arc::new(AtomicUsize::new(0));
     let next_id = Arc::new(AtomicUsize::new(0));
@@ -547,7 +548,7 @@ async fn the_primary_answering_twice_calibrates_noise() {
         .compare(ShadowResponse::json_compare(options.clone()))
         .diff(options)
         .calibrate_noise(NoiseCalibration::new().warmup(5).percent(50.0))
-        .insight(&insight)
+        .publisher(insight.clone())
         .build()
         .unwrap();
     let layer = ShadowLayer::new(experiment.clone(), candidate).shadow_unsafe_methods(true);

@@ -2,7 +2,9 @@
 //! `build()` checks them.
 
 #[cfg(feature = "insight")]
-use crate::insight::{Insight, NoiseCalibration, NoiseModel};
+use crate::insight::Insight;
+#[cfg(feature = "serde")]
+use crate::noise::{NoiseCalibration, NoiseModel};
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
 use std::sync::Arc;
@@ -14,9 +16,9 @@ use crate::clock::Clock;
 use crate::diff::DiffOptions;
 use crate::error::ConfigError;
 use crate::experiment::{Comparator, Experiment, IgnoreRule, Inner, Settings, State};
-use crate::hook::CallbackError;
+use crate::hook::{CallbackError, Operation};
 use crate::observation::Outcome;
-use crate::publish::Publisher;
+use crate::publish::{Attachment, Publisher};
 use crate::run::raise::mismatch_message;
 use crate::sample::{salt_seed, Sampler};
 
@@ -41,11 +43,8 @@ pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
     /// needs).
     compare_errors: Option<Comparator<E>>,
     /// Made into the noise model at `build`, once checked.
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     noise: Option<NoiseCalibration>,
-    /// Reports linked to the noise model at `build`.
-    #[cfg(feature = "insight")]
-    insights: Vec<Insight<T, E>>,
     background: Option<Background>,
     compare: C,
 }
@@ -55,10 +54,8 @@ impl<T, E> ExperimentBuilder<T, E, DefaultCompare> {
         Self {
             settings: Settings::new(name),
             compare_errors: None,
-            #[cfg(feature = "insight")]
+            #[cfg(feature = "serde")]
             noise: None,
-            #[cfg(feature = "insight")]
-            insights: Vec::new(),
             background: None,
             compare: DefaultCompare,
         }
@@ -113,10 +110,8 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         let builder = ExperimentBuilder {
             settings: self.settings,
             compare_errors: self.compare_errors,
-            #[cfg(feature = "insight")]
+            #[cfg(feature = "serde")]
             noise: self.noise,
-            #[cfg(feature = "insight")]
-            insights: self.insights,
             background: self.background,
             compare,
         };
@@ -285,7 +280,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     ///
     /// Runs without a calibration behaviour (`run`, `run_async`, `run_detached`, trials
     /// without one) are still classified with what the calibrated runs taught.
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub fn calibrate_noise(mut self, calibration: NoiseCalibration) -> Self
     where
         T: serde::Serialize,
@@ -297,17 +292,20 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
-    /// Publishes to `insight` (a clone of it) and links the experiment's noise calibration to
-    /// its reports. See [`Insight`].
+    /// Publishes to `insight` (a clone of it): the same as
+    /// [`publisher(insight.clone())`](Self::publisher), which links the experiment's noise
+    /// calibration to its reports just as this does.
     #[cfg(feature = "insight")]
-    pub fn insight(mut self, insight: &Insight<T, E>) -> Self
+    #[deprecated(
+        since = "0.2.0",
+        note = "use .publisher(insight.clone()): every publisher is linked to the experiment"
+    )]
+    pub fn insight(self, insight: &Insight<T, E>) -> Self
     where
         T: serde::Serialize + 'static,
         E: Display + 'static,
     {
-        self.settings.publishers.push(Box::new(insight.clone()));
-        self.insights.push(insight.clone());
-        self
+        self.publisher(insight.clone())
     }
 
     fn finish(mut self, compare: Comparator<T>) -> Result<Experiment<T, E>, ConfigError>
@@ -319,32 +317,33 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self.settings.compare_errors = self.compare_errors.unwrap_or_else(|| {
             Box::new(|control: &E, candidate: &E| control.to_string() == candidate.to_string())
         });
-        #[cfg(feature = "insight")]
+        #[cfg(feature = "serde")]
         let noise = match self.noise {
             Some(calibration) => {
                 calibration.validate()?;
-                let model = Arc::new(NoiseModel::new(calibration));
-                for insight in &self.insights {
-                    insight.link_noise(model.clone());
-                }
-                Some(model)
+                Some(Arc::new(NoiseModel::new(calibration)))
             }
             None => None,
         };
-        #[cfg(feature = "insight")]
-        for insight in &self.insights {
-            // With a differ, values may carry redacted paths: samples show only the diff.
-            insight.link_differ(self.settings.differ.is_some());
+        let inner = Inner {
+            settings: self.settings,
+            state: State::new(
+                self.background,
+                #[cfg(feature = "serde")]
+                noise,
+            ),
+        };
+        let attachment = Attachment::new(
+            &inner.settings.name,
+            inner.has_differ(),
+            #[cfg(feature = "serde")]
+            inner.state.noise.as_ref(),
+        );
+        for publisher in &inner.settings.publishers {
+            inner.guarded(Operation::Publish, None, || publisher.attach(&attachment));
         }
         Ok(Experiment {
-            inner: Arc::new(Inner {
-                settings: self.settings,
-                state: State::new(
-                    self.background,
-                    #[cfg(feature = "insight")]
-                    noise,
-                ),
-            }),
+            inner: Arc::new(inner),
         })
     }
 }

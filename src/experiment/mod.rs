@@ -89,8 +89,8 @@ impl<T, E> Experiment<T, E> {
 
     /// Noise calibration's window totals and per-path counts, when the experiment calibrates
     /// noise ([`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise)).
-    #[cfg(feature = "insight")]
-    pub fn noise(&self) -> Option<crate::insight::NoiseSnapshot> {
+    #[cfg(feature = "serde")]
+    pub fn noise(&self) -> Option<crate::noise::NoiseSnapshot> {
         self.inner
             .state
             .noise

@@ -31,15 +31,15 @@ pub(crate) struct State<T, E> {
     /// The workers of detached runs; the default one starts on first use.
     pub(crate) background: OnceLock<Background>,
     /// What noise calibration has learned, when the experiment calibrates.
-    #[cfg(feature = "insight")]
-    pub(crate) noise: Option<Arc<crate::insight::NoiseModel>>,
+    #[cfg(feature = "serde")]
+    pub(crate) noise: Option<Arc<crate::noise::NoiseModel>>,
 }
 
 impl<T, E> State<T, E> {
     /// A fresh state: nothing counted, nothing in flight, nothing queued.
     pub(crate) fn new(
         background: Option<Background>,
-        #[cfg(feature = "insight")] noise: Option<Arc<crate::insight::NoiseModel>>,
+        #[cfg(feature = "serde")] noise: Option<Arc<crate::noise::NoiseModel>>,
     ) -> Self {
         Self {
             counters: Counters::default(),
@@ -51,7 +51,7 @@ impl<T, E> State<T, E> {
             draining: OnceLock::new(),
             closed: AtomicBool::new(false),
             background: background.map(OnceLock::from).unwrap_or_default(),
-            #[cfg(feature = "insight")]
+            #[cfg(feature = "serde")]
             noise,
         }
     }

@@ -160,7 +160,7 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
     /// candidates cannot use.
     ///
     /// ```
-    /// use darklaunch::insight::NoiseCalibration;
+    /// use darklaunch::noise::NoiseCalibration;
     /// use darklaunch::{Experiment, Verdict};
     /// use darklaunch::publish::Recorder;
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -187,7 +187,7 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
     /// assert_eq!(result.candidates()[0].verdict(), Verdict::Noise);
     /// assert_eq!(experiment.stats().noise, 1);
     /// ```
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub fn calibration<B>(self, behavior: B) -> Trial<'e, T, E, Control<F>, (K, Named<B>)> {
         self.candidate(run::calibration::CALIBRATION, behavior)
     }
@@ -373,12 +373,12 @@ fn has_runnable_candidate<T, E>(
     })
 }
 
-#[cfg(feature = "insight")]
+#[cfg(feature = "serde")]
 fn is_calibration(name: &str) -> bool {
     name == run::calibration::CALIBRATION
 }
 
-#[cfg(not(feature = "insight"))]
+#[cfg(not(feature = "serde"))]
 fn is_calibration(_name: &str) -> bool {
     false
 }
@@ -430,13 +430,13 @@ pub(crate) fn drop_taken_names<T, E, S>(
 }
 
 /// Keeps the calibration behaviour only when this run calibrates noise.
-#[cfg_attr(not(feature = "insight"), allow(unused_variables))]
+#[cfg_attr(not(feature = "serde"), allow(unused_variables))]
 fn settle_calibration<T, E, S>(
     inner: &Inner<T, E>,
     slots: &mut impl SlotList<S>,
     name_of: impl Fn(&S) -> &Cow<'static, str>,
 ) {
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     if let Some(index) = slots
         .items()
         .iter()

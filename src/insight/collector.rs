@@ -11,13 +11,13 @@ use serde::Serialize;
 
 use crate::insight::grouping::{sample_of, GroupLimits, Groups, Values};
 use crate::insight::latency::LatencyHistogram;
-use crate::insight::noise::{NoiseModel, NoiseSnapshot};
 use crate::insight::proportion::Proportion;
 use crate::insight::report::{CandidateReport, Report};
 use crate::insight::timeline::{interval_index, Timeline};
 use crate::insight::verdict::{release_verdict, ReleasePolicy, ReleaseStatus, ReleaseVerdict};
+use crate::noise::{NoiseModel, NoiseSnapshot};
 use crate::observation::{ExperimentResult, Verdict};
-use crate::publish::Publisher;
+use crate::publish::{Attachment, Publisher};
 use crate::text::capped;
 
 /// What an [`Insight`] keeps and how it judges.
@@ -106,7 +106,7 @@ impl Default for InsightOptions {
 ///
 /// let insight = Insight::new();
 /// let experiment: Experiment<u64> = Experiment::builder("pricing")
-///     .insight(&insight)
+///     .publisher(insight.clone())
 ///     .build()
 ///     .unwrap();
 /// for n in 0..1_000u64 {
@@ -324,6 +324,14 @@ where
     T: Serialize,
     E: Display,
 {
+    fn attach(&self, experiment: &Attachment<'_>) {
+        if let Some(model) = experiment.noise_model() {
+            self.link_noise(model.clone());
+        }
+        // With a differ, values may carry redacted paths: samples show only the diff.
+        self.link_differ(experiment.diffs_values());
+    }
+
     fn publish(&self, result: &ExperimentResult<T, E>) {
         let options = &self.shared.options;
         let limits = GroupLimits {

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::diff::{Diff, Difference};
 use crate::insight::bounded::{json_of, json_of_value};
-use crate::insight::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
+use crate::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
 use crate::path::PathSegment;
 use crate::text::escape_control;

@@ -10,7 +10,8 @@ use crate::insight::report::{CandidateReport, MismatchGroup, MismatchSample, Rep
 use crate::insight::svg;
 use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
 use crate::insight::verdict::ReleaseStatus;
-use crate::insight::{noise_key, LatencySummary, NoiseSnapshot, Proportion};
+use crate::insight::{LatencySummary, Proportion};
+use crate::noise::{noise_key, NoiseSnapshot};
 use crate::text::escape_control;
 
 /// `text` with `&`, `<`, `>`, `"` and `'` replaced by character references, safe in element
@@ -509,10 +510,10 @@ mod tests {
 
     use super::*;
     use crate::diff::{diff_values, DiffOptions};
-    use crate::insight::noise::PathNoise;
     use crate::insight::report::TimelinePoint;
     use crate::insight::verdict::ReleaseVerdict;
     use crate::insight::{Insight, QuantilePoint};
+    use crate::noise::PathNoise;
     use crate::Experiment;
 
     #[test]
@@ -725,7 +726,7 @@ mod tests {
         let insight = Insight::new();
         let experiment: Experiment<Quote> = Experiment::builder("quote-v2")
             .diff(DiffOptions::new())
-            .insight(&insight)
+            .publisher(insight.clone())
             .build()
             .unwrap();
         for n in 0..2_000u64 {

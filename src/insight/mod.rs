@@ -21,7 +21,8 @@
 //!   charts that opens with no network.
 //!
 //! ```
-//! use darklaunch::insight::{Insight, NoiseCalibration, ReleaseStatus};
+//! use darklaunch::insight::{Insight, ReleaseStatus};
+//! use darklaunch::noise::NoiseCalibration;
 //! use darklaunch::Experiment;
 //! use serde::Serialize;
 //!
@@ -31,7 +32,7 @@
 //! let insight = Insight::new();
 //! let experiment: Experiment<Quote> = Experiment::builder("quote-v2")
 //!     .calibrate_noise(NoiseCalibration::new().percent(50.0))
-//!     .insight(&insight)
+//!     .publisher(insight.clone())
 //!     .build()?;
 //! let mut ids = 0u64;
 //! let mut next_id = move || { ids += 1; ids };
@@ -61,7 +62,6 @@ mod collector;
 mod grouping;
 mod html;
 mod latency;
-mod noise;
 mod proportion;
 mod report;
 mod svg;
@@ -72,13 +72,39 @@ mod verdict;
 
 pub use collector::{Insight, InsightOptions};
 pub use latency::{LatencySummary, QuantilePoint};
-pub(crate) use noise::NoiseModel;
-pub use noise::{
-    fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise, MAX_PATH_KEY,
-    MAX_PATH_TEXT,
-};
 pub use proportion::{Proportion, Z_95};
 pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,
 };
 pub use verdict::{ReleasePolicy, ReleaseStatus, ReleaseVerdict};
+
+// Noise calibration moved to the core (`darklaunch::noise`, feature `serde`); these paths keep
+// working for one release.
+
+/// Moved to [`darklaunch::noise::NoiseCalibration`](crate::noise::NoiseCalibration).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::NoiseCalibration")]
+pub type NoiseCalibration = crate::noise::NoiseCalibration;
+/// Moved to [`darklaunch::noise::NoiseSnapshot`](crate::noise::NoiseSnapshot).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::NoiseSnapshot")]
+pub type NoiseSnapshot = crate::noise::NoiseSnapshot;
+/// Moved to [`darklaunch::noise::PathNoise`](crate::noise::PathNoise).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::PathNoise")]
+pub type PathNoise = crate::noise::PathNoise;
+/// Moved to [`darklaunch::noise::MAX_PATH_KEY`](crate::noise::MAX_PATH_KEY).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::MAX_PATH_KEY")]
+pub const MAX_PATH_KEY: usize = crate::noise::MAX_PATH_KEY;
+/// Moved to [`darklaunch::noise::MAX_PATH_TEXT`](crate::noise::MAX_PATH_TEXT).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::MAX_PATH_TEXT")]
+pub const MAX_PATH_TEXT: usize = crate::noise::MAX_PATH_TEXT;
+
+/// Moved to [`darklaunch::noise::fold_indices`](crate::noise::fold_indices).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::fold_indices")]
+pub fn fold_indices(path: &[crate::path::PathSegment]) -> String {
+    crate::noise::fold_indices(path)
+}
+
+/// Moved to [`darklaunch::noise::noise_key`](crate::noise::noise_key).
+#[deprecated(since = "0.2.0", note = "use darklaunch::noise::noise_key")]
+pub fn noise_key(path: &[crate::path::PathSegment]) -> String {
+    crate::noise::noise_key(path)
+}

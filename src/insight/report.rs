@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::diff::Diff;
 use crate::insight::latency::LatencySummary;
-use crate::insight::noise::NoiseSnapshot;
 use crate::insight::proportion::Proportion;
 use crate::insight::verdict::ReleaseVerdict;
+use crate::noise::NoiseSnapshot;
 
 /// A snapshot of one experiment's insight, made by [`Insight::report`](super::Insight::report).
 ///

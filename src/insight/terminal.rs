@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use crate::insight::report::{CandidateReport, Report};
 use crate::insight::text::{duration_text, percent_text, range_text, thousands, utc_text};
-use crate::insight::{noise_key, LatencySummary};
+use crate::insight::LatencySummary;
+use crate::noise::noise_key;
 use crate::text::escape_control;
 
 /// User-supplied text (names, context, paths, values) with control characters escaped, so that

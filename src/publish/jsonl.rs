@@ -22,7 +22,7 @@
 //! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
 //! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
-//! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::insight::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
+//! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::noise::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
 //!
 //! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
 
@@ -249,9 +249,9 @@ struct Record<'a> {
     candidate_panic: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<&'a Diff>,
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    noise: &'a [crate::insight::PathNoise],
+    noise: &'a [crate::noise::PathNoise],
 }
 
 impl<T, E> Publisher<T, E> for JsonLinesPublisher {
@@ -299,7 +299,7 @@ fn record<'a, T, E>(
         control_panic: panic_message(control.outcome()),
         candidate_panic: panic_message(observation.outcome()),
         diff: candidate.diff(),
-        #[cfg(feature = "insight")]
+        #[cfg(feature = "serde")]
         noise: candidate.noise(),
     }
 }

@@ -4,6 +4,7 @@
 //! experiment fans out to as many as it is given, and a publisher that panics is reported to
 //! the error hook and never reaches the caller.
 
+mod attachment;
 #[cfg(feature = "serde")]
 pub mod jsonl;
 #[cfg(feature = "opentelemetry")]
@@ -16,6 +17,7 @@ use std::convert::Infallible;
 
 use crate::observation::ExperimentResult;
 
+pub use attachment::Attachment;
 #[cfg(feature = "serde")]
 pub use jsonl::JsonLinesPublisher;
 #[cfg(feature = "opentelemetry")]
@@ -55,6 +57,13 @@ pub trait Publisher<T, E = Infallible>: Send + Sync {
     /// detached candidates): it has no result. Telemetry publishers count it; the default does
     /// nothing.
     fn shed(&self, experiment: &str) {
+        let _ = experiment;
+    }
+
+    /// Called once by `build()` for every publisher the experiment was given, before any run,
+    /// with what a publisher may need to know about the experiment (a report links its noise
+    /// calibration here). The default does nothing. A panic here goes to the error hook.
+    fn attach(&self, experiment: &Attachment<'_>) {
         let _ = experiment;
     }
 }

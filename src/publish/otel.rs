@@ -602,7 +602,7 @@ fn diff_attributes(diff: &crate::diff::Diff, max_bytes: usize, into: &mut Vec<Ke
 
 /// Each kept path's calibration counts, aligned with `darklaunch.diff.paths`.
 #[cfg(feature = "insight")]
-fn noise_attributes(noise: &[crate::insight::PathNoise], into: &mut Vec<KeyValue>) {
+fn noise_attributes(noise: &[crate::noise::PathNoise], into: &mut Vec<KeyValue>) {
     use opentelemetry::Array;
 
     if noise.is_empty() {

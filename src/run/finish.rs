@@ -64,7 +64,7 @@ pub(crate) fn prepare<T, E>(
     mut control: Observation<T, E>,
     mut candidates: Vec<CandidateResult<T, E>>,
 ) -> Prepared<T, E> {
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     let mut calibration = crate::run::calibration::take(inner, &mut candidates);
     for candidate in &mut candidates {
         candidate.verdict = judge(
@@ -87,9 +87,9 @@ pub(crate) fn prepare<T, E>(
                 None => publishable = false,
             }
         }
-        #[cfg(feature = "insight")]
+        #[cfg(feature = "serde")]
         let calibration = calibration.as_mut();
-        #[cfg(not(feature = "insight"))]
+        #[cfg(not(feature = "serde"))]
         let calibration = None::<&mut Observation<T, E>>;
         let observations = candidates
             .iter_mut()
@@ -109,7 +109,7 @@ pub(crate) fn prepare<T, E>(
     if publishable {
         attach_diffs(inner, &control.outcome, &mut candidates);
     }
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     if publishable {
         crate::run::calibration::classify(inner, &control.outcome, calibration, &mut candidates);
     }

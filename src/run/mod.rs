@@ -1,7 +1,7 @@
 //! Carrying out a run: admission (sampling, caps, setup), the sync and concurrent runners,
 //! panic capture, and the shared finishing stage (verdicts, cleaning, diffs, publishing).
 
-#[cfg(feature = "insight")]
+#[cfg(feature = "serde")]
 pub(crate) mod calibration;
 mod concurrent;
 mod detached;

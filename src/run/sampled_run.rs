@@ -74,7 +74,7 @@ pub struct SampledRun<T, E = std::convert::Infallible> {
     context: Context,
     started: Option<Tick>,
     /// Whether this run was drawn for noise calibration.
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     calibrates: bool,
 }
 
@@ -104,7 +104,7 @@ impl<T, E> Experiment<T, E> {
     fn begin_hashed(&self, key: Option<u64>) -> Option<SampledRun<T, E>> {
         let run = self.inner.admit_pending(key)?;
         Some(SampledRun {
-            #[cfg(feature = "insight")]
+            #[cfg(feature = "serde")]
             calibrates: run::calibration::wanted(&self.inner),
             run,
             context: Context::new(),
@@ -134,16 +134,16 @@ impl<T, E> SampledRun<T, E> {
     /// ([`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise)): then a second,
     /// independent run of the control, given through [`Candidates::calibration`], teaches the
     /// experiment which paths are nondeterministic. Decided once, when the run began.
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub fn calibrates(&self) -> bool {
         self.calibrates
     }
 
     /// Whether the calibration behaviour should run (never without the `insight` feature).
     fn drawn_for_calibration(&self) -> bool {
-        #[cfg(feature = "insight")]
+        #[cfg(feature = "serde")]
         return self.calibrates;
-        #[cfg(not(feature = "insight"))]
+        #[cfg(not(feature = "serde"))]
         return false;
     }
 
@@ -339,11 +339,11 @@ impl<B> CandidateList<B> {
             })
             .collect();
         crate::experiment::trial::drop_taken_names(inner, &mut list, |(name, _)| name);
-        #[cfg(feature = "insight")]
+        #[cfg(feature = "serde")]
         if let (true, Some(calibration)) = (calibrates, self.calibration) {
             list.push((Cow::Borrowed(run::calibration::CALIBRATION), calibration));
         }
-        #[cfg(not(feature = "insight"))]
+        #[cfg(not(feature = "serde"))]
         let _ = (calibrates, self.calibration);
         list
     }
@@ -386,7 +386,7 @@ impl<'a, O> Candidates<'a, O> {
 
     /// The control a second time, for noise calibration: run (isolated, like a candidate) only
     /// when the run [calibrates](SampledRun::calibrates), otherwise dropped unpolled.
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub fn calibration(mut self, control_again: impl Future<Output = O> + Send + 'a) -> Self {
         self.list.calibration = Some(Box::pin(control_again));
         self
@@ -453,7 +453,7 @@ impl<'a, O> SyncCandidates<'a, O> {
     }
 
     /// The control a second time, for noise calibration (see [`Candidates::calibration`]).
-    #[cfg(feature = "insight")]
+    #[cfg(feature = "serde")]
     pub fn calibration(mut self, control_again: impl FnOnce() -> O + 'a) -> Self {
         self.list.calibration = Some(Some(Box::new(control_again)));
         self

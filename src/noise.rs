@@ -27,7 +27,7 @@ use crate::text::{capped, Bounded};
 /// however rare its differences: a rare defect must not hide behind the thresholds.
 ///
 /// ```
-/// use darklaunch::insight::NoiseCalibration;
+/// use darklaunch::noise::NoiseCalibration;
 ///
 /// let calibration = NoiseCalibration::new()
 ///     .warmup(20)                 // calibrate the first 20 runs that can be calibrated
@@ -197,7 +197,7 @@ pub struct NoiseSnapshot {
 
 impl NoiseSnapshot {
     /// The paths classified as noise.
-    pub(crate) fn noise_paths(&self) -> Vec<&str> {
+    pub fn noise_paths(&self) -> Vec<&str> {
         self.paths
             .iter()
             .filter(|path| path.is_noise)
@@ -243,14 +243,14 @@ fn capped_path<'p>(path: impl IntoIterator<Item = (&'p PathSegment, bool)>) -> S
 ///
 /// ```
 /// use darklaunch::diff::PathSegment;
-/// use darklaunch::insight::fold_indices;
+/// use darklaunch::noise::fold_indices;
 ///
 /// let path = [PathSegment::from("items"), PathSegment::Index(3), PathSegment::from("id")];
 /// assert_eq!(fold_indices(&path), "$.items[*].id");
 /// // A 100 kB key (an id used as a map key) is cut to 128 bytes, `…` included.
 /// let long = [PathSegment::Key("k".repeat(100_000))];
 /// let folded = fold_indices(&long);
-/// assert!(folded.len() <= darklaunch::insight::MAX_PATH_KEY + 5);
+/// assert!(folded.len() <= darklaunch::noise::MAX_PATH_KEY + 5);
 /// assert!(folded.starts_with("$[\"kkk") && folded.ends_with("k…\"]"));
 /// ```
 pub fn fold_indices(path: &[PathSegment]) -> String {
@@ -265,7 +265,7 @@ pub fn fold_indices(path: &[PathSegment]) -> String {
 ///
 /// ```
 /// use darklaunch::diff::PathSegment;
-/// use darklaunch::insight::noise_key;
+/// use darklaunch::noise::noise_key;
 ///
 /// let inner = [PathSegment::from("items"), PathSegment::Index(3), PathSegment::from("id")];
 /// assert_eq!(noise_key(&inner), "$.items[*].id");
