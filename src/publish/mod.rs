@@ -4,6 +4,8 @@
 //! experiment fans out to as many as it is given, and a publisher that panics is reported to
 //! the error hook and never reaches the caller.
 
+#[cfg(any(feature = "serde", feature = "tracing"))]
+mod fields;
 #[cfg(feature = "serde")]
 pub mod jsonl;
 #[cfg(feature = "opentelemetry")]
