@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use bytes::Bytes;
+#[cfg(feature = "insight")]
 use http::header::HeaderName;
 use http::{Method, Request, Response};
 use http_body::Body;

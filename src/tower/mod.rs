@@ -20,9 +20,10 @@
 //! * **The candidate starts when both bodies have ended.** When the primary's response body
 //!   has ended (and, for a request with a body, the primary has read that body to its end),
 //!   a copy of the request goes to the candidate in the background (as
-//!   [`Experiment::run_detached`] does), and the two responses are compared as
-//!   [`ShadowResponse`]s — status, a configurable set of headers (default `content-type`) and
-//!   the body — with the experiment's comparator, ignore rules, diff options and publishers.
+//!   [`Experiment::run_detached`](crate::Experiment::run_detached) does), and the two
+//!   responses are compared as [`ShadowResponse`]s — status, a configurable set of headers
+//!   (default `content-type`) and the body — with the experiment's comparator, ignore rules,
+//!   diff options and publishers.
 //!   Only then does the run take one of the experiment's `max_in_flight` slots, so requests
 //!   whose bodies are still open hold none, and a flush never waits for them. A HEAD
 //!   response, whose client gets no body, is compared on status and headers, at once.
