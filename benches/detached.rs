@@ -10,9 +10,9 @@
 //! * `thesis` (crates.io): joins control and candidate in the caller's task.
 //!
 //! Each variant runs `CALLS` times; every call is timed on its own and the percentiles are
-//! taken over all calls. Budgets (DESIGN.md): p50 ≤ 400 ns over the control alone; p99 within
-//! 1 µs of the hand-written experiment's p99; ≤ 512 B resident per in-flight candidate beyond
-//! what it captures.
+//! taken over all calls. Budgets (the README's Performance section): p50 ≤ 400 ns over the
+//! control alone; p99 within 1 µs of the hand-written experiment's p99; ≤ 512 B resident per
+//! in-flight candidate beyond what it captures.
 //!
 //! Run: `cargo bench --bench detached`
 

@@ -8,9 +8,9 @@
 //! SHADOW_LOAD_REQUESTS=4000 cargo bench --features tower --bench shadow_load
 //! ```
 //!
-//! Three axum servers on 127.0.0.1 (plain, behind `ShadowLayer` at 0 % and at 100 %) are driven alternately
-//! in rounds, over a few keep-alive connections each, so that both see the same machine
-//! conditions.
+//! Three axum servers on 127.0.0.1 (plain, behind `ShadowLayer` at 0 % and at 100 %) are
+//! driven alternately in rounds, over a few keep-alive connections each, so that all three see
+//! the same machine conditions.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

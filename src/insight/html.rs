@@ -1,5 +1,6 @@
 //! The report as one self-contained HTML page: inline CSS, inline SVG charts, one tiny inline
-//! script that only checks the charts rendered, and nothing fetched from anywhere.
+//! script that only checks the charts rendered, and nothing fetched from anywhere. The style
+//! sheet and the script are kept in `assets/` and built into the page with `include_str!`.
 
 use std::fmt::Write;
 
@@ -33,93 +34,15 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-/// The page's style sheet. System fonts only.
-const STYLE: &str = r#"
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; padding: 24px 32px 48px; background: #f6f8fa; color: #1f2328;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
-main { max-width: 1200px; margin: 0 auto; }
-h1 { font-size: 24px; margin: 0 0 4px; }
-h1 .experiment { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
-h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 20px 0 6px; }
-h4 { font-size: 14px; margin: 14px 0 6px; }
-p { margin: 6px 0; }
-.meta { color: #57606a; }
-.card { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 12px 16px; margin: 12px 0; }
-.verdicts { list-style: none; margin: 12px 0 0; padding: 0; }
-.verdict { margin: 6px 0; padding: 8px 12px; border-radius: 6px; border-left: 6px solid; background: #fff; }
-.verdict .badge { display: inline-block; min-width: 96px; margin-right: 8px; padding: 1px 8px; border-radius: 10px;
-  color: #fff; font-weight: 600; font-size: 12px; text-align: center; text-transform: uppercase; letter-spacing: .03em; }
-.status-safe { border-color: #1a7f37; }
-.status-safe .badge { background: #1a7f37; }
-.status-not_safe { border-color: #cf222e; }
-.status-not_safe .badge { background: #cf222e; }
-.status-inconclusive { border-color: #9a6700; }
-.status-inconclusive .badge { background: #9a6700; }
-table { border-collapse: collapse; background: #fff; margin: 6px 0 10px; }
-th, td { border: 1px solid #d0d7de; padding: 4px 10px; vertical-align: top; text-align: left; }
-th { background: #f0f3f6; font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.ci { color: #57606a; font-size: 12px; }
-code, .value { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
-.value { word-break: break-all; max-width: 440px; }
-.absent { color: #8c959f; font-style: italic; }
-.empty { color: #57606a; font-style: italic; }
-.context { margin: 4px 0; }
-.context span { display: inline-block; margin: 0 6px 4px 0; padding: 0 6px; border-radius: 4px; background: #eaeef2;
-  font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
-.sample { border-top: 1px dashed #d0d7de; padding-top: 6px; margin-top: 8px; }
-.noise-class-noise { color: #57606a; }
-tr.noise-row td { color: #8c959f; }
-.noise-class-reported { font-weight: 600; }
-figure { margin: 12px 0; }
-figcaption { color: #57606a; font-size: 13px; margin-top: 4px; }
-svg.chart { display: block; max-width: 100%; height: auto; background: #fff; border: 1px solid #d0d7de; border-radius: 6px; }
-svg.chart .plot { fill: #fff; }
-svg.chart .grid { stroke: #e6e9ec; stroke-width: 1; }
-svg.chart .axis { stroke: #6e7781; stroke-width: 1; fill: none; }
-svg.chart text { font-size: 12px; fill: #57606a; }
-svg.chart .axis-title { font-size: 12.5px; fill: #1f2328; }
-svg.chart .legend { font-size: 12.5px; fill: #1f2328; }
-svg.chart .no-data { font-size: 16px; fill: #8c959f; font-style: italic; }
-footer { margin-top: 40px; color: #8c959f; font-size: 12px; }
-"#;
+/// The page's style sheet, inlined into the page. System fonts only. The file's final newline
+/// ends its last line before `</style>`.
+const STYLE: &str = include_str!("assets/report.css");
 
 /// Runs on load: counts, per chart, the series that really have a rendered geometry, and writes
 /// the counts into the DOM (`data-charts-rendered` on `<body>`, `data-series-rendered` on each
-/// chart, and a hidden `#render-check`). The page reads the same without it.
-const RENDER_CHECK: &str = r#"(function () {
-  function check() {
-    var charts = document.querySelectorAll('svg.chart'), rendered = 0, parts = [];
-    for (var i = 0; i < charts.length; i++) {
-      var chart = charts[i], series = chart.querySelectorAll('.series'), count = 0;
-      for (var j = 0; j < series.length; j++) {
-        var element = series[j];
-        try {
-          var box = element.getBBox();
-          var length = typeof element.getTotalLength === 'function' ? element.getTotalLength() : 1;
-          if (box.width > 0 && length > 0) { count++; }
-        } catch (error) { /* not rendered */ }
-      }
-      chart.setAttribute('data-series-rendered', String(count));
-      if (count > 0) { rendered++; }
-      parts.push(chart.getAttribute('data-chart') + '=' + count);
-    }
-    document.body.setAttribute('data-charts-rendered', String(rendered));
-    var out = document.getElementById('render-check');
-    if (!out) {
-      out = document.createElement('div');
-      out.id = 'render-check';
-      out.hidden = true;
-      document.body.appendChild(out);
-    }
-    out.setAttribute('data-charts', String(charts.length));
-    out.textContent = parts.join(' ');
-  }
-  if (document.readyState === 'complete') { check(); } else { window.addEventListener('load', check); }
-})();"#;
+/// chart, and a hidden `#render-check`). The page reads the same without it. Inlined into the
+/// page; the file's final newline ends its last line before `</script>`.
+const RENDER_CHECK: &str = include_str!("assets/report.js");
 
 impl Report {
     /// The report as a self-contained HTML5 page: the verdicts, outcome counts and rates,
@@ -139,7 +62,7 @@ impl Report {
         out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         let _ = writeln!(out, "<title>{}</title>", escape(&title));
-        let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>\n<main>");
+        let _ = writeln!(out, "<style>\n{STYLE}</style>\n</head>\n<body>\n<main>");
 
         self.header(&mut out);
         self.outcomes(&mut out);
@@ -155,7 +78,7 @@ impl Report {
             "<footer>Generated by darklaunch at {}.</footer>\n</main>",
             escape(&utc_text(self.generated_at))
         );
-        let _ = writeln!(out, "<script>\n{RENDER_CHECK}\n</script>\n</body>\n</html>");
+        let _ = writeln!(out, "<script>\n{RENDER_CHECK}</script>\n</body>\n</html>");
         out
     }
 

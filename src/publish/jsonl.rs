@@ -19,7 +19,7 @@
 //! | `verdict` | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `noise`, `candidate_error`, `timeout` |
 //! | `context` | the run's context as an object (`{}` when empty) |
 //! | `control_duration_us`, `candidate_duration_us` | durations in microseconds |
-//! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
+//! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`](crate::Outcome::kind): `value`, `error`, `panicked`, `timed_out` |
 //! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
 //! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::noise::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
@@ -31,13 +31,13 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::context::Context;
 use crate::diff::Diff;
-use crate::observation::{CandidateResult, ExperimentResult, Outcome, Verdict};
+use crate::observation::{CandidateResult, ExperimentResult, Verdict};
+use crate::publish::fields::{micros, panic_message};
 use crate::publish::Publisher;
 
 /// Writes one JSON object per line for every mismatch, candidate error and timeout (and, if
@@ -301,17 +301,6 @@ fn record<'a, T, E>(
         diff: candidate.diff(),
         #[cfg(feature = "serde")]
         noise: candidate.noise(),
-    }
-}
-
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn panic_message<T, E>(outcome: &Outcome<T, E>) -> Option<&str> {
-    match outcome {
-        Outcome::Panicked(message) => Some(message),
-        _ => None,
     }
 }
 

@@ -5,6 +5,8 @@
 //! the error hook and never reaches the caller.
 
 mod attachment;
+#[cfg(any(feature = "serde", feature = "tracing"))]
+mod fields;
 #[cfg(feature = "serde")]
 pub mod jsonl;
 #[cfg(feature = "opentelemetry")]

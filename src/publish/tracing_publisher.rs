@@ -14,7 +14,7 @@
 //! | `experiment` | str | the experiment's name |
 //! | `candidate` | str | the candidate's name (absent for a run without candidates) |
 //! | `verdict` | str | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `noise`, `candidate_error`, `timeout` |
-//! | `control_outcome`, `candidate_outcome` | str | [`Outcome::kind`]: `value`, `error`, `panicked`, `timed_out` |
+//! | `control_outcome`, `candidate_outcome` | str | [`Outcome::kind`](crate::Outcome::kind): `value`, `error`, `panicked`, `timed_out` |
 //! | `control_duration_us`, `candidate_duration_us` | u64 | durations in microseconds |
 //! | `control_panic`, `candidate_panic` | str | the panic message, for a behaviour that panicked |
 //! | `differences` | u64 | how many differences the diff found (kept and omitted) |
@@ -38,7 +38,8 @@ use std::fmt::Write as _;
 use tracing::Level;
 
 use crate::context::{Context, ContextValue};
-use crate::observation::{CandidateResult, ExperimentResult, Outcome, Verdict};
+use crate::observation::{CandidateResult, ExperimentResult, Verdict};
+use crate::publish::fields::{micros, panic_message};
 use crate::publish::Publisher;
 
 /// Emits an event at a level chosen at run time (a `tracing` macro needs a static level).
@@ -205,13 +206,7 @@ impl TracingPublisher {
             {
                 let control_value = difference.control.as_ref().map(ToString::to_string);
                 let candidate_value = difference.candidate.as_ref().map(ToString::to_string);
-                #[cfg(feature = "insight")]
                 let noise = candidate.noise().get(index);
-                #[cfg(not(feature = "insight"))]
-                let noise: Option<&NoEvidence> = {
-                    let _ = index;
-                    None
-                };
                 event_at!(
                     level,
                     experiment = result.name(),
@@ -229,14 +224,6 @@ impl TracingPublisher {
             }
         }
     }
-}
-
-/// Stands in for calibration evidence without the `insight` feature.
-#[cfg(all(feature = "serde", not(feature = "insight")))]
-struct NoEvidence {
-    raw: u64,
-    noise: u64,
-    is_noise: bool,
 }
 
 impl<T, E> Publisher<T, E> for TracingPublisher {
@@ -270,20 +257,9 @@ impl<T, E> Publisher<T, E> for TracingPublisher {
     }
 }
 
-fn micros(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
-
 #[cfg(feature = "serde")]
 fn saturating_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-fn panic_message<T, E>(outcome: &Outcome<T, E>) -> Option<&str> {
-    match outcome {
-        Outcome::Panicked(message) => Some(message),
-        _ => None,
-    }
 }
 
 /// The context as a compact JSON object, or `None` when it is empty. Non-finite floats are
@@ -361,6 +337,5 @@ mod tests {
         let p = p.match_level(Level::TRACE).mismatch_level(Level::ERROR);
         assert_eq!(p.level_for(Verdict::Match), Level::TRACE);
         assert_eq!(p.level_for(Verdict::Mismatch), Level::ERROR);
-        assert_eq!(micros(std::time::Duration::MAX), u64::MAX);
     }
 }

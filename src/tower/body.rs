@@ -45,7 +45,6 @@ enum Kind<B> {
     Tee(B, Box<Mutex<Tee>>),
     /// A body of exactly these bytes, with no original behind it (noise calibration's copy of
     /// a request for the primary).
-    #[cfg(feature = "insight")]
     Replay(Option<Bytes>),
 }
 
@@ -58,7 +57,6 @@ impl<B> ShadowBody<B> {
     }
 
     /// A body of exactly `bytes`, with no original behind it (a replayed request).
-    #[cfg(feature = "insight")]
     pub(super) fn replay(bytes: Bytes) -> Self {
         Self {
             kind: Kind::Replay(Some(bytes).filter(|bytes| !bytes.is_empty())),
@@ -265,7 +263,6 @@ impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
                 }
                 polled
             }
-            #[cfg(feature = "insight")]
             Kind::Replay(bytes) => Poll::Ready(bytes.take().map(|bytes| Ok(Frame::data(bytes)))),
         }
     }
@@ -273,7 +270,6 @@ impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Plain(body) | Kind::Tee(body, _) => body.is_end_stream(),
-            #[cfg(feature = "insight")]
             Kind::Replay(bytes) => bytes.is_none(),
         }
     }
@@ -281,7 +277,6 @@ impl<B: Body<Data = Bytes> + Unpin> Body for ShadowBody<B> {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Plain(body) | Kind::Tee(body, _) => body.size_hint(),
-            #[cfg(feature = "insight")]
             Kind::Replay(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |bytes| bytes.len() as u64))
             }
@@ -294,7 +289,6 @@ impl<B> fmt::Debug for ShadowBody<B> {
         let kind = match &self.kind {
             Kind::Plain(_) => "plain",
             Kind::Tee(..) => "tee",
-            #[cfg(feature = "insight")]
             Kind::Replay(_) => "replay",
         };
         f.debug_struct("ShadowBody").field("kind", &kind).finish()

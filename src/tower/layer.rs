@@ -1,0 +1,196 @@
+//! [`ShadowLayer`]: the settings of the shadow layer, and the [`Layer`] that wraps a primary
+//! service with them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, CONTENT_TYPE};
+use tower::Layer;
+
+use super::response::{ShadowError, ShadowResponse};
+use super::service::ShadowService;
+use super::stats::{Counters, ShadowStats};
+use crate::experiment::Experiment;
+
+/// The experiment a [`ShadowLayer`] runs: responses compared as [`ShadowResponse`]s, the
+/// candidate's failures recorded as [`ShadowError`]s.
+pub type ShadowExperiment = Experiment<ShadowResponse, ShadowError>;
+
+/// The default limit on the copy of a request body: 64 KiB.
+pub const DEFAULT_MAX_REQUEST_BODY: usize = 64 * 1024;
+/// The default limit on the copy of a response body: 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
+/// The default time a shadowed request's body may take to be read to its end: 5 s.
+pub const DEFAULT_MAX_REQUEST_WAIT: Duration = Duration::from_secs(5);
+/// The default time the primary's response body may take to end, from its headers: 5 s.
+pub const DEFAULT_MAX_RESPONSE_WAIT: Duration = Duration::from_secs(5);
+
+/// The layer's settings, as its builder methods set them.
+#[derive(Clone, Debug)]
+pub(super) struct Config {
+    pub(super) max_request_body: usize,
+    pub(super) max_response_body: usize,
+    pub(super) max_request_wait: Duration,
+    pub(super) max_response_wait: Duration,
+    pub(super) headers: Vec<HeaderName>,
+    pub(super) key_header: Option<HeaderName>,
+    pub(super) unsafe_methods: bool,
+}
+
+/// What a layer and every service it makes share: the experiment, the settings and the
+/// counters. A layer's builder methods change its own copy (cloned only if a service or a
+/// clone of the layer already holds it); the counters stay shared.
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub(super) experiment: ShadowExperiment,
+    pub(super) config: Config,
+    pub(super) counters: Arc<Counters>,
+}
+
+/// A tower [`Layer`] that dark-launches a candidate service beside the wrapped (primary)
+/// service; see the [module docs](super).
+///
+/// The wrapped primary receives `Request<ShadowBody<B>>` and the client receives
+/// `Response<ShadowBody<_>>`: the original bodies, every frame forwarded as it comes (a copy
+/// taken on the side when the request is shadowed). The candidate receives a copy,
+/// `Request<Full<Bytes>>` (method, URI, version and headers; not extensions). Bodies must be
+/// `Unpin` with `Bytes` data (hyper's and axum's are).
+#[derive(Clone)]
+pub struct ShadowLayer<C> {
+    candidate: C,
+    shared: Arc<Shared>,
+}
+
+impl<C> ShadowLayer<C> {
+    /// Shadows requests to `candidate`, sampled, compared and published by `experiment`.
+    pub fn new(experiment: ShadowExperiment, candidate: C) -> Self {
+        Self {
+            candidate,
+            shared: Arc::new(Shared {
+                experiment,
+                config: Config {
+                    max_request_body: DEFAULT_MAX_REQUEST_BODY,
+                    max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+                    max_request_wait: DEFAULT_MAX_REQUEST_WAIT,
+                    max_response_wait: DEFAULT_MAX_RESPONSE_WAIT,
+                    headers: vec![CONTENT_TYPE],
+                    key_header: None,
+                    unsafe_methods: false,
+                },
+                counters: Arc::default(),
+            }),
+        }
+    }
+
+    /// This layer's settings, to change (copied first if a service already holds them).
+    fn config(&mut self) -> &mut Config {
+        &mut Arc::make_mut(&mut self.shared).config
+    }
+
+    /// The largest request body copied for the candidate (default 64 KiB). Larger requests
+    /// are not shadowed ([`ShadowStats::request_oversized`]): one whose length is known up
+    /// front is not even offered to the sampler; the primary gets every byte either way.
+    pub fn max_request_body(mut self, bytes: usize) -> Self {
+        self.config().max_request_body = bytes;
+        self
+    }
+
+    /// The largest response body copied for comparison (default 1 MiB), for the primary and
+    /// the candidate alike. A larger primary response streams to the client as always and is
+    /// not compared ([`ShadowStats::response_oversized`]); a larger candidate response is
+    /// recorded as a [`ShadowError`] of kind `body`.
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.config().max_response_body = bytes;
+        self
+    }
+
+    /// How long, from its arrival, a shadowed request's body may take to be read to its end by
+    /// the primary (default [`DEFAULT_MAX_REQUEST_WAIT`]); a slower one is still read by the
+    /// primary as always, but not shadowed ([`ShadowStats::request_timeouts`]), and its copy
+    /// is freed at the deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use darklaunch::tower::{ShadowExperiment, ShadowLayer};
+    /// use darklaunch::Experiment;
+    /// use http::{Request, Response};
+    /// use http_body_util::Full;
+    /// use tower::service_fn;
+    ///
+    /// let experiment: ShadowExperiment = Experiment::builder("uploads-v2").build().unwrap();
+    /// let candidate = service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    /// });
+    /// let layer = ShadowLayer::new(experiment, candidate)
+    ///     .max_request_wait(Duration::from_secs(2))
+    ///     .max_response_wait(Duration::from_secs(10));
+    /// # let _ = layer;
+    /// ```
+    pub fn max_request_wait(mut self, wait: Duration) -> Self {
+        self.config().max_request_wait = wait;
+        self
+    }
+
+    /// How long, from its headers, the primary's response body may take to end (default
+    /// [`DEFAULT_MAX_RESPONSE_WAIT`]). The client gets the body as it comes regardless; a body
+    /// that takes longer (a long stream) is not compared ([`ShadowStats::response_timeouts`]),
+    /// and its copy is freed at the deadline. See
+    /// [`max_request_wait`](Self::max_request_wait) for an example.
+    pub fn max_response_wait(mut self, wait: Duration) -> Self {
+        self.config().max_response_wait = wait;
+        self
+    }
+
+    /// The response headers compared (default: `content-type` only).
+    pub fn compare_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.config().headers = names.into_iter().collect();
+        self
+    }
+
+    /// Uses this request header's value as the sampling key (see
+    /// [`Trial::key`](crate::Trial::key)): with a keyed sampler, the same value gets the same
+    /// decision every time — [`Experiment::samples`] with the value as `&str` tells which.
+    /// Requests without the header are sampled as calls without a key.
+    pub fn key_header(mut self, name: HeaderName) -> Self {
+        self.config().key_header = Some(name);
+        self
+    }
+
+    /// Whether requests with methods other than GET, HEAD and OPTIONS are shadowed (default
+    /// false). **A shadowed POST, PUT, PATCH or DELETE runs twice**: unless the candidate
+    /// writes nowhere real, that can charge a card twice or create duplicate records.
+    pub fn shadow_unsafe_methods(mut self, shadow: bool) -> Self {
+        self.config().unsafe_methods = shadow;
+        self
+    }
+
+    /// A snapshot of what the layer (and every service it made) did.
+    pub fn stats(&self) -> ShadowStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The experiment the layer runs.
+    pub fn experiment(&self) -> &ShadowExperiment {
+        &self.shared.experiment
+    }
+}
+
+impl<C> fmt::Debug for ShadowLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowLayer")
+            .field("experiment", &self.shared.experiment.name())
+            .field("config", &self.shared.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<S, C: Clone> Layer<S> for ShadowLayer<C> {
+    type Service = ShadowService<S, C>;
+
+    fn layer(&self, primary: S) -> Self::Service {
+        ShadowService::new(primary, self.candidate.clone(), self.shared.clone())
+    }
+}
