@@ -134,9 +134,23 @@ pub use context::{Context, ContextValue, MAX_CONTEXT_TEXT};
 #[cfg(feature = "serde")]
 pub use diff::{Diff, DiffKind, DiffOptions, Difference};
 pub use error::ConfigError;
-pub use experiment::builder::{CustomCompare, DefaultCompare, ExperimentBuilder};
+pub use experiment::builder::ExperimentBuilder;
 pub use experiment::flush::FlushReport;
-pub use experiment::trial::{Control, Named, NoControl, Trial};
+pub use experiment::trial::Trial;
+
+/// The builder's typestate: whether a custom comparator was given.
+pub mod builder {
+    pub use crate::experiment::builder::{CustomCompare, DefaultCompare};
+}
+
+/// A trial's typestate: the markers that say whether a control and a calibration were given,
+/// and the type-level lists of its candidates (sealed: only darklaunch implements them).
+pub mod trial {
+    pub use crate::experiment::trial::list::{
+        AsyncList, BlockingList, BoxedBlocking, CalibrationSlot, CandidateList, SyncList,
+    };
+    pub use crate::experiment::trial::{Calibration, Control, Named, NoCalibration, NoControl};
+}
 pub use experiment::{Experiment, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PUBLISH_CAPACITY};
 pub use hook::{CallbackError, Operation};
 pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
@@ -152,6 +166,24 @@ pub use timer::Sleep;
 pub mod probe {
     pub use crate::real_clock::real_clock_reads;
 }
+
+// Paths that moved keep working for one release.
+
+/// Moved to [`darklaunch::trial::Control`](crate::trial::Control).
+#[deprecated(since = "0.2.0", note = "use darklaunch::trial::Control")]
+pub type Control<F> = trial::Control<F>;
+/// Moved to [`darklaunch::trial::Named`](crate::trial::Named).
+#[deprecated(since = "0.2.0", note = "use darklaunch::trial::Named")]
+pub type Named<F> = trial::Named<F>;
+/// Moved to [`darklaunch::trial::NoControl`](crate::trial::NoControl).
+#[deprecated(since = "0.2.0", note = "use darklaunch::trial::NoControl")]
+pub type NoControl = trial::NoControl;
+/// Moved to [`darklaunch::builder::DefaultCompare`](crate::builder::DefaultCompare).
+#[deprecated(since = "0.2.0", note = "use darklaunch::builder::DefaultCompare")]
+pub type DefaultCompare = builder::DefaultCompare;
+/// Moved to [`darklaunch::builder::CustomCompare`](crate::builder::CustomCompare).
+#[deprecated(since = "0.2.0", note = "use darklaunch::builder::CustomCompare")]
+pub type CustomCompare<T> = builder::CustomCompare<T>;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -43,12 +43,13 @@ use crate::sample::hash_with_seed;
 /// assert_eq!(result.context().get("route").unwrap().to_string(), "/checkout");
 /// ```
 #[must_use = "a trial does nothing until it is run"]
-pub struct Trial<'e, T, E, C = NoControl, K = ()> {
+pub struct Trial<'e, T, E, C = NoControl, K = (), N = NoCalibration> {
     experiment: &'e Experiment<T, E>,
     key: Option<u64>,
     context: Context,
     control: C,
     candidates: K,
+    calibration: N,
 }
 
 /// Trial state: no control given yet.
@@ -66,6 +67,16 @@ pub struct Named<F> {
     behavior: Option<F>,
 }
 
+/// Trial state: no calibration behaviour.
+#[derive(Debug)]
+pub struct NoCalibration;
+
+/// Trial state: the control's second run, for noise calibration
+/// ([`Trial::calibration`](crate::Trial::calibration)).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "serde"), allow(dead_code))]
+pub struct Calibration<F>(Option<F>);
+
 impl<'e, T, E> Trial<'e, T, E> {
     pub(crate) fn new(experiment: &'e Experiment<T, E>) -> Self {
         Self {
@@ -74,11 +85,12 @@ impl<'e, T, E> Trial<'e, T, E> {
             context: Context::new(),
             control: NoControl,
             candidates: (),
+            calibration: NoCalibration,
         }
     }
 }
 
-impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
+impl<'e, T, E, C, K, N> Trial<'e, T, E, C, K, N> {
     /// The sampling key (a user id, a tenant): with a keyed sampler, the same key gets the same
     /// decision on every call, instance and restart. Hashed at once with a stable hash; nothing
     /// is kept.
@@ -108,7 +120,7 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
         self,
         name: impl Into<Cow<'static, str>>,
         candidate: F,
-    ) -> Trial<'e, T, E, C, (K, Named<F>)> {
+    ) -> Trial<'e, T, E, C, (K, Named<F>), N> {
         Trial {
             experiment: self.experiment,
             key: self.key,
@@ -121,11 +133,12 @@ impl<'e, T, E, C, K> Trial<'e, T, E, C, K> {
                     behavior: Some(candidate),
                 },
             ),
+            calibration: self.calibration,
         }
     }
 }
 
-impl<'e, T, E, K> Trial<'e, T, E, NoControl, K> {
+impl<'e, T, E, K, N> Trial<'e, T, E, NoControl, K, N> {
     /// The control: a closure for [`run`](Trial::run), a future for
     /// [`run_async`](Trial::run_async). A trial has one control; a second `.control(..)` does
     /// not compile:
@@ -135,18 +148,19 @@ impl<'e, T, E, K> Trial<'e, T, E, NoControl, K> {
     ///     darklaunch::Experiment::builder("once").build().unwrap();
     /// let value = experiment.trial().control(|| 1).control(|| 2).candidate("v2", || 1).run();
     /// ```
-    pub fn control<F>(self, control: F) -> Trial<'e, T, E, Control<F>, K> {
+    pub fn control<F>(self, control: F) -> Trial<'e, T, E, Control<F>, K, N> {
         Trial {
             experiment: self.experiment,
             key: self.key,
             context: self.context,
             control: Control(control),
             candidates: self.candidates,
+            calibration: self.calibration,
         }
     }
 }
 
-impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
+impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K, NoCalibration> {
     /// The control a second time, for noise calibration: same shape as the control (a closure
     /// for `run`, a future for `run_async` and `run_detached`). On the fraction of sampled runs
     /// that [`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise) sets, it runs like
@@ -156,8 +170,14 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
     ///
     /// It must be an independent second execution of the control's code, with the same
     /// input: nondeterminism (timestamps, random ids, unordered sets) shows up as its
-    /// differences. It travels under the reserved name `darklaunch.calibration`, which
-    /// candidates cannot use.
+    /// differences. It is not a candidate: it has no name, is never published as one, and a
+    /// trial has at most one; a second `.calibration(..)` does not compile:
+    ///
+    /// ```compile_fail
+    /// let experiment: darklaunch::Experiment<u8> =
+    ///     darklaunch::Experiment::builder("once").build().unwrap();
+    /// let value = experiment.trial().control(|| 1).calibration(|| 1).calibration(|| 1).run();
+    /// ```
     ///
     /// ```
     /// use darklaunch::noise::NoiseCalibration;
@@ -188,31 +208,44 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
     /// assert_eq!(experiment.stats().noise, 1);
     /// ```
     #[cfg(feature = "serde")]
-    pub fn calibration<B>(self, behavior: B) -> Trial<'e, T, E, Control<F>, (K, Named<B>)> {
-        self.candidate(run::calibration::CALIBRATION, behavior)
+    pub fn calibration<B>(self, behavior: B) -> Trial<'e, T, E, Control<F>, K, Calibration<B>> {
+        Trial {
+            experiment: self.experiment,
+            key: self.key,
+            context: self.context,
+            control: self.control,
+            candidates: self.candidates,
+            calibration: Calibration(Some(behavior)),
+        }
     }
+}
 
+impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
     /// Runs the control and, when sampled, the candidates (in random order unless configured
     /// otherwise); returns exactly what the control returned, or resumes its panic.
     pub fn run<O>(self) -> O
     where
         F: FnOnce() -> O,
         O: BehaviorOutput<T, E>,
-        K: list::SyncCandidates<O>,
+        K: list::SyncList<O>,
+        N: list::SyncList<O> + list::CalibrationSlot,
     {
         let inner = &*self.experiment.inner;
         if !has_runnable_candidate(inner, &self.candidates) {
             report_taken_names(inner, &self.candidates);
             return (self.control.0)();
         }
-        let Some(active) = inner.admit(self.key) else {
+        let Some(mut active) = inner.admit(self.key) else {
             return (self.control.0)();
         };
-        let mut candidates = self.candidates;
+        let (mut candidates, mut calibration) = (self.candidates, self.calibration);
         let mut slots = SmallVec::<[SyncCandidate<'_, O>; 4]>::new();
         candidates.collect(&mut slots);
         drop_taken_names(inner, &mut slots, |slot| &slot.name);
-        settle_calibration(inner, &mut slots, |slot| &slot.name);
+        if calibrates(inner, &calibration) {
+            calibration.collect(&mut slots);
+            active = active.calibrating();
+        }
         run::run_sync(inner, active, self.context, self.control.0, &mut slots)
     }
 
@@ -223,25 +256,29 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K> {
     where
         F: Future<Output = O>,
         O: BehaviorOutput<T, E>,
-        K: list::AsyncCandidates<'a, O>,
+        K: list::AsyncList<'a, O>,
+        N: list::AsyncList<'a, O> + list::CalibrationSlot,
     {
         let inner = &*self.experiment.inner;
         if !has_runnable_candidate(inner, &self.candidates) {
             report_taken_names(inner, &self.candidates);
             return self.control.0.await;
         }
-        let Some(active) = inner.admit(self.key) else {
+        let Some(mut active) = inner.admit(self.key) else {
             return self.control.0.await;
         };
         let mut boxed: BoxedCandidates<'a, O> = Vec::new();
         self.candidates.boxed(&mut boxed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
-        settle_calibration(inner, &mut boxed, |(name, _)| name);
+        if calibrates(inner, &self.calibration) {
+            self.calibration.boxed(&mut boxed);
+            active = active.calibrating();
+        }
         run::run_concurrent(inner, active, self.context, self.control.0, &mut boxed).await
     }
 }
 
-impl<T, E, F, K> Trial<'_, T, E, Control<F>, K>
+impl<T, E, F, K, N> Trial<'_, T, E, Control<F>, K, N>
 where
     T: Clone + Send + 'static,
     E: Clone + Send + 'static,
@@ -277,7 +314,8 @@ where
     where
         F: Future<Output = O>,
         O: BehaviorOutput<T, E> + Send + 'static,
-        K: list::AsyncCandidates<'static, O>,
+        K: list::AsyncList<'static, O>,
+        N: list::AsyncList<'static, O> + list::CalibrationSlot,
     {
         let experiment = self.experiment;
         let inner = &*experiment.inner;
@@ -285,13 +323,16 @@ where
             report_taken_names(inner, &self.candidates);
             return self.control.0.await;
         }
-        let Some(active) = inner.admit(self.key) else {
+        let Some(mut active) = inner.admit(self.key) else {
             return self.control.0.await;
         };
         let mut boxed: BoxedCandidates<'static, O> = Vec::new();
         self.candidates.boxed(&mut boxed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
-        settle_calibration(inner, &mut boxed, |(name, _)| name);
+        if calibrates(inner, &self.calibration) {
+            self.calibration.boxed(&mut boxed);
+            active = active.calibrating();
+        }
         let (control, returned) = experiment.observe_control(self.control.0).await;
         let context = (!self.context.is_empty()).then(|| Box::new(self.context));
         let run = active.detach(&experiment.inner);
@@ -300,7 +341,7 @@ where
     }
 }
 
-impl<T, E, F, K> Trial<'_, T, E, Control<F>, K>
+impl<T, E, F, K, N> Trial<'_, T, E, Control<F>, K, N>
 where
     T: Clone + Send + 'static,
     E: Clone + Send + 'static,
@@ -331,7 +372,8 @@ where
     where
         F: FnOnce() -> O,
         O: BehaviorOutput<T, E> + 'static,
-        K: list::BlockingCandidates<O>,
+        K: list::BlockingList<O>,
+        N: list::BlockingList<O> + list::CalibrationSlot,
     {
         let experiment = self.experiment;
         let inner = &*experiment.inner;
@@ -339,13 +381,16 @@ where
             report_taken_names(inner, &self.candidates);
             return (self.control.0)();
         }
-        let Some(active) = inner.admit(self.key) else {
+        let Some(mut active) = inner.admit(self.key) else {
             return (self.control.0)();
         };
         let mut boxed = Vec::new();
         self.candidates.boxed_blocking(&mut boxed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
-        settle_calibration(inner, &mut boxed, |(name, _)| name);
+        if calibrates(inner, &self.calibration) {
+            self.calibration.boxed_blocking(&mut boxed);
+            active = active.calibrating();
+        }
         let run = active.detach(&experiment.inner);
         run::run_detached_blocking(
             &experiment.inner,
@@ -358,34 +403,23 @@ where
 }
 
 /// Whether a trial has a candidate that would run: one whose name is neither the control's
-/// nor an earlier candidate's (nor the calibration's). A trial without one just runs the
-/// control, as in Scientist: no sampler, no `before_run`, nothing counted or published.
+/// nor an earlier candidate's. A trial without one just runs the control, as in Scientist: no
+/// sampler, no `before_run`, nothing counted or published.
 fn has_runnable_candidate<T, E>(
     inner: &Inner<T, E>,
-    candidates: &impl list::CandidateNames,
+    candidates: &impl list::CandidateList,
 ) -> bool {
     let mut names = SmallVec::<[&str; 4]>::new();
     candidates.names(&mut names);
-    names.iter().enumerate().any(|(index, name)| {
-        *name != inner.settings.control_name
-            && !is_calibration(name)
-            && !names[..index].contains(name)
-    })
-}
-
-#[cfg(feature = "serde")]
-fn is_calibration(name: &str) -> bool {
-    name == run::calibration::CALIBRATION
-}
-
-#[cfg(not(feature = "serde"))]
-fn is_calibration(_name: &str) -> bool {
-    false
+    names
+        .iter()
+        .enumerate()
+        .any(|(index, name)| *name != inner.settings.control_name && !names[..index].contains(name))
 }
 
 /// Reports every candidate of a trial whose name is taken (a trial that will not be sampled
 /// because none of its candidates can run still says why).
-fn report_taken_names<T, E>(inner: &Inner<T, E>, candidates: &impl list::CandidateNames) {
+fn report_taken_names<T, E>(inner: &Inner<T, E>, candidates: &impl list::CandidateList) {
     let mut names = SmallVec::<[&str; 4]>::new();
     candidates.names(&mut names);
     for (index, name) in names.iter().enumerate() {
@@ -429,23 +463,14 @@ pub(crate) fn drop_taken_names<T, E, S>(
     }
 }
 
-/// Keeps the calibration behaviour only when this run calibrates noise.
+/// Whether this run carries the trial's calibration behaviour: the trial has one, the
+/// experiment calibrates noise, and this run was drawn (drawn only when there is one to run).
 #[cfg_attr(not(feature = "serde"), allow(unused_variables))]
-fn settle_calibration<T, E, S>(
-    inner: &Inner<T, E>,
-    slots: &mut impl SlotList<S>,
-    name_of: impl Fn(&S) -> &Cow<'static, str>,
-) {
+fn calibrates<T, E>(inner: &Inner<T, E>, calibration: &impl list::CalibrationSlot) -> bool {
     #[cfg(feature = "serde")]
-    if let Some(index) = slots
-        .items()
-        .iter()
-        .position(|slot| name_of(slot) == run::calibration::CALIBRATION)
-    {
-        if !run::calibration::wanted(inner) {
-            slots.remove_at(index);
-        }
-    }
+    return calibration.is_given() && run::calibration::wanted(inner);
+    #[cfg(not(feature = "serde"))]
+    return false;
 }
 
 /// A list of slots that can be inspected and shortened (a `Vec` or a `SmallVec`).
@@ -472,45 +497,109 @@ impl<S, const N: usize> SlotList<S> for SmallVec<[S; N]> {
     }
 }
 
-pub(crate) mod list {
+pub mod list {
     //! The type-level list of a trial's candidates: `()`, then `((), Named<A>)`,
     //! `(((), Named<A>), Named<B>)` … so that no candidate is boxed until the call is sampled.
+    //! The calibration slot ([`NoCalibration`] or [`Calibration`]) implements the same traits
+    //! and is appended last, only to a run drawn for calibration.
 
-    use super::Named;
+    use super::{Calibration, Named, NoCalibration};
     use crate::run::{BoxedCandidates, SyncCandidate};
     use smallvec::SmallVec;
+    use std::borrow::Cow;
     use std::future::Future;
 
+    mod sealed {
+        /// Only darklaunch's own lists implement the list traits.
+        pub trait Sealed {}
+    }
+    use sealed::Sealed;
+
+    impl Sealed for () {}
+    impl<K, F> Sealed for (K, Named<F>) {}
+    impl Sealed for NoCalibration {}
+    impl<F> Sealed for Calibration<F> {}
+
     /// The names of a trial's candidates, read before the call is sampled.
-    pub trait CandidateNames {
+    pub trait CandidateList: Sealed {
         /// Appends every candidate's name, in order.
         #[doc(hidden)]
         fn names<'s>(&'s self, out: &mut SmallVec<[&'s str; 4]>);
     }
 
-    impl CandidateNames for () {
+    /// Whether a trial was given a calibration behaviour.
+    pub trait CalibrationSlot: Sealed {
+        /// True for [`Calibration`].
+        #[doc(hidden)]
+        fn is_given(&self) -> bool;
+    }
+
+    impl CalibrationSlot for NoCalibration {
+        fn is_given(&self) -> bool {
+            false
+        }
+    }
+
+    impl<F> CalibrationSlot for Calibration<F> {
+        fn is_given(&self) -> bool {
+            self.0.is_some()
+        }
+    }
+
+    impl CandidateList for () {
         fn names<'s>(&'s self, _out: &mut SmallVec<[&'s str; 4]>) {}
     }
 
-    impl<K: CandidateNames, F> CandidateNames for (K, Named<F>) {
+    impl<K: CandidateList, F> CandidateList for (K, Named<F>) {
         fn names<'s>(&'s self, out: &mut SmallVec<[&'s str; 4]>) {
             self.0.names(out);
             out.push(&self.1.name);
         }
     }
 
+    // The calibration is not a candidate: it has no name to check.
+    impl CandidateList for NoCalibration {
+        fn names<'s>(&'s self, _out: &mut SmallVec<[&'s str; 4]>) {}
+    }
+
+    impl<F> CandidateList for Calibration<F> {
+        fn names<'s>(&'s self, _out: &mut SmallVec<[&'s str; 4]>) {}
+    }
+
+    /// The label of the calibration's observation in error reports.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    fn calibration_label() -> Cow<'static, str> {
+        #[cfg(feature = "serde")]
+        return Cow::Borrowed(crate::run::calibration::CALIBRATION);
+        #[cfg(not(feature = "serde"))]
+        return Cow::Borrowed("calibration");
+    }
+
     /// Candidates that are closures returning `O`.
-    pub trait SyncCandidates<O>: CandidateNames {
+    pub trait SyncList<O>: CandidateList {
         /// Lends every candidate, in order, as a runnable slot.
         #[doc(hidden)]
         fn collect<'s>(&'s mut self, slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>);
     }
 
-    impl<O> SyncCandidates<O> for () {
+    impl<O> SyncList<O> for () {
         fn collect<'s>(&'s mut self, _slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>) {}
     }
 
-    impl<O, K: SyncCandidates<O>, F: FnOnce() -> O> SyncCandidates<O> for (K, Named<F>) {
+    impl<O> SyncList<O> for NoCalibration {
+        fn collect<'s>(&'s mut self, _slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>) {}
+    }
+
+    impl<O, F: FnOnce() -> O> SyncList<O> for Calibration<F> {
+        fn collect<'s>(&'s mut self, slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>) {
+            slots.push(SyncCandidate {
+                name: calibration_label(),
+                behavior: &mut self.0,
+            });
+        }
+    }
+
+    impl<O, K: SyncList<O>, F: FnOnce() -> O> SyncList<O> for (K, Named<F>) {
         fn collect<'s>(&'s mut self, slots: &mut SmallVec<[SyncCandidate<'s, O>; 4]>) {
             self.0.collect(slots);
             let named = &mut self.1;
@@ -525,26 +614,34 @@ pub(crate) mod list {
     pub type BoxedBlocking<O> = Box<dyn FnOnce() -> O + Send + 'static>;
 
     /// Candidates that are `Send + 'static` closures returning `O`, for a background thread.
-    pub trait BlockingCandidates<O>: CandidateNames {
+    pub trait BlockingList<O>: CandidateList {
         /// Boxes every candidate, in order.
         #[doc(hidden)]
-        fn boxed_blocking(self, out: &mut Vec<(std::borrow::Cow<'static, str>, BoxedBlocking<O>)>);
+        fn boxed_blocking(self, out: &mut Vec<(Cow<'static, str>, BoxedBlocking<O>)>);
     }
 
-    impl<O> BlockingCandidates<O> for () {
-        fn boxed_blocking(
-            self,
-            _out: &mut Vec<(std::borrow::Cow<'static, str>, BoxedBlocking<O>)>,
-        ) {
+    impl<O> BlockingList<O> for () {
+        fn boxed_blocking(self, _out: &mut Vec<(Cow<'static, str>, BoxedBlocking<O>)>) {}
+    }
+
+    impl<O> BlockingList<O> for NoCalibration {
+        fn boxed_blocking(self, _out: &mut Vec<(Cow<'static, str>, BoxedBlocking<O>)>) {}
+    }
+
+    impl<O, F: FnOnce() -> O + Send + 'static> BlockingList<O> for Calibration<F> {
+        fn boxed_blocking(self, out: &mut Vec<(Cow<'static, str>, BoxedBlocking<O>)>) {
+            if let Some(behavior) = self.0 {
+                out.push((calibration_label(), Box::new(behavior)));
+            }
         }
     }
 
-    impl<O, K, F> BlockingCandidates<O> for (K, Named<F>)
+    impl<O, K, F> BlockingList<O> for (K, Named<F>)
     where
-        K: BlockingCandidates<O>,
+        K: BlockingList<O>,
         F: FnOnce() -> O + Send + 'static,
     {
-        fn boxed_blocking(self, out: &mut Vec<(std::borrow::Cow<'static, str>, BoxedBlocking<O>)>) {
+        fn boxed_blocking(self, out: &mut Vec<(Cow<'static, str>, BoxedBlocking<O>)>) {
             self.0.boxed_blocking(out);
             let Named { name, behavior } = self.1;
             if let Some(behavior) = behavior {
@@ -554,19 +651,34 @@ pub(crate) mod list {
     }
 
     /// Candidates that are `Send` futures resolving to `O`.
-    pub trait AsyncCandidates<'a, O>: CandidateNames {
+    pub trait AsyncList<'a, O>: CandidateList {
         /// Boxes every candidate, in order.
         #[doc(hidden)]
         fn boxed(self, out: &mut BoxedCandidates<'a, O>);
     }
 
-    impl<O> AsyncCandidates<'_, O> for () {
+    impl<O> AsyncList<'_, O> for () {
         fn boxed(self, _out: &mut BoxedCandidates<'_, O>) {}
     }
 
-    impl<'a, O, K, F> AsyncCandidates<'a, O> for (K, Named<F>)
+    impl<O> AsyncList<'_, O> for NoCalibration {
+        fn boxed(self, _out: &mut BoxedCandidates<'_, O>) {}
+    }
+
+    impl<'a, O, F> AsyncList<'a, O> for Calibration<F>
     where
-        K: AsyncCandidates<'a, O>,
+        F: Future<Output = O> + Send + 'a,
+    {
+        fn boxed(self, out: &mut BoxedCandidates<'a, O>) {
+            if let Some(future) = self.0 {
+                out.push((calibration_label(), Box::pin(future)));
+            }
+        }
+    }
+
+    impl<'a, O, K, F> AsyncList<'a, O> for (K, Named<F>)
+    where
+        K: AsyncList<'a, O>,
         F: Future<Output = O> + Send + 'a,
     {
         fn boxed(self, out: &mut BoxedCandidates<'a, O>) {

@@ -317,7 +317,8 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
                 candidates,
             } = queued;
             let context = context.map(|context| *context).unwrap_or_default();
-            let prepared = prepare(self, context, control, candidates.into_vec());
+            let calibrated = run.calibrated();
+            let prepared = prepare(self, context, control, candidates.into_vec(), calibrated);
             run.end(prepared.publish(self));
             // Counted as queued until published, so that a flush waits for it.
             self.state.queued_results.fetch_sub(1, Ordering::AcqRel);
@@ -379,7 +380,7 @@ where
             })
             .collect();
         // Already off the caller's path: judge and publish here.
-        let prepared = prepare(&inner, context, control, observed);
+        let prepared = prepare(&inner, context, control, observed, run.calibrated());
         run.end(prepared.publish(&inner));
     }
 

@@ -40,7 +40,7 @@ pub(crate) fn finish<T, E>(
     control: Observation<T, E>,
     candidates: Vec<CandidateResult<T, E>>,
 ) -> ControlReturn<T, E> {
-    let prepared = prepare(inner, context, control, candidates);
+    let prepared = prepare(inner, context, control, candidates, run.calibrated());
     run.end_as(prepared.publish(inner));
     ControlReturn {
         raise: prepared.raise_message(inner),
@@ -57,15 +57,21 @@ pub(crate) struct Prepared<T, E> {
     publishable: bool,
 }
 
-/// Judges every candidate (counting the verdicts), then cleans and diffs for publication.
+/// Judges every candidate (counting the verdicts), then cleans and diffs for publication. With
+/// `calibrated`, the last of `candidates` is noise calibration's second run of the control.
 pub(crate) fn prepare<T, E>(
     inner: &Inner<T, E>,
     context: Context,
     mut control: Observation<T, E>,
     mut candidates: Vec<CandidateResult<T, E>>,
+    calibrated: bool,
 ) -> Prepared<T, E> {
+    // The calibration's result is the last, when the run has one.
+    let calibration = calibrated.then(|| candidates.pop()).flatten();
     #[cfg(feature = "serde")]
-    let mut calibration = crate::run::calibration::take(inner, &mut candidates);
+    let mut calibration = calibration.map(|result| result.observation);
+    #[cfg(not(feature = "serde"))]
+    let _ = calibration;
     for candidate in &mut candidates {
         candidate.verdict = judge(
             inner,

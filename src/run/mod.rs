@@ -36,9 +36,19 @@ pub(crate) type Finished<T, E, M> =
 pub(crate) struct ActiveRun<'a, T, E> {
     inner: &'a Inner<T, E>,
     ended: bool,
+    /// Whether the last of the run's candidate slots is noise calibration's second run of the
+    /// control.
+    calibrated: bool,
 }
 
 impl<T, E> ActiveRun<'_, T, E> {
+    /// Marks the run's last candidate slot as the calibration (see [`EndRun::calibrated`]).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn calibrating(mut self) -> Self {
+        self.calibrated = true;
+        self
+    }
+
     pub(crate) fn end(mut self, end: RunEnd) {
         self.inner.state.counters.ended(end);
         self.ended = true;
@@ -52,10 +62,12 @@ impl<T, E> ActiveRun<'_, T, E> {
     /// The same run, holding the experiment itself so that it can outlive the caller.
     pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> OwnedRun<T, E> {
         // The slot and the duty to end the run move to the owned run.
+        let calibrated = self.calibrated;
         std::mem::forget(self);
         OwnedRun {
             inner: inner.clone(),
             ended: false,
+            calibrated,
         }
     }
 }
@@ -71,9 +83,21 @@ impl<T, E> Drop for ActiveRun<'_, T, E> {
 pub(crate) struct OwnedRun<T, E> {
     inner: Arc<Inner<T, E>>,
     ended: bool,
+    calibrated: bool,
 }
 
 impl<T, E> OwnedRun<T, E> {
+    /// Marks the run's last candidate slot as the calibration (see [`EndRun::calibrated`]).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn calibrating(mut self) -> Self {
+        self.calibrated = true;
+        self
+    }
+
+    pub(crate) fn calibrated(&self) -> bool {
+        self.calibrated
+    }
+
     pub(crate) fn end(mut self, end: RunEnd) {
         self.inner.state.counters.ended(end);
         self.ended = true;
@@ -118,6 +142,7 @@ impl<T, E> PendingRun<T, E> {
         let run = OwnedRun {
             inner: inner.clone(),
             ended: false,
+            calibrated: false,
         };
         if inner.state.closed.load(Ordering::Acquire) {
             run.end(RunEnd::Skipped);
@@ -148,17 +173,30 @@ impl<T, E> Drop for PendingRun<T, E> {
 /// A run that can be ended: borrowed on the caller's path or owned once detached.
 pub(crate) trait EndRun {
     fn end_as(self, end: RunEnd);
+
+    /// Whether the last of the run's candidate results is noise calibration's (the control
+    /// run a second time), to be taken out before judging: the calibration is told apart by
+    /// its place, never by its name, so a candidate may have any name.
+    fn calibrated(&self) -> bool;
 }
 
 impl<T, E> EndRun for ActiveRun<'_, T, E> {
     fn end_as(self, end: RunEnd) {
         self.end(end);
     }
+
+    fn calibrated(&self) -> bool {
+        self.calibrated
+    }
 }
 
 impl<T, E> EndRun for OwnedRun<T, E> {
     fn end_as(self, end: RunEnd) {
         self.end(end);
+    }
+
+    fn calibrated(&self) -> bool {
+        self.calibrated
     }
 }
 
@@ -212,6 +250,7 @@ impl<T, E> Inner<T, E> {
         let run = ActiveRun {
             inner: self,
             ended: false,
+            calibrated: false,
         };
         if self.state.closed.load(Ordering::Acquire) {
             // Shut down: no new candidates. The call counts as sampled out.

@@ -12,7 +12,7 @@ use crate::context::{Context, ContextValue};
 use crate::experiment::Experiment;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::{self, BoxedCandidates, PendingRun, SyncCandidate};
+use crate::run::{self, OwnedRun, PendingRun, SyncCandidate};
 use crate::sample::hash_with_seed;
 
 /// One call the experiment sampled in: it has passed sampling and `before_run`, and is counted
@@ -230,10 +230,9 @@ impl<T, E> SampledRun<T, E> {
         let calibrates = self.drawn_for_calibration();
         let SampledRun { run, context, .. } = self;
         let inner = run.inner().clone();
-        let Some(run) = run.start() else {
+        let Some((run, mut behaviors)) = candidates.list.resolve(&inner, run, calibrates) else {
             return control();
         };
-        let mut behaviors = candidates.resolve(&inner, calibrates);
         let mut slots: smallvec::SmallVec<[SyncCandidate<'_, O>; 4]> = behaviors
             .iter_mut()
             .map(|(name, behavior)| SyncCandidate {
@@ -255,10 +254,9 @@ impl<T, E> SampledRun<T, E> {
         let calibrates = self.drawn_for_calibration();
         let SampledRun { run, context, .. } = self;
         let inner = run.inner().clone();
-        let Some(run) = run.start() else {
+        let Some((run, mut boxed)) = candidates.list.resolve(&inner, run, calibrates) else {
             return control.await;
         };
-        let mut boxed = candidates.resolve(&inner, calibrates);
         run::run_concurrent(&inner, run, context, control, &mut boxed).await
     }
 }
@@ -287,10 +285,9 @@ where
         let calibrates = self.drawn_for_calibration();
         let SampledRun { run, context, .. } = self;
         let inner = run.inner().clone();
-        let Some(run) = run.start() else {
+        let Some((run, boxed)) = candidates.list.resolve(&inner, run, calibrates) else {
             return false;
         };
-        let boxed = candidates.resolve(&inner, calibrates);
         let control = Observation::new(inner.settings.control_name.clone(), control_took, control);
         let context = (!context.is_empty()).then(|| Box::new(context));
         run::detach_boxed(&inner, run, context, control, boxed);
@@ -307,6 +304,9 @@ impl<T, E> std::fmt::Debug for SampledRun<T, E> {
     }
 }
 
+/// A started run with its candidates, in the order they are run.
+type Resolved<T, E, B> = (OwnedRun<T, E>, Vec<(Cow<'static, str>, B)>);
+
 /// A named candidate list: `None` names the experiment's default candidate name.
 struct CandidateList<B> {
     named: Vec<(Option<Cow<'static, str>>, B)>,
@@ -322,12 +322,15 @@ impl<B> CandidateList<B> {
     }
 
     /// The candidates under their names (taken names dropped and reported, as in a trial),
-    /// with the calibration under its reserved name when this run calibrates.
+    /// with the calibration last when this run calibrates (then the run is marked so).
     fn resolve<T, E>(
         self,
         inner: &crate::experiment::Inner<T, E>,
+        run: PendingRun<T, E>,
         calibrates: bool,
-    ) -> Vec<(Cow<'static, str>, B)> {
+    ) -> Option<Resolved<T, E, B>> {
+        #[cfg_attr(not(feature = "serde"), allow(unused_mut))]
+        let mut run = run.start()?;
         let mut list: Vec<(Cow<'static, str>, B)> = self
             .named
             .into_iter()
@@ -342,10 +345,11 @@ impl<B> CandidateList<B> {
         #[cfg(feature = "serde")]
         if let (true, Some(calibration)) = (calibrates, self.calibration) {
             list.push((Cow::Borrowed(run::calibration::CALIBRATION), calibration));
+            run = run.calibrating();
         }
         #[cfg(not(feature = "serde"))]
         let _ = (calibrates, self.calibration);
-        list
+        Some((run, list))
     }
 }
 
@@ -390,14 +394,6 @@ impl<'a, O> Candidates<'a, O> {
     pub fn calibration(mut self, control_again: impl Future<Output = O> + Send + 'a) -> Self {
         self.list.calibration = Some(Box::pin(control_again));
         self
-    }
-
-    fn resolve<T, E>(
-        self,
-        inner: &crate::experiment::Inner<T, E>,
-        calibrates: bool,
-    ) -> BoxedCandidates<'a, O> {
-        self.list.resolve(inner, calibrates)
     }
 }
 
@@ -457,14 +453,6 @@ impl<'a, O> SyncCandidates<'a, O> {
     pub fn calibration(mut self, control_again: impl FnOnce() -> O + 'a) -> Self {
         self.list.calibration = Some(Some(Box::new(control_again)));
         self
-    }
-
-    fn resolve<T, E>(
-        self,
-        inner: &crate::experiment::Inner<T, E>,
-        calibrates: bool,
-    ) -> Vec<(Cow<'static, str>, BoxedClosure<'a, O>)> {
-        self.list.resolve(inner, calibrates)
     }
 }
 
