@@ -114,6 +114,7 @@ pub mod insight;
 mod observation;
 mod output;
 #[cfg(feature = "serde")]
+#[path = "diff/path.rs"]
 pub mod path;
 pub mod publish;
 mod real_clock;
