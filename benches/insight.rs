@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use darklaunch::diff::DiffOptions;
 use darklaunch::insight::{Insight, NoiseCalibration};
-use darklaunch::{DiffOptions, Experiment};
+use darklaunch::Experiment;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -104,6 +104,8 @@ mod capture;
 mod clock;
 mod context;
 #[cfg(feature = "serde")]
+mod deprecated;
+#[cfg(feature = "serde")]
 pub mod diff;
 mod error;
 mod experiment;
@@ -113,9 +115,6 @@ mod hook;
 pub mod insight;
 mod observation;
 mod output;
-#[cfg(feature = "serde")]
-#[path = "diff/path.rs"]
-pub mod path;
 pub mod publish;
 mod real_clock;
 mod run;
@@ -135,8 +134,10 @@ pub use background::{Background, BackgroundBuilder};
 pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};
 pub use clock::{Clock, ManualClock};
 pub use context::{Context, ContextValue, MAX_CONTEXT_TEXT};
+// Old paths of diff items, deprecated since 0.2.0: see `deprecated.rs`.
 #[cfg(feature = "serde")]
-pub use diff::{Diff, DiffKind, DiffOptions, Difference};
+#[allow(deprecated)]
+pub use deprecated::{path, Diff, DiffKind, DiffOptions, Difference};
 pub use error::ConfigError;
 pub use experiment::Experiment;
 pub use flush::FlushReport;

@@ -3,7 +3,7 @@
 //! [`diff`] serializes two values into [`serde_json::Value`]s (without
 //! unbounded recursion, see below) and compares them with [`diff_values`],
 //! which walks both trees and reports each [`Difference`] with its JSON path
-//! (see [`crate::path`]). [`same`] answers only "would the diff be empty?",
+//! (see [paths](#paths-and-path-patterns)). [`same`] answers only "would the diff be empty?",
 //! stopping at the first difference. [`DiffOptions`] bounds the size of the
 //! report, ignores subtrees, redacts subtrees, sets a numeric tolerance and
 //! selects arrays to compare as multisets.
@@ -72,10 +72,46 @@
 //! at most [`MAX_PATH_BYTES`] bytes ([`Difference::path_cut`]), and a
 //! serialization error at most [`MAX_ERROR_TEXT`] bytes. What is cut ends in
 //! `…` and is flagged.
+//!
+//! # Paths and path patterns
+//!
+//! A *path* locates one node inside a JSON document. It is a list of
+//! [`PathSegment`]s and renders (see [`render_path`]) as text like
+//! `$.items[3].price`: the root is `$`, an identifier-like object key is
+//! written `.key`, any other key is written in bracket form with JSON string
+//! escaping (`$["weird key"]`), and an array index is written `[3]`.
+//!
+//! A [`PathPattern`] selects a set of paths. Patterns use the same syntax
+//! plus wildcards:
+//!
+//! | syntax        | matches                                         |
+//! |---------------|-------------------------------------------------|
+//! | `.key`        | the object key `key`                            |
+//! | `["any key"]` | the object key `any key` (JSON string escapes)  |
+//! | `[3]`         | array index 3                                   |
+//! | `.*`          | any single key or index                         |
+//! | `[*]`         | any single array index                          |
+//! | `..`          | any number (zero or more) of segments; must be followed by a key, `*` or a bracket, e.g. `$..id` |
+//!
+//! In dot form a key may contain any characters except `.`, `[`, `]`, `*`,
+//! quotes, whitespace and control characters; use the bracket form for
+//! anything else. Bracket contents allow no surrounding whitespace.
+//!
+//! ## Size caps on reported paths
+//!
+//! A map key is data, and can be as long as any value. The paths a
+//! [`Diff`] reports are therefore capped like its values:
+//! every key segment is cut to at most [`MAX_KEY_BYTES`] bytes (ending in
+//! `…`), and a rendered path to at most [`MAX_PATH_BYTES`] bytes (the
+//! segments that do not fit are dropped and the text ends in `…`). See
+//! [`Difference::path_cut`].
+//! [`render_path`] itself renders whatever it is given, uncapped.
 
 mod compare;
 mod hash;
 mod options;
+mod path;
+mod pattern;
 mod redact;
 #[cfg(test)]
 mod test_support;
@@ -84,11 +120,11 @@ mod types;
 mod walk;
 
 pub use crate::capture::{DEPTH_CUT, INFINITY, MAX_ERROR_TEXT, NAN, NEG_INFINITY};
-pub use crate::path::{
-    render_path, PathPattern, PathPatternError, PathSegment, MAX_KEY_BYTES, MAX_PATH_BYTES,
-};
 pub use compare::{comparator, diff, diff_values, same, same_values};
 pub use options::DiffOptions;
+pub(crate) use path::{push_segment, SegRef};
+pub use path::{render_path, PathSegment, MAX_KEY_BYTES, MAX_PATH_BYTES};
+pub use pattern::{PathPattern, PathPatternError};
 pub use redact::{IGNORED, REDACTED};
 pub use types::{Diff, DiffKind, Difference};
 pub use walk::MAX_DEPTH;

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use super::path::SegRef;
 use super::walk::{is_container, MAX_DEPTH};
 use super::{DiffOptions, DEPTH_CUT};
-use crate::path::SegRef;
 
 /// The text that replaces redacted values in a [`Diff`](super::Diff) (see
 /// [`DiffOptions::redact`]).

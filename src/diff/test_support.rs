@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{diff_values, Diff, DiffKind, DiffOptions, PathPattern};
+use super::{diff_values, Diff, DiffKind, DiffOptions, PathPattern, PathSegment};
 
 pub(super) fn d(control: Value, candidate: Value) -> Diff {
     diff_values(&control, &candidate, &DiffOptions::new())
@@ -25,4 +25,22 @@ pub(super) fn nested(depth: usize, leaf: Value) -> Value {
         v = json!({ "n": [v] });
     }
     v
+}
+
+pub(super) fn path(segments: &[&dyn ToSeg]) -> Vec<PathSegment> {
+    segments.iter().map(|s| s.to_seg()).collect()
+}
+
+pub(super) trait ToSeg {
+    fn to_seg(&self) -> PathSegment;
+}
+impl ToSeg for &str {
+    fn to_seg(&self) -> PathSegment {
+        PathSegment::from(*self)
+    }
+}
+impl ToSeg for usize {
+    fn to_seg(&self) -> PathSegment {
+        PathSegment::Index(*self)
+    }
 }

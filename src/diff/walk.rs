@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use serde_json::{Map, Number, Value};
 
 use super::hash::hash_value;
+use super::path::{capped_path, SegRef};
 use super::redact::scrub;
 use super::truncate::limit_value;
 use super::{Diff, DiffKind, DiffOptions, Difference, DEPTH_CUT, REDACTED};
 use crate::capture::is_non_finite_text;
-use crate::path::{capped_path, SegRef};
 
 /// How many levels of arrays and objects a diff compares: an array or object
 /// at this depth (a path of 128 segments) is not looked into, and neither is

@@ -11,12 +11,12 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::diff::PathSegment;
 use crate::diff::{Diff, Difference};
 use crate::insight::bounded::{json_of, json_of_value};
 use crate::insight::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
-use crate::path::PathSegment;
 use crate::text::escape_control;
 use crate::text::{capped, capped_display};
 
