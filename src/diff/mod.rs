@@ -31,7 +31,7 @@
 //!   at or below a redacted path is replaced by [`REDACTED`], and so is every
 //!   redacted subtree nested inside a reported value. Values are stripped of
 //!   ignored subtrees first, redacted second and truncated
-//!   ([`DiffOptions::max_value_chars`]) last.
+//!   ([`DiffOptions::max_value_bytes`]) last.
 //!
 //! # Non-finite floats
 //!
@@ -67,11 +67,11 @@
 //!
 //! Every part of a [`Diff`] is bounded: at most
 //! [`max_differences`](DiffOptions::max_differences) differences, each value
-//! at most [`max_value_chars`](DiffOptions::max_value_chars) characters of
-//! JSON, each path key at most [`MAX_KEY_BYTES`] bytes and each rendered path
-//! at most [`MAX_PATH_BYTES`] bytes ([`Difference::path_cut`]), and a
-//! serialization error at most [`MAX_ERROR_TEXT`] bytes. What is cut ends in
-//! `…` and is flagged.
+//! at most [`max_value_bytes`](DiffOptions::max_value_bytes) bytes of JSON
+//! (cut on a character boundary, then `…`), each path key at most
+//! [`MAX_KEY_BYTES`] bytes and each rendered path at most [`MAX_PATH_BYTES`]
+//! bytes ([`Difference::path_cut`]), and a serialization error at most
+//! [`MAX_ERROR_TEXT`] bytes. What is cut ends in `…` and is flagged.
 //!
 //! # Paths and path patterns
 //!

@@ -20,7 +20,7 @@ use super::{PathPattern, PathPatternError};
 #[derive(Clone, Debug)]
 pub struct DiffOptions {
     pub(super) max_differences: usize,
-    pub(super) max_value_chars: usize,
+    pub(super) max_value_bytes: usize,
     pub(super) ignored: Vec<PathPattern>,
     pub(super) redacted: Vec<PathPattern>,
     pub(super) unordered: Vec<PathPattern>,
@@ -35,12 +35,12 @@ impl Default for DiffOptions {
 
 impl DiffOptions {
     /// Default options: at most 32 differences kept, values longer than 256
-    /// characters of compact JSON truncated, nothing ignored or redacted,
+    /// bytes of compact JSON truncated, nothing ignored or redacted,
     /// exact number comparison, all arrays ordered.
     pub fn new() -> Self {
         DiffOptions {
             max_differences: 32,
-            max_value_chars: 256,
+            max_value_bytes: 256,
             ignored: Vec::new(),
             redacted: Vec::new(),
             unordered: Vec::new(),
@@ -57,13 +57,41 @@ impl DiffOptions {
     }
 
     /// Truncates reported values: a control or candidate value whose compact
-    /// JSON text is longer than `n` characters (Unicode scalar values) is
-    /// replaced by a [`Value::String`](serde_json::Value::String) holding the first `n` characters of
-    /// that text followed by `…`, and [`Difference::truncated`](super::Difference::truncated) is set.
-    /// `usize::MAX` disables truncation.
-    pub fn max_value_chars(mut self, n: usize) -> Self {
-        self.max_value_chars = n;
+    /// JSON text is longer than `n` bytes is replaced by a
+    /// [`Value::String`](serde_json::Value::String) holding the longest prefix of that text
+    /// of at most `n` bytes that ends on a character boundary (a character is never split),
+    /// followed by `…`, and [`Difference::truncated`](super::Difference::truncated) is set.
+    /// The default is 256 bytes; `usize::MAX` disables truncation.
+    ///
+    /// Bytes, like every other cap in the crate (the insight options, context text, paths),
+    /// so a value's share of a log line or span event does not depend on its script.
+    ///
+    /// ```
+    /// use darklaunch::diff::{diff_values, DiffOptions};
+    /// use serde_json::json;
+    ///
+    /// let options = DiffOptions::new().max_value_bytes(6);
+    /// let d = diff_values(&json!("abcdefgh"), &json!("€€€"), &options);
+    /// // `"abcdefgh"` is 10 bytes of JSON: its first 6 are kept.
+    /// assert_eq!(d.differences[0].control, Some(json!("\"abcde…")));
+    /// // `"€€€"` is 11 bytes (a `€` takes 3): 4 bytes fit, and the cut stays before the
+    /// // second `€` rather than inside it.
+    /// assert_eq!(d.differences[0].candidate, Some(json!("\"€…")));
+    /// assert!(d.differences[0].truncated);
+    /// ```
+    pub fn max_value_bytes(mut self, n: usize) -> Self {
+        self.max_value_bytes = n;
         self
+    }
+
+    /// The old name of [`max_value_bytes`](Self::max_value_bytes), which it calls: `n` now
+    /// counts **bytes** of compact JSON, no longer characters (the same for ASCII text).
+    #[deprecated(
+        since = "0.2.0",
+        note = "use DiffOptions::max_value_bytes (the cap now counts bytes, not characters)"
+    )]
+    pub fn max_value_chars(self, n: usize) -> Self {
+        self.max_value_bytes(n)
     }
 
     /// Skips every path matched by `pattern`, including whole subtrees below
@@ -131,7 +159,7 @@ impl DiffOptions {
     /// [`DiffKind::TypeChanged`](super::DiffKind::TypeChanged) object, an Added or Removed object — carries
     /// its values with every redacted subtree inside them replaced by
     /// [`REDACTED`](super::REDACTED). Redaction happens before truncation
-    /// ([`max_value_chars`](Self::max_value_chars)), so a truncated value
+    /// ([`max_value_bytes`](Self::max_value_bytes)), so a truncated value
     /// never holds a prefix of redacted text.
     ///
     /// Paths themselves are kept: a difference below a redacted path still
@@ -223,7 +251,7 @@ mod tests {
     fn defaults() {
         let o = DiffOptions::default();
         assert_eq!(o.max_differences, 32);
-        assert_eq!(o.max_value_chars, 256);
+        assert_eq!(o.max_value_bytes, 256);
         assert!(o.ignored.is_empty() && o.unordered.is_empty() && o.redacted.is_empty());
         assert!(o.tolerance().is_none());
         assert!(Diff::default().is_empty());

@@ -353,7 +353,7 @@ mod tests {
     fn redaction_before_truncation() {
         // The secret sorts first, so truncating the unredacted value would
         // keep a prefix of it.
-        let options = DiffOptions::new().redact(pat("$.a")).max_value_chars(20);
+        let options = DiffOptions::new().redact(pat("$.a")).max_value_bytes(20);
         let diff = diff_values(
             &json!(null),
             &json!({"a": "secret-secret-secret", "b": "x".repeat(40)}),
@@ -365,7 +365,7 @@ mod tests {
         assert!(!format!("{diff:?}").contains("secret"));
 
         // The placeholder itself obeys the limit.
-        let tiny = DiffOptions::new().redact(pat("$")).max_value_chars(3);
+        let tiny = DiffOptions::new().redact(pat("$")).max_value_bytes(3);
         let diff = diff_values(&json!(1), &json!(2), &tiny);
         assert_eq!(diff.differences[0].control, Some(json!("\"[r…")));
         assert!(diff.differences[0].truncated);
@@ -376,7 +376,7 @@ mod tests {
         let options = DiffOptions::new()
             .try_redact("$..secret")
             .unwrap()
-            .max_value_chars(usize::MAX);
+            .max_value_bytes(usize::MAX);
         // Redacted inside a reported value, however deep (within the limit).
         let a = json!({"x": nested(60, json!({"secret": "deep-secret-1"}))});
         let diff = diff_values(&a, &json!({"x": 1}), &options);

@@ -69,7 +69,7 @@ pub struct Difference {
     )]
     pub candidate: Option<Value>,
     /// True if `control` or `candidate` was shortened because of
-    /// [`DiffOptions::max_value_chars`](super::DiffOptions::max_value_chars).
+    /// [`DiffOptions::max_value_bytes`](super::DiffOptions::max_value_bytes).
     pub truncated: bool,
     /// True if `path` and `segments` were shortened: a key longer than
     /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) was cut (it ends in `…`), or the rendered path would

@@ -489,7 +489,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         let at = self.path.as_slice();
         let path = capped_path(at);
         let options = self.options;
-        let limit = options.max_value_chars;
+        let limit = options.max_value_bytes;
         let redact_here = self.is_redacted();
         let (mut truncated, mut depth_cut) = (false, false);
         let mut publishable = |value: &Value| {
@@ -851,7 +851,7 @@ mod tests {
         let shallow = d(a.clone(), json!({"n": 1}));
         assert_eq!(kinds(&shallow), [("$.n", DiffKind::TypeChanged)]);
         assert!(shallow.depth_cut);
-        let unlimited = DiffOptions::new().max_value_chars(usize::MAX);
+        let unlimited = DiffOptions::new().max_value_bytes(usize::MAX);
         let shallow = diff_values(&a, &json!({"n": 1}), &unlimited);
         let control = shallow.differences[0].control.clone().unwrap();
         assert_eq!(value_depth(&control), MAX_DEPTH - 1);
