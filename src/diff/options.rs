@@ -2,7 +2,8 @@
 
 use super::{PathPattern, PathPatternError};
 
-/// Options for [`diff`](super::diff) and [`diff_values`](super::diff_values), built in builder style.
+/// Options for [`diff`](super::diff) and [`diff_values`](super::diff_values), built in
+/// builder style.
 ///
 /// `DiffOptions::default()` equals [`DiffOptions::new()`].
 ///
@@ -156,8 +157,8 @@ impl DiffOptions {
     /// candidate values (where present) are replaced by
     /// `Value::String(`[`REDACTED`](super::REDACTED)`)`. A difference reported above a
     /// redacted path — a [`DiffKind::Reordered`](super::DiffKind::Reordered) array, a
-    /// [`DiffKind::TypeChanged`](super::DiffKind::TypeChanged) object, an Added or Removed object — carries
-    /// its values with every redacted subtree inside them replaced by
+    /// [`DiffKind::TypeChanged`](super::DiffKind::TypeChanged) object, an Added or Removed
+    /// object — carries its values with every redacted subtree inside them replaced by
     /// [`REDACTED`](super::REDACTED). Redaction happens before truncation
     /// ([`max_value_bytes`](Self::max_value_bytes)), so a truncated value
     /// never holds a prefix of redacted text.

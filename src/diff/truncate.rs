@@ -85,8 +85,8 @@ mod tests {
         assert_eq!(x.candidate, Some(json!("[1,2,…")));
         assert!(x.to_string().ends_with(" (truncated)"));
 
-        // Bytes, not characters: `"éèêëx"` is 11 bytes of JSON, and its first 5 hold two `é`-like
-        // characters of 2 bytes each after the quote.
+        // Bytes, not characters: `"éèêëx"` is 11 bytes of JSON; its first 5 are the quote
+        // and two characters of 2 bytes each.
         let diff = diff_values(&json!("ab"), &json!("éèêëx"), &options);
         let x = &diff.differences[0];
         assert_eq!(x.control, Some(json!("ab")));

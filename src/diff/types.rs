@@ -46,9 +46,10 @@ impl fmt::Display for DiffKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
     /// Rendered JSON path, e.g. `$.items[3].price`; at most
-    /// [`MAX_PATH_BYTES`](super::MAX_PATH_BYTES) bytes, with keys cut to [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) bytes (see
-    /// [`path_cut`](Self::path_cut)). Equals `render_path(&segments)` unless
-    /// trailing segments were dropped, when it is that text followed by `…`.
+    /// [`MAX_PATH_BYTES`](super::MAX_PATH_BYTES) bytes, with keys cut to
+    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) bytes (see [`path_cut`](Self::path_cut)).
+    /// Equals `render_path(&segments)` unless trailing segments were dropped, when it is that
+    /// text followed by `…`.
     pub path: String,
     /// The same path as segments, with the same caps.
     pub segments: Vec<PathSegment>,
@@ -72,9 +73,9 @@ pub struct Difference {
     /// [`DiffOptions::max_value_bytes`](super::DiffOptions::max_value_bytes).
     pub truncated: bool,
     /// True if `path` and `segments` were shortened: a key longer than
-    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) was cut (it ends in `…`), or the rendered path would
-    /// have been longer than [`MAX_PATH_BYTES`](super::MAX_PATH_BYTES) and its trailing segments were
-    /// dropped (`path` ends in `…`, `segments` holds the segments kept). A cut
+    /// [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) was cut (it ends in `…`), or the rendered path
+    /// would have been longer than [`MAX_PATH_BYTES`](super::MAX_PATH_BYTES) and its trailing
+    /// segments were dropped (`path` ends in `…`, `segments` holds the segments kept). A cut
     /// path no longer names exactly one place: two differences under distinct
     /// long keys sharing their first [`MAX_KEY_BYTES`](super::MAX_KEY_BYTES) bytes stay two
     /// differences, but their paths may read the same. Serialized only when
@@ -119,11 +120,13 @@ impl fmt::Display for Difference {
 /// The result of comparing a control value with a candidate value.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diff {
-    /// The differences kept, at most [`DiffOptions::max_differences`](super::DiffOptions::max_differences).
+    /// The differences kept, at most
+    /// [`DiffOptions::max_differences`](super::DiffOptions::max_differences).
     pub differences: Vec<Difference>,
     /// How many further differences were found but not kept.
     pub omitted: usize,
-    /// How many ignored places differed (see [`DiffOptions::ignore_path`](super::DiffOptions::ignore_path)):
+    /// How many ignored places differed (see
+    /// [`DiffOptions::ignore_path`](super::DiffOptions::ignore_path)):
     /// each place skipped because its path is ignored, where control and
     /// candidate differ or only one has a value, counts once. Not part of
     /// [`len`](Self::len) or [`is_empty`](Self::is_empty): an empty diff with

@@ -1,5 +1,6 @@
-//! The structural walk over two JSON trees, shared by [`diff_values`](super::diff_values) (which records every
-//! difference) and [`same_values`](super::same_values) (which stops at the first).
+//! The structural walk over two JSON trees, shared by [`diff_values`](super::diff_values)
+//! (which records every difference) and [`same_values`](super::same_values) (which stops at
+//! the first).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
