@@ -11,8 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diff::PathSegment;
-use crate::diff::{Diff, Difference};
+use crate::diff::{Diff, Difference, PathSegment};
 use crate::insight::bounded::{json_of, json_of_value};
 use crate::insight::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
