@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use darklaunch::diff::DiffOptions;
 use darklaunch::insight::Insight;
 use darklaunch::noise::NoiseCalibration;
-use darklaunch::{DiffOptions, Experiment};
+use darklaunch::Experiment;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -9,8 +9,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use darklaunch::diff::DiffOptions;
 use darklaunch::publish::{JsonLinesPublisher, OtelPublisher, TracingPublisher};
-use darklaunch::{DiffOptions, Experiment, Sampler};
+use darklaunch::{Experiment, Sampler};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};

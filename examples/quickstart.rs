@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use darklaunch::diff::DiffOptions;
 use darklaunch::publish::Recorder;
-use darklaunch::{DiffOptions, Experiment, Sampler, Verdict};
+use darklaunch::{Experiment, Sampler, Verdict};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -19,8 +19,9 @@
 
 use std::error::Error;
 
+use darklaunch::diff::DiffOptions;
 use darklaunch::publish::OtelPublisher;
-use darklaunch::{DiffOptions, Experiment, Sampler};
+use darklaunch::{Experiment, Sampler};
 use opentelemetry::global;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::metrics::SdkMeterProvider;

@@ -102,6 +102,7 @@ mod background;
 mod capture;
 mod clock;
 mod context;
+mod deprecated;
 #[cfg(feature = "serde")]
 pub mod diff;
 mod error;
@@ -113,8 +114,6 @@ pub mod insight;
 pub mod noise;
 mod observation;
 mod output;
-#[cfg(feature = "serde")]
-pub mod path;
 pub mod publish;
 mod real_clock;
 mod run;
@@ -131,8 +130,12 @@ mod utc;
 pub use background::{Background, BackgroundBuilder};
 pub use clock::{Clock, ManualClock};
 pub use context::{Context, ContextValue, MAX_CONTEXT_TEXT};
+// Old paths, deprecated since 0.2.0: see `deprecated.rs`.
 #[cfg(feature = "serde")]
-pub use diff::{Diff, DiffKind, DiffOptions, Difference};
+#[allow(deprecated)]
+pub use deprecated::{path, Diff, DiffKind, DiffOptions, Difference};
+#[allow(deprecated)]
+pub use deprecated::{Control, CustomCompare, DefaultCompare, Named, NoControl};
 pub use error::ConfigError;
 pub use experiment::builder::ExperimentBuilder;
 pub use experiment::flush::FlushReport;
@@ -166,24 +169,6 @@ pub use timer::Sleep;
 pub mod probe {
     pub use crate::real_clock::real_clock_reads;
 }
-
-// Paths that moved keep working for one release.
-
-/// Moved to [`darklaunch::trial::Control`](crate::trial::Control).
-#[deprecated(since = "0.2.0", note = "use darklaunch::trial::Control")]
-pub type Control<F> = trial::Control<F>;
-/// Moved to [`darklaunch::trial::Named`](crate::trial::Named).
-#[deprecated(since = "0.2.0", note = "use darklaunch::trial::Named")]
-pub type Named<F> = trial::Named<F>;
-/// Moved to [`darklaunch::trial::NoControl`](crate::trial::NoControl).
-#[deprecated(since = "0.2.0", note = "use darklaunch::trial::NoControl")]
-pub type NoControl = trial::NoControl;
-/// Moved to [`darklaunch::builder::DefaultCompare`](crate::builder::DefaultCompare).
-#[deprecated(since = "0.2.0", note = "use darklaunch::builder::DefaultCompare")]
-pub type DefaultCompare = builder::DefaultCompare;
-/// Moved to [`darklaunch::builder::CustomCompare`](crate::builder::CustomCompare).
-#[deprecated(since = "0.2.0", note = "use darklaunch::builder::CustomCompare")]
-pub type CustomCompare<T> = builder::CustomCompare<T>;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -9,9 +9,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::diff::{Diff, Difference};
+use crate::diff::{push_segment, Diff, Difference, PathSegment, SegRef};
 use crate::error::ConfigError;
-use crate::path::{push_segment, PathSegment, SegRef};
 use crate::sample::Sampler;
 use crate::text::{capped, Bounded};
 

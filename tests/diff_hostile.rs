@@ -83,7 +83,7 @@ fn hostile_options() -> DiffOptions {
         .unwrap()
         .try_unordered_arrays("$..*")
         .unwrap()
-        .max_value_chars(usize::MAX)
+        .max_value_bytes(usize::MAX)
 }
 
 /// Everything a publisher does with a diff: display, debug, serialize, clone, compare, drop.

@@ -335,7 +335,7 @@ fn arb_float() -> impl Strategy<Value = f64> {
 fn unbounded() -> DiffOptions {
     DiffOptions::new()
         .max_differences(usize::MAX)
-        .max_value_chars(usize::MAX)
+        .max_value_bytes(usize::MAX)
 }
 
 /// Applies the differences to `control`: sets first, then removals from the
@@ -387,8 +387,8 @@ fn apply(control: &Value, diff: &Diff) -> Result<Value, String> {
     Ok(out)
 }
 
-fn chars(value: &Value) -> usize {
-    serde_json::to_string(value).unwrap().chars().count()
+fn json_bytes(value: &Value) -> usize {
+    serde_json::to_string(value).unwrap().len()
 }
 
 /// Builds a pattern covering `path`, generalizing some segments to
@@ -584,7 +584,7 @@ proptest! {
         for options in [
             DiffOptions::new(),
             unbounded(),
-            DiffOptions::new().max_differences(0).max_value_chars(0),
+            DiffOptions::new().max_differences(0).max_value_bytes(0),
             DiffOptions::new().float_tolerance(0.5),
             DiffOptions::new().unordered_arrays("$".parse().unwrap()).unordered_arrays("$..*".parse().unwrap()),
         ] {
@@ -653,12 +653,12 @@ proptest! {
     fn bounds_hold(
         (control, candidate) in arb_pair(),
         max_differences in 0usize..8,
-        max_chars in 0usize..40,
+        max_bytes in 0usize..40,
     ) {
         let full = diff_values(&control, &candidate, &unbounded());
         let options = DiffOptions::new()
             .max_differences(max_differences)
-            .max_value_chars(max_chars);
+            .max_value_bytes(max_bytes);
         let diff = diff_values(&control, &candidate, &options);
         prop_assert!(diff.differences.len() <= max_differences);
         prop_assert_eq!(diff.len(), diff.differences.len() + diff.omitted);
@@ -675,15 +675,17 @@ proptest! {
                 prop_assert_eq!(kept.is_some(), original.is_some());
                 let (Some(kept), Some(original)) = (kept, original) else { continue };
                 let text = serde_json::to_string(original).unwrap();
-                if text.chars().count() <= max_chars {
+                if text.len() <= max_bytes {
                     prop_assert_eq!(kept, original);
-                    prop_assert!(chars(kept) <= max_chars);
+                    prop_assert!(json_bytes(kept) <= max_bytes);
                 } else {
                     any_truncated = true;
-                    let expected: String = text.chars().take(max_chars).chain(['…']).collect();
+                    // The longest prefix within the cap that does not split a character.
+                    let cut = (0..=max_bytes).rev().find(|&n| text.is_char_boundary(n)).unwrap_or(0);
+                    let expected = format!("{}…", &text[..cut]);
                     prop_assert_eq!(kept, &Value::String(expected));
                     // The kept text is bounded: the limit plus the ellipsis.
-                    prop_assert!(kept.as_str().unwrap().chars().count() <= max_chars + 1);
+                    prop_assert!(kept.as_str().unwrap().len() <= max_bytes + '…'.len_utf8());
                 }
             }
             prop_assert_eq!(d.truncated, any_truncated);
@@ -891,7 +893,7 @@ proptest! {
 
         let mut options = DiffOptions::new()
             .max_differences(max_differences)
-            .max_value_chars(max_chars);
+            .max_value_bytes(max_chars);
         for pattern in &patterns {
             options = options.redact(pattern.clone());
         }
@@ -904,7 +906,7 @@ proptest! {
         // Same findings as without redaction.
         let plain_options = DiffOptions::new()
             .max_differences(max_differences)
-            .max_value_chars(max_chars);
+            .max_value_bytes(max_chars);
         let unredacted = diff_values(&control, &candidate, &plain_options);
         prop_assert_eq!(diff.len(), unredacted.len());
         prop_assert_eq!(diff.omitted, unredacted.omitted);

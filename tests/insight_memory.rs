@@ -130,7 +130,7 @@ fn resident_memory_of_an_insight_is_bounded_by_its_options() {
     );
     let insight = Insight::with_options(options);
     let experiment: Experiment<BTreeMap<String, String>> = Experiment::builder("keys")
-        .diff(DiffOptions::new().max_value_chars(usize::MAX))
+        .diff(DiffOptions::new().max_value_bytes(usize::MAX))
         .publisher(insight.clone())
         .build()
         .expect("valid");

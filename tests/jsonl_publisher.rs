@@ -227,7 +227,7 @@ fn writes_mismatches_errors_and_timeouts_but_not_matches() {
         })
     );
     // The diff field deserializes back into a `Diff`.
-    let diff: darklaunch::Diff = serde_json::from_value(mismatch["diff"].clone()).unwrap();
+    let diff: darklaunch::diff::Diff = serde_json::from_value(mismatch["diff"].clone()).unwrap();
     assert_eq!(diff.paths().collect::<Vec<_>>(), ["$.price"]);
 
     let panic = &lines[1];

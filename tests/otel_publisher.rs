@@ -9,9 +9,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use darklaunch::diff::DiffOptions;
 use darklaunch::publish::otel::DEFAULT_DURATION_BUCKETS;
 use darklaunch::publish::OtelPublisher;
-use darklaunch::{Clock, DiffOptions, Experiment, ManualClock};
+use darklaunch::{Clock, Experiment, ManualClock};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Array, KeyValue, Value};

@@ -24,8 +24,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use darklaunch::diff::DiffOptions;
 use darklaunch::publish::OtelPublisher;
-use darklaunch::{DiffOptions, Experiment, Sampler};
+use darklaunch::{Experiment, Sampler};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;

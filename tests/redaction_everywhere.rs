@@ -114,7 +114,7 @@ fn one_secret_reaches_no_output() {
             DiffOptions::new()
                 .try_redact("$.card.number")
                 .unwrap()
-                .max_value_chars(64),
+                .max_value_bytes(64),
         )
         .publisher(JsonLinesPublisher::new(lines.clone()))
         .publisher(TracingPublisher::new())

@@ -14,8 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use darklaunch::diff::DiffOptions;
 use darklaunch::insight::{Insight, InsightOptions, ReleaseStatus};
-use darklaunch::{DiffOptions, Experiment};
+use darklaunch::Experiment;
 use serde::Serialize;
 
 /// The control's series colour in the charts (`#1c7ed6`).

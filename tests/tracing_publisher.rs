@@ -158,7 +158,7 @@ fn experiment(clock: &ManualClock, publisher: TracingPublisher) -> Experiment<Qu
             DiffOptions::default()
                 .try_redact("$..card")
                 .unwrap()
-                .max_value_chars(200),
+                .max_value_bytes(200),
         )
         .build()
         .unwrap()

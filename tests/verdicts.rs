@@ -222,7 +222,7 @@ fn raise_on_mismatches_shows_the_differing_paths() {
         currency: &'static str,
     }
     let experiment: Experiment<Quote> = Experiment::builder("raising-diff")
-        .diff(darklaunch::DiffOptions::default())
+        .diff(darklaunch::diff::DiffOptions::default())
         .raise_on_mismatches(true)
         .build()
         .unwrap();
@@ -256,7 +256,7 @@ fn the_mismatch_panic_puts_the_diff_first_and_never_shows_a_redacted_value() {
     }
     let experiment: Experiment<Account> = Experiment::builder("raising-redacted")
         .diff(
-            darklaunch::DiffOptions::new()
+            darklaunch::diff::DiffOptions::new()
                 .try_redact("$.secret")
                 .unwrap(),
         )
@@ -338,7 +338,7 @@ fn a_run_that_differs_only_on_ignored_paths_is_ignored_not_a_mismatch() {
     let recorder = Recorder::new();
     let experiment: Experiment<Vec<Quote>> = Experiment::builder("ignored-paths")
         .diff(
-            darklaunch::DiffOptions::new()
+            darklaunch::diff::DiffOptions::new()
                 .try_ignore_path("$[*].generated_at")
                 .unwrap(),
         )

@@ -11,12 +11,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diff::{Diff, Difference};
+use crate::diff::{Diff, Difference, PathSegment};
 use crate::insight::bounded::{json_of, json_of_value};
 use crate::insight::report::{MismatchGroup, MismatchSample, ShapeEntry};
 use crate::noise::{fold_indices, noise_key, MAX_PATH_KEY, MAX_PATH_TEXT};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
-use crate::path::PathSegment;
 use crate::text::escape_control;
 use crate::text::{capped, capped_display};
 

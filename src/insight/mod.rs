@@ -78,33 +78,9 @@ pub use report::{
 };
 pub use verdict::{ReleasePolicy, ReleaseStatus, ReleaseVerdict};
 
-// Noise calibration moved to the core (`darklaunch::noise`, feature `serde`); these paths keep
-// working for one release.
-
-/// Moved to [`darklaunch::noise::NoiseCalibration`](crate::noise::NoiseCalibration).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::NoiseCalibration")]
-pub type NoiseCalibration = crate::noise::NoiseCalibration;
-/// Moved to [`darklaunch::noise::NoiseSnapshot`](crate::noise::NoiseSnapshot).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::NoiseSnapshot")]
-pub type NoiseSnapshot = crate::noise::NoiseSnapshot;
-/// Moved to [`darklaunch::noise::PathNoise`](crate::noise::PathNoise).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::PathNoise")]
-pub type PathNoise = crate::noise::PathNoise;
-/// Moved to [`darklaunch::noise::MAX_PATH_KEY`](crate::noise::MAX_PATH_KEY).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::MAX_PATH_KEY")]
-pub const MAX_PATH_KEY: usize = crate::noise::MAX_PATH_KEY;
-/// Moved to [`darklaunch::noise::MAX_PATH_TEXT`](crate::noise::MAX_PATH_TEXT).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::MAX_PATH_TEXT")]
-pub const MAX_PATH_TEXT: usize = crate::noise::MAX_PATH_TEXT;
-
-/// Moved to [`darklaunch::noise::fold_indices`](crate::noise::fold_indices).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::fold_indices")]
-pub fn fold_indices(path: &[crate::path::PathSegment]) -> String {
-    crate::noise::fold_indices(path)
-}
-
-/// Moved to [`darklaunch::noise::noise_key`](crate::noise::noise_key).
-#[deprecated(since = "0.2.0", note = "use darklaunch::noise::noise_key")]
-pub fn noise_key(path: &[crate::path::PathSegment]) -> String {
-    crate::noise::noise_key(path)
-}
+// Noise calibration's old paths, deprecated since 0.2.0: see `deprecated.rs`.
+#[allow(deprecated)]
+pub use crate::deprecated::insight::{
+    fold_indices, noise_key, NoiseCalibration, NoiseSnapshot, PathNoise, MAX_PATH_KEY,
+    MAX_PATH_TEXT,
+};
