@@ -3,7 +3,8 @@
 //! Groups:
 //! * `overhead/1us`: around a ~1 µs control — the control alone, the control and candidate
 //!   called back to back (the cost a sampled-in run cannot avoid), darklaunch sampled out,
-//!   sampled in (sync and `run_async`), and the peer `scientisto` on the same workload.
+//!   sampled in (sync and `run_async`), the same through a one-candidate trial, and the peer
+//!   `scientisto` on the same workload.
 //! * `overhead/empty`: the same around a control that does nothing, where a few nanoseconds
 //!   are not lost in the workload's own noise.
 //!
@@ -67,6 +68,25 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
     group.bench_function("darklaunch_sampled_in", |b| {
         b.iter(|| sampled_in.run(|| work(black_box(1)), || work(black_box(1))))
     });
+    // The same through a trial (per-call options, any number of candidates).
+    group.bench_function("trial_sampled_out", |b| {
+        b.iter(|| {
+            sampled_out
+                .trial()
+                .control(|| work(black_box(1)))
+                .candidate("v2", || work(black_box(1)))
+                .run()
+        })
+    });
+    group.bench_function("trial_sampled_in", |b| {
+        b.iter(|| {
+            sampled_in
+                .trial()
+                .control(|| work(black_box(1)))
+                .candidate("v2", || work(black_box(1)))
+                .run()
+        })
+    });
     group.bench_function("scientisto", |b| {
         b.iter(|| {
             scientisto::Experiment::new("bench-scientisto")
@@ -88,6 +108,15 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
     group.bench_function(BenchmarkId::new("async", "darklaunch_run_async"), |b| {
         b.to_async(&runtime).iter(|| {
             sampled_in.run_async(async { work(black_box(1)) }, async { work(black_box(1)) })
+        })
+    });
+    group.bench_function(BenchmarkId::new("async", "trial_run_async"), |b| {
+        b.to_async(&runtime).iter(|| {
+            sampled_in
+                .trial()
+                .control(async { work(black_box(1)) })
+                .candidate("v2", async { work(black_box(1)) })
+                .run_async()
         })
     });
     group.finish();

@@ -122,6 +122,28 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in the order of [`index`](Self::index).
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Match,
+        Verdict::Mismatch,
+        Verdict::Ignored,
+        Verdict::Noise,
+        Verdict::CandidateError,
+        Verdict::TimedOut,
+    ];
+
+    /// The verdict's place in [`ALL`](Self::ALL): an index for per-verdict tables.
+    pub const fn index(self) -> usize {
+        match self {
+            Verdict::Match => 0,
+            Verdict::Mismatch => 1,
+            Verdict::Ignored => 2,
+            Verdict::Noise => 3,
+            Verdict::CandidateError => 4,
+            Verdict::TimedOut => 5,
+        }
+    }
+
     /// A stable lowercase name, as used for telemetry outcomes: `match`, `mismatch`,
     /// `ignored`, `noise`, `candidate_error`, `timeout`.
     pub fn as_str(self) -> &'static str {

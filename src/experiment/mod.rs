@@ -3,6 +3,7 @@
 
 pub(crate) mod builder;
 pub(crate) mod flush;
+mod one_candidate;
 mod settings;
 mod state;
 pub(crate) mod trial;
@@ -112,47 +113,6 @@ impl<T, E> Experiment<T, E> {
         Trial::new(self)
     }
 
-    /// Runs `control` and, when sampled, `candidate` (in random order unless configured
-    /// otherwise); returns exactly what `control` returned, or resumes its panic.
-    ///
-    /// The candidate's panic, error or slowness never reaches the caller; a sync candidate
-    /// cannot be interrupted, so one that runs longer than `candidate_timeout` is recorded as
-    /// timed out when it returns.
-    pub fn run<O>(&self, control: impl FnOnce() -> O, candidate: impl FnOnce() -> O) -> O
-    where
-        O: BehaviorOutput<T, E>,
-    {
-        let Some(run) = self.inner.admit(None) else {
-            return control();
-        };
-        let mut candidate = Some(candidate);
-        let mut slots = [run::SyncCandidate {
-            name: self.inner.settings.candidate_name.clone(),
-            behavior: &mut candidate,
-        }];
-        run::run_sync(&self.inner, run, Default::default(), control, &mut slots)
-    }
-
-    /// Runs both futures concurrently in the caller's task and returns exactly what `control`
-    /// returned (or resumes its panic). Borrowed data is fine.
-    ///
-    /// With a `candidate_timeout` (and a tokio runtime with timers), the caller never waits for
-    /// the candidate longer than that after the call began; a candidate still running then is
-    /// dropped and recorded as timed out.
-    pub async fn run_async<O, C, K>(&self, control: C, candidate: K) -> O
-    where
-        O: BehaviorOutput<T, E>,
-        C: Future<Output = O>,
-        K: Future<Output = O>,
-    {
-        let Some(run) = self.inner.admit(None) else {
-            return control.await;
-        };
-        let candidate = pin!(candidate);
-        let mut pending =
-            SingleCandidate::new(self.inner.settings.candidate_name.clone(), candidate);
-        run::run_concurrent(&self.inner, run, Default::default(), control, &mut pending).await
-    }
 }
 
 impl<T, E> Inner<T, E> {

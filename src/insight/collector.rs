@@ -173,23 +173,13 @@ struct State {
 struct CandidateState {
     name: String,
     runs: u64,
+    /// Per verdict, by [`Verdict::index`].
     counts: [u64; 6],
     latency: LatencyHistogram,
     groups: Groups,
     timeline: Timeline,
 }
 
-/// Index of a verdict in `CandidateState::counts`.
-fn slot(verdict: Verdict) -> usize {
-    match verdict {
-        Verdict::Match => 0,
-        Verdict::Mismatch => 1,
-        Verdict::Noise => 2,
-        Verdict::Ignored => 3,
-        Verdict::CandidateError => 4,
-        Verdict::TimedOut => 5,
-    }
-}
 
 impl<T, E> Insight<T, E> {
     /// An insight with the default options.
@@ -275,7 +265,7 @@ impl<T, E> Insight<T, E> {
             .candidates
             .iter()
             .map(|candidate| {
-                let [matched, mismatched, noise, ignored, errors, timeouts] = candidate.counts;
+                let [matched, mismatched, ignored, noise, errors, timeouts] = candidate.counts;
                 let (groups, explained) = candidate
                     .groups
                     .snapshot(&noise_paths, options.samples_per_group);
@@ -396,7 +386,7 @@ where
             let state = &mut candidates[position];
             let verdict = candidate.verdict();
             state.runs += 1;
-            state.counts[slot(verdict)] += 1;
+            state.counts[verdict.index()] += 1;
             state.latency.record(candidate.observation().duration());
             state.timeline.count(index, verdict == Verdict::Mismatch);
             if verdict == Verdict::Mismatch {

@@ -101,7 +101,7 @@ struct Shared {
 
 impl std::fmt::Debug for JsonLinesPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let verdicts: Vec<&str> = ALL_VERDICTS
+        let verdicts: Vec<&str> = Verdict::ALL
             .iter()
             .filter(|v| self.includes(**v))
             .map(|v| v.as_str())
@@ -115,24 +115,9 @@ impl std::fmt::Debug for JsonLinesPublisher {
     }
 }
 
-const ALL_VERDICTS: [Verdict; 6] = [
-    Verdict::Match,
-    Verdict::Mismatch,
-    Verdict::Ignored,
-    Verdict::Noise,
-    Verdict::CandidateError,
-    Verdict::TimedOut,
-];
 
 fn bit(verdict: Verdict) -> u8 {
-    match verdict {
-        Verdict::Match => 1,
-        Verdict::Mismatch => 2,
-        Verdict::Ignored => 4,
-        Verdict::CandidateError => 8,
-        Verdict::TimedOut => 16,
-        Verdict::Noise => 32,
-    }
+    1 << verdict.index()
 }
 
 impl JsonLinesPublisher {

@@ -14,8 +14,8 @@ use crate::experiment::Inner;
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::finish::{control_outcome, finish, ControlReturn};
-use crate::run::{panic_message, EndRun, Finished};
+use crate::run::finish::{finish, ControlReturn};
+use crate::run::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late, EndRun, Finished};
 
 /// The candidates of a concurrent run, polled by index.
 pub(crate) trait PendingCandidates<O> {
@@ -115,7 +115,7 @@ where
         // poll_fn above only completes once the control is done.
         resume_unwind(Box::new("darklaunch: the control did not complete"));
     };
-    let (outcome, payload) = control_outcome(returned);
+    let (outcome, payload) = outcome_and_payload(returned);
     let took = finished_at.saturating_duration_since(start);
     let control = Observation::new(inner.settings.control_name.clone(), took, outcome);
     let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
@@ -170,11 +170,8 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
             let polled = catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx)));
             let outcome = match polled {
                 Ok(Poll::Pending) => continue,
-                Ok(Poll::Ready(output)) => match output.into_result() {
-                    Ok(value) => Outcome::Value(value),
-                    Err(error) => Outcome::Error(error),
-                },
-                Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+                Ok(Poll::Ready(output)) => candidate_outcome(Ok(output)),
+                Err(payload) => candidate_outcome::<T, E, O>(Err(payload)),
             };
             *slot = Some((outcome, self.inner.settings.clock.now()));
             self.remaining -= 1;
@@ -207,11 +204,7 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
                 let (outcome, duration) = match done {
                     Some((outcome, at)) => {
                         let took = at.saturating_duration_since(start);
-                        if timeout.is_some_and(|limit| took > limit) {
-                            (Outcome::TimedOut, took)
-                        } else {
-                            (outcome, took)
-                        }
+                        (unless_late(outcome, took, timeout), took)
                     }
                     None => (
                         Outcome::TimedOut,

@@ -20,8 +20,8 @@ use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::concurrent::{BoxedCandidates, CandidatePoller, Deadline, PendingCandidates};
-use crate::run::finish::{control_outcome, prepare};
-use crate::run::{panic_message, OwnedRun};
+use crate::run::finish::prepare;
+use crate::run::{candidate_outcome, outcome_and_payload, unless_late, OwnedRun};
 use crate::stats::RunEnd;
 
 /// Starts the background part of a detached run: `make_task` builds the future that runs the
@@ -232,17 +232,11 @@ where
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => Outcome::TimedOut,
             },
-            Ok(Poll::Ready(output)) => match output.into_result() {
-                Ok(value) => Outcome::Value(value),
-                Err(error) => Outcome::Error(error),
-            },
-            Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+            Ok(Poll::Ready(output)) => candidate_outcome(Ok(output)),
+            Err(payload) => candidate_outcome::<T, E, O>(Err(payload)),
         };
         let took = inner.settings.clock.now().saturating_duration_since(*start);
-        let outcome = match inner.settings.candidate_timeout {
-            Some(limit) if took > limit => Outcome::TimedOut,
-            _ => outcome,
-        };
+        let outcome = unless_late(outcome, took, inner.settings.candidate_timeout);
         let (Some(run), Some(control)) = (this.run.take(), this.control.take()) else {
             return Poll::Ready(());
         };
@@ -362,20 +356,11 @@ where
                 let start = inner.settings.clock.now();
                 let returned = catch_unwind(AssertUnwindSafe(candidate));
                 let took = inner.settings.clock.now().saturating_duration_since(start);
-                let outcome = match returned {
-                    _ if inner
-                        .settings
-                        .candidate_timeout
-                        .is_some_and(|limit| took > limit) =>
-                    {
-                        Outcome::TimedOut
-                    }
-                    Ok(output) => match output.into_result() {
-                        Ok(value) => Outcome::Value(value),
-                        Err(error) => Outcome::Error(error),
-                    },
-                    Err(payload) => Outcome::Panicked(panic_message(&*payload)),
-                };
+                let outcome = unless_late(
+                    candidate_outcome(returned),
+                    took,
+                    inner.settings.candidate_timeout,
+                );
                 CandidateResult::new(Observation::new(name, took, outcome), Verdict::Match)
             })
             .collect();
@@ -422,79 +407,7 @@ where
     returned.into_output()
 }
 
-impl<T, E> Experiment<T, E>
-where
-    T: Clone + Send + 'static,
-    E: Clone + Send + 'static,
-{
-    /// Awaits `control` and returns its result at once; when sampled, `candidate` runs in the
-    /// background on tokio, and the comparison and publishing happen off the caller's path.
-    ///
-    /// On a runtime worker the candidate is spawned directly; from any other thread it is
-    /// handed to a background worker that spawns it, so the caller never wakes a thread. At
-    /// most `max_in_flight` detached runs are under way: further sampled calls are shed. The
-    /// candidate is bounded by `candidate_timeout`; its panics are caught. The control's value
-    /// is cloned for the comparison. `raise_on_mismatches` does not apply (the comparison
-    /// happens after the call returned).
-    ///
-    /// ```
-    /// use darklaunch::Experiment;
-    /// use std::time::Duration;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let experiment: Experiment<u64> = Experiment::builder("detached").build().unwrap();
-    /// let price = experiment.run_detached(async { 42 }, async { 42 }).await;
-    /// assert_eq!(price, 42);
-    /// let report = experiment.flush(Duration::from_secs(5)).await;
-    /// assert!(report.is_complete());
-    /// assert_eq!(experiment.stats().matched, 1);
-    /// # }
-    /// ```
-    pub async fn run_detached<O, C, K>(&self, control: C, candidate: K) -> O
-    where
-        O: BehaviorOutput<T, E> + Send + 'static,
-        C: Future<Output = O>,
-        K: Future<Output = O> + Send + 'static,
-    {
-        let Some(run) = self.inner.admit(None) else {
-            return control.await;
-        };
-        let (control, returned) = self.observe_control(control).await;
-        let inner = self.inner.clone();
-        dispatch(&self.inner, run.detach(&self.inner), move |run| {
-            DetachedCandidate::new(inner, run, control, candidate)
-        });
-        returned.into_output()
-    }
-
-    /// The blocking form of [`run_detached`](Self::run_detached), for sync services: runs
-    /// `control` and returns its result at once; when sampled, `candidate` runs on a background
-    /// worker thread (which cannot interrupt it: one that overruns `candidate_timeout` is
-    /// recorded as timed out when it returns). The caller only pushes onto a queue; it never
-    /// wakes a thread per call.
-    pub fn run_detached_blocking<O>(
-        &self,
-        control: impl FnOnce() -> O,
-        candidate: impl FnOnce() -> O + Send + 'static,
-    ) -> O
-    where
-        O: BehaviorOutput<T, E>,
-    {
-        let Some(run) = self.inner.admit(None) else {
-            return control();
-        };
-        let candidates =
-            smallvec::smallvec![(self.inner.settings.candidate_name.clone(), candidate)];
-        run_detached_blocking(
-            &self.inner,
-            run.detach(&self.inner),
-            Context::new(),
-            control,
-            candidates,
-        )
-    }
-
+impl<T, E> Experiment<T, E> {
     /// Awaits the control, timing it and catching its panic; returns the observation to
     /// publish (with a clone of the value) and what to hand back to the caller.
     pub(crate) async fn observe_control<O, C>(
@@ -538,7 +451,7 @@ impl<T: Clone, E: Clone> ControlReturned<T, E> {
         took: Duration,
         returned: std::thread::Result<O>,
     ) -> (Observation<T, E>, Self) {
-        let (outcome, payload) = control_outcome(returned);
+        let (outcome, payload) = outcome_and_payload(returned);
         let published = outcome.clone();
         let outcome = match (outcome, payload) {
             (_, Some(payload)) => Err(payload),

@@ -8,7 +8,7 @@ use crate::experiment::{IgnoreRule, Inner};
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::{panic_message, EndRun};
+use crate::run::EndRun;
 use crate::stats::RunEnd;
 
 /// What goes back to the caller once a run is finished: the control's own value or error
@@ -17,19 +17,6 @@ use crate::stats::RunEnd;
 pub(crate) struct ControlReturn<T, E> {
     pub(crate) outcome: Result<Result<T, E>, String>,
     pub(crate) raise: Option<String>,
-}
-
-/// Splits what the control did into its outcome and, for a panic, the payload to resume.
-pub(crate) fn control_outcome<T, E, O: BehaviorOutput<T, E>>(
-    returned: std::thread::Result<O>,
-) -> (Outcome<T, E>, Option<Box<dyn Any + Send>>) {
-    match returned {
-        Ok(output) => match output.into_result() {
-            Ok(value) => (Outcome::Value(value), None),
-            Err(error) => (Outcome::Error(error), None),
-        },
-        Err(payload) => (Outcome::Panicked(panic_message(&*payload)), Some(payload)),
-    }
 }
 
 /// Judges, cleans, diffs, publishes and ends the run; hands back the control's original outcome.

@@ -6,6 +6,7 @@ pub(crate) mod calibration;
 mod concurrent;
 mod detached;
 mod finish;
+mod outcome;
 pub(crate) mod raise;
 pub(crate) mod sampled_run;
 mod sync;
@@ -22,26 +23,67 @@ use crate::stats::RunEnd;
 use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
-pub(crate) use detached::{detach_boxed, run_detached_blocking, QueuedRun};
+pub(crate) use detached::{detach_boxed, dispatch, run_detached_blocking, DetachedCandidate, QueuedRun};
 pub(crate) use finish::finish;
+pub(crate) use outcome::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.
 pub(crate) type Finished<T, E, M> =
     smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 1]>;
 
-/// A sampled run that holds one of the experiment's in-flight slots. It must end as exactly one
-/// of published, publish-failed, publish-dropped, shed or dropped: if it is dropped without
-/// having ended (the caller's future was cancelled), it counts as dropped.
-pub(crate) struct ActiveRun<'a, T, E> {
-    inner: &'a Inner<T, E>,
+/// A sampled run that holds one of the experiment's in-flight slots, with the experiment held
+/// as `H`: borrowed on the caller's path ([`ActiveRun`]) or owned once detached
+/// ([`OwnedRun`]). It must end as exactly one of published, publish-failed, publish-dropped,
+/// shed or dropped: if it is dropped without having ended (the caller's future was cancelled),
+/// it counts as dropped.
+pub(crate) struct SlotRun<H: HoldsExperiment> {
+    inner: H,
     ended: bool,
     /// Whether the last of the run's candidate slots is noise calibration's second run of the
     /// control.
     calibrated: bool,
 }
 
-impl<T, E> ActiveRun<'_, T, E> {
+/// A run on the caller's path, borrowing the experiment.
+pub(crate) type ActiveRun<'a, T, E> = SlotRun<&'a Inner<T, E>>;
+
+/// A detached run: it keeps the experiment alive until it ends, wherever it ends (a tokio task,
+/// a background worker, a queue dropped at shutdown).
+pub(crate) type OwnedRun<T, E> = SlotRun<Arc<Inner<T, E>>>;
+
+/// How a run holds its experiment: borrowed or shared.
+pub(crate) trait HoldsExperiment {
+    type T;
+    type E;
+    fn experiment(&self) -> &Inner<Self::T, Self::E>;
+}
+
+impl<T, E> HoldsExperiment for &Inner<T, E> {
+    type T = T;
+    type E = E;
+    fn experiment(&self) -> &Inner<T, E> {
+        self
+    }
+}
+
+impl<T, E> HoldsExperiment for Arc<Inner<T, E>> {
+    type T = T;
+    type E = E;
+    fn experiment(&self) -> &Inner<T, E> {
+        self
+    }
+}
+
+impl<H: HoldsExperiment> SlotRun<H> {
+    fn new(inner: H) -> Self {
+        Self {
+            inner,
+            ended: false,
+            calibrated: false,
+        }
+    }
+
     /// Marks the run's last candidate slot as the calibration (see [`EndRun::calibrated`]).
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn calibrating(mut self) -> Self {
@@ -49,8 +91,12 @@ impl<T, E> ActiveRun<'_, T, E> {
         self
     }
 
+    pub(crate) fn calibrated(&self) -> bool {
+        self.calibrated
+    }
+
     pub(crate) fn end(mut self, end: RunEnd) {
-        self.inner.state.counters.ended(end);
+        self.inner.experiment().state.counters.ended(end);
         self.ended = true;
     }
 
@@ -58,7 +104,9 @@ impl<T, E> ActiveRun<'_, T, E> {
     fn abandon(mut self) {
         self.ended = true;
     }
+}
 
+impl<T, E> ActiveRun<'_, T, E> {
     /// The same run, holding the experiment itself so that it can outlive the caller.
     pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> OwnedRun<T, E> {
         // The slot and the duty to end the run move to the owned run.
@@ -72,37 +120,7 @@ impl<T, E> ActiveRun<'_, T, E> {
     }
 }
 
-impl<T, E> Drop for ActiveRun<'_, T, E> {
-    fn drop(&mut self) {
-        release(self.inner, self.ended);
-    }
-}
-
-/// A detached sampled run: like [`ActiveRun`], but it keeps the experiment alive until it ends,
-/// wherever it ends (a tokio task, a background worker, a queue dropped at shutdown).
-pub(crate) struct OwnedRun<T, E> {
-    inner: Arc<Inner<T, E>>,
-    ended: bool,
-    calibrated: bool,
-}
-
 impl<T, E> OwnedRun<T, E> {
-    /// Marks the run's last candidate slot as the calibration (see [`EndRun::calibrated`]).
-    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
-    pub(crate) fn calibrating(mut self) -> Self {
-        self.calibrated = true;
-        self
-    }
-
-    pub(crate) fn calibrated(&self) -> bool {
-        self.calibrated
-    }
-
-    pub(crate) fn end(mut self, end: RunEnd) {
-        self.inner.state.counters.ended(end);
-        self.ended = true;
-    }
-
     /// Ends the run as shed and tells the publishers.
     pub(crate) fn shed(self) {
         let inner = self.inner.clone();
@@ -110,9 +128,13 @@ impl<T, E> OwnedRun<T, E> {
     }
 }
 
-impl<T, E> Drop for OwnedRun<T, E> {
+impl<H: HoldsExperiment> Drop for SlotRun<H> {
     fn drop(&mut self) {
-        release(&self.inner, self.ended);
+        let inner = self.inner.experiment();
+        inner.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if !self.ended {
+            inner.state.counters.ended(RunEnd::Dropped);
+        }
     }
 }
 
@@ -139,11 +161,7 @@ impl<T, E> PendingRun<T, E> {
         self.ended = true;
         let inner = self.inner.clone();
         let already = inner.state.in_flight.fetch_add(1, Ordering::AcqRel);
-        let run = OwnedRun {
-            inner: inner.clone(),
-            ended: false,
-            calibrated: false,
-        };
+        let run = OwnedRun::new(inner.clone());
         if inner.state.closed.load(Ordering::Acquire) {
             run.end(RunEnd::Skipped);
             return None;
@@ -180,7 +198,7 @@ pub(crate) trait EndRun {
     fn calibrated(&self) -> bool;
 }
 
-impl<T, E> EndRun for ActiveRun<'_, T, E> {
+impl<H: HoldsExperiment> EndRun for SlotRun<H> {
     fn end_as(self, end: RunEnd) {
         self.end(end);
     }
@@ -190,23 +208,6 @@ impl<T, E> EndRun for ActiveRun<'_, T, E> {
     }
 }
 
-impl<T, E> EndRun for OwnedRun<T, E> {
-    fn end_as(self, end: RunEnd) {
-        self.end(end);
-    }
-
-    fn calibrated(&self) -> bool {
-        self.calibrated
-    }
-}
-
-/// Gives a run's in-flight slot back; a run that never ended counts as dropped.
-fn release<T, E>(inner: &Inner<T, E>, ended: bool) {
-    inner.state.in_flight.fetch_sub(1, Ordering::AcqRel);
-    if !ended {
-        inner.state.counters.ended(RunEnd::Dropped);
-    }
-}
 
 impl<T, E> Inner<T, E> {
     /// Whether mismatches are diffed: then values leave the process only through the diff,
@@ -247,11 +248,7 @@ impl<T, E> Inner<T, E> {
 
     fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
         let already = self.state.in_flight.fetch_add(1, Ordering::AcqRel);
-        let run = ActiveRun {
-            inner: self,
-            ended: false,
-            calibrated: false,
-        };
+        let run = ActiveRun::new(self);
         if self.state.closed.load(Ordering::Acquire) {
             // Shut down: no new candidates. The call counts as sampled out.
             run.abandon();

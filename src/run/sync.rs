@@ -10,8 +10,8 @@ use crate::context::Context;
 use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
-use crate::run::finish::{control_outcome, finish, ControlReturn};
-use crate::run::{panic_message, EndRun, Finished};
+use crate::run::finish::{finish, ControlReturn};
+use crate::run::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late, EndRun, Finished};
 
 /// A behaviour that can be run once through a `&mut` (so that candidates of different types
 /// fit in one list).
@@ -60,20 +60,11 @@ where
             let duration = now.saturating_duration_since(*last);
             *last = now;
             let outcome = match returned {
-                _ if inner
-                    .settings
-                    .candidate_timeout
-                    .is_some_and(|limit| duration > limit) =>
-                {
-                    Outcome::TimedOut
-                }
-                Ok(Some(output)) => match output.into_result() {
-                    Ok(value) => Outcome::Value(value),
-                    Err(error) => Outcome::Error(error),
-                },
+                Ok(Some(output)) => returned_outcome(output),
                 Ok(None) => Outcome::Panicked(String::from("candidate was already run")),
-                Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+                Err(payload) => candidate_outcome::<T, E, O>(Err(payload)),
             };
+            let outcome = unless_late(outcome, duration, inner.settings.candidate_timeout);
             finished[index] = Some((outcome, duration));
         }
     };
@@ -96,7 +87,7 @@ where
             CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
         })
         .collect();
-    let (outcome, payload) = control_outcome(returned);
+    let (outcome, payload) = outcome_and_payload(returned);
     let control = Observation::new(
         inner.settings.control_name.clone(),
         control_duration,

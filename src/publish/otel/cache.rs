@@ -21,26 +21,7 @@ const CANDIDATE: Key = Key::from_static_str("candidate");
 const OUTCOME: Key = Key::from_static_str("outcome");
 const BEHAVIOR: Key = Key::from_static_str("behavior");
 
-const VERDICTS: [Verdict; 6] = [
-    Verdict::Match,
-    Verdict::Mismatch,
-    Verdict::Ignored,
-    Verdict::CandidateError,
-    Verdict::TimedOut,
-    Verdict::Noise,
-];
 
-/// Where a verdict's attribute set is in [`BehaviorAttrs::runs`].
-pub(super) fn verdict_index(verdict: Verdict) -> usize {
-    match verdict {
-        Verdict::Match => 0,
-        Verdict::Mismatch => 1,
-        Verdict::Ignored => 2,
-        Verdict::CandidateError => 3,
-        Verdict::TimedOut => 4,
-        Verdict::Noise => 5,
-    }
-}
 
 /// The span attribute key of context entry `key`: `darklaunch.context.<key>`.
 pub(super) fn context_key(key: &str) -> Key {
@@ -81,7 +62,7 @@ pub(super) struct ExperimentAttrs {
 pub(super) struct BehaviorAttrs {
     /// `experiment`, `behavior`.
     pub(super) duration: [KeyValue; 2],
-    /// `experiment`, `candidate`, `outcome`, by [`verdict_index`].
+    /// `experiment`, `candidate`, `outcome`, by [`Verdict::index`].
     pub(super) runs: [[KeyValue; 3]; 6],
 }
 
@@ -93,7 +74,7 @@ impl BehaviorAttrs {
                 KeyValue::new(EXPERIMENT, experiment.clone()),
                 KeyValue::new(BEHAVIOR, behavior.clone()),
             ],
-            runs: VERDICTS.map(|verdict| {
+            runs: Verdict::ALL.map(|verdict| {
                 [
                     KeyValue::new(EXPERIMENT, experiment.clone()),
                     KeyValue::new(CANDIDATE, behavior.clone()),

@@ -3,7 +3,7 @@
 
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 
-use super::cache::{experiment_value, shed_attrs, verdict_index, BehaviorAttrs, Cache};
+use super::cache::{experiment_value, shed_attrs, BehaviorAttrs, Cache};
 use crate::observation::ExperimentResult;
 
 /// The counter of comparisons (and shed runs) by outcome.
@@ -72,7 +72,7 @@ impl Instruments {
         for candidate in result.candidates() {
             behavior(candidate.name(), &mut |attrs| {
                 self.runs
-                    .add(1, &attrs.runs[verdict_index(candidate.verdict())]);
+                    .add(1, &attrs.runs[candidate.verdict().index()]);
                 self.duration.record(
                     candidate.observation().duration().as_secs_f64(),
                     &attrs.duration,
