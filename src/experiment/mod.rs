@@ -14,13 +14,9 @@ pub(crate) use state::State;
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
 use std::hash::Hash;
-use std::pin::pin;
 use std::sync::Arc;
 
-use crate::output::BehaviorOutput;
-use crate::run::{self, SingleCandidate};
 use crate::sample::hash_with_seed;
 use crate::stats::Stats;
 use builder::{DefaultCompare, ExperimentBuilder};
@@ -112,7 +108,6 @@ impl<T, E> Experiment<T, E> {
     pub fn trial(&self) -> Trial<'_, T, E> {
         Trial::new(self)
     }
-
 }
 
 impl<T, E> Inner<T, E> {

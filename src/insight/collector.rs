@@ -180,7 +180,6 @@ struct CandidateState {
     timeline: Timeline,
 }
 
-
 impl<T, E> Insight<T, E> {
     /// An insight with the default options.
     pub fn new() -> Self {

@@ -115,7 +115,6 @@ impl std::fmt::Debug for JsonLinesPublisher {
     }
 }
 
-
 fn bit(verdict: Verdict) -> u8 {
     1 << verdict.index()
 }

@@ -15,7 +15,7 @@ use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{finish, ControlReturn};
-use crate::run::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late, EndRun, Finished};
+use crate::run::{candidate_outcome, outcome_and_payload, unless_late, EndRun, Finished};
 
 /// The candidates of a concurrent run, polled by index.
 pub(crate) trait PendingCandidates<O> {

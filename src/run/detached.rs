@@ -407,7 +407,11 @@ where
     returned.into_output()
 }
 
-impl<T, E> Experiment<T, E> {
+impl<T, E> Experiment<T, E>
+where
+    T: Clone + Send + 'static,
+    E: Clone + Send + 'static,
+{
     /// Awaits the control, timing it and catching its panic; returns the observation to
     /// publish (with a clone of the value) and what to hand back to the caller.
     pub(crate) async fn observe_control<O, C>(

@@ -1,13 +1,11 @@
 //! The finishing stage every runner shares: verdicts, cleaning, diffs, publishing, accounting.
 
-use std::any::Any;
 use std::mem;
 
 use crate::context::Context;
 use crate::experiment::{IgnoreRule, Inner};
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
-use crate::output::BehaviorOutput;
 use crate::run::EndRun;
 use crate::stats::RunEnd;
 

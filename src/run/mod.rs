@@ -23,7 +23,9 @@ use crate::stats::RunEnd;
 use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
-pub(crate) use detached::{detach_boxed, dispatch, run_detached_blocking, DetachedCandidate, QueuedRun};
+pub(crate) use detached::{
+    detach_boxed, dispatch, run_detached_blocking, DetachedCandidate, QueuedRun,
+};
 pub(crate) use finish::finish;
 pub(crate) use outcome::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late};
 pub(crate) use sync::{run_sync, SyncCandidate};
@@ -207,7 +209,6 @@ impl<H: HoldsExperiment> EndRun for SlotRun<H> {
         self.calibrated
     }
 }
-
 
 impl<T, E> Inner<T, E> {
     /// Whether mismatches are diffed: then values leave the process only through the diff,

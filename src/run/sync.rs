@@ -11,7 +11,9 @@ use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{finish, ControlReturn};
-use crate::run::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late, EndRun, Finished};
+use crate::run::{
+    candidate_outcome, outcome_and_payload, returned_outcome, unless_late, EndRun, Finished,
+};
 
 /// A behaviour that can be run once through a `&mut` (so that candidates of different types
 /// fit in one list).

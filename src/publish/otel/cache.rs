@@ -21,8 +21,6 @@ const CANDIDATE: Key = Key::from_static_str("candidate");
 const OUTCOME: Key = Key::from_static_str("outcome");
 const BEHAVIOR: Key = Key::from_static_str("behavior");
 
-
-
 /// The span attribute key of context entry `key`: `darklaunch.context.<key>`.
 pub(super) fn context_key(key: &str) -> Key {
     let mut name = String::with_capacity("darklaunch.context.".len() + key.len());

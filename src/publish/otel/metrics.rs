@@ -71,8 +71,7 @@ impl Instruments {
         });
         for candidate in result.candidates() {
             behavior(candidate.name(), &mut |attrs| {
-                self.runs
-                    .add(1, &attrs.runs[candidate.verdict().index()]);
+                self.runs.add(1, &attrs.runs[candidate.verdict().index()]);
                 self.duration.record(
                     candidate.observation().duration().as_secs_f64(),
                     &attrs.duration,
