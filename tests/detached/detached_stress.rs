@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use darklaunch::{Background, Experiment, ExperimentResult, Operation, Verdict};
 
-mod common;
+use crate::common;
 
 const TASKS: u64 = 4;
 const PER_TASK: u64 = 200_000;
