@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use darklaunch::publish::Recorder;
 use darklaunch::{CallbackError, Experiment, ExperimentResult, Operation, Sampler, Verdict};
 
-mod common;
+use crate::common;
 
 fn quiet_panics() {
     common::silence_expected_panics(&[" bug"]);

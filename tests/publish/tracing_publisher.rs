@@ -2,7 +2,7 @@
 //! captured with a recording `tracing_subscriber` layer.
 #![cfg(all(feature = "tracing", feature = "serde"))]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt;

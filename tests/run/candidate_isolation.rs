@@ -5,7 +5,7 @@ use std::time::Duration;
 use darklaunch::publish::Recorder;
 use darklaunch::{Clock, Experiment, ManualClock, Outcome, Verdict};
 
-mod common;
+use crate::common;
 
 fn quiet_panics() {
     common::silence_expected_panics(&["rewrite exploded", "candidate future panicked"]);

@@ -1,7 +1,7 @@
 //! Verdict statistics: Wilson intervals against reference values, histogram percentiles
 //! within the histogram's stated error, and the plain-words verdict.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -58,7 +58,7 @@ fn observe(f: impl FnOnce() -> Result<i64, String>) -> Seen {
     }
 }
 
-mod common;
+use crate::common;
 
 fn quiet_panics() {
     common::silence_expected_panics(&["boom-"]);

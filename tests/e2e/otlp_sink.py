@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A real OTLP/HTTP receiver for tests/otlp_e2e.rs, built on `oteltest` (PyPI).
+"""A real OTLP/HTTP receiver for tests/e2e/otlp_e2e.rs, built on `oteltest` (PyPI).
 
 `oteltest.sink.HttpSink` accepts OTLP/HTTP (protobuf or JSON) on /v1/traces, /v1/metrics and
 /v1/logs and hands each decoded `ExportTraceServiceRequest` to a listener. The listener here

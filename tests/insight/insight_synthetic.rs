@@ -1,7 +1,7 @@
 //! Insight on synthetic data with known defects and known noise: every injected defect path is
 //! reported as a mismatch group, no pure-noise path is, and calibration classifies each path.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -6,7 +6,7 @@
 //! prints that it skipped, unless `CI` is set: then it fails.
 #![cfg(feature = "insight")]
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

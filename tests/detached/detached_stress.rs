@@ -1,7 +1,7 @@
 //! One million detached runs from tokio tasks and plain threads, with random candidate
 //! latency, panics, timeouts and a slow, sometimes panicking publisher: afterwards every
-//! counter reconciles exactly. And memory stays bounded when candidates are 100× slower than
-//! the control at full rate.
+//! counter reconciles exactly. That memory stays bounded when candidates are 100× slower than
+//! the control at full rate is measured in `tests/detached_memory.rs`, a process of its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use darklaunch::{Background, Experiment, ExperimentResult, Operation, Verdict};
 
-mod common;
+use crate::common;
 
 const TASKS: u64 = 4;
 const PER_TASK: u64 = 200_000;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 
 use darklaunch::publish::Recorder;
 use darklaunch::{Clock, Experiment, ManualClock, Sampler};
@@ -244,7 +244,8 @@ fn keyed_decisions_are_the_same_in_another_process() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "print_keyed_decisions_for_the_parent_process",
+            // Its name in this binary: its module, then its function.
+            "sampling::print_keyed_decisions_for_the_parent_process",
             "--nocapture",
         ])
         .env("DARKLAUNCH_KEYED_CHILD", "1")

@@ -1,6 +1,6 @@
 //! The public seam for one sampled run (`Experiment::begin`, `begin_keyed`, `SampledRun`):
 //! sampled out it costs nothing, keyed decisions are the trial's, and every way a run can end
-//! is counted exactly once. `tests/run_forms.rs` runs the caller-facing guarantees through its
+//! is counted exactly once. `tests/run/run_forms.rs` runs the caller-facing guarantees through its
 //! `run`, `run_async` and `detach`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use darklaunch::{
     SyncCandidates, Verdict,
 };
 
-mod common;
+use crate::common;
 
 #[test]
 fn a_sampled_out_begin_allocates_nothing_and_reads_no_clock() {

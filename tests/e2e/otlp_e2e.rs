@@ -1,11 +1,11 @@
 //! End to end: `OtelPublisher` spans leave the process through `opentelemetry-otlp`
 //! (HTTP/protobuf) and arrive at a real OTLP receiver, the `oteltest` sink from PyPI
-//! (`tests/otlp_sink.py`), which writes each span it receives as a JSON line.
+//! (`tests/e2e/otlp_sink.py`), which writes each span it receives as a JSON line.
 //!
 //! The sink listens on all interfaces, so it must not run in the host's network namespace. The
 //! test [`spans_reach_a_real_otlp_receiver`] re-executes this test binary as
 //! `unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' <this binary> --exact
-//! inner_spans_reach_the_sink --ignored`, with `DARKLAUNCH_OTLP_E2E_INNER` set: in that private
+//! otlp_e2e::inner_spans_reach_the_sink --ignored`, with `DARKLAUNCH_OTLP_E2E_INNER` set: in that private
 //! namespace the only interface is loopback, shared by the sink and the exporter. The inner run
 //! prints a marker after its last assertion; the outer run passes only if it sees the marker.
 //!
@@ -14,7 +14,7 @@
 
 #![cfg(all(feature = "opentelemetry", feature = "serde"))]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Read;
@@ -36,8 +36,8 @@ use serde_json::{json, Value};
 
 /// Set (to `1`) in the environment of the re-executed, namespaced run.
 const INNER_ENV: &str = "DARKLAUNCH_OTLP_E2E_INNER";
-/// The inner test's name, as `--exact` wants it.
-const INNER_TEST: &str = "inner_spans_reach_the_sink";
+/// The inner test's name in this binary (its module, then its function), as `--exact` wants it.
+const INNER_TEST: &str = "otlp_e2e::inner_spans_reach_the_sink";
 /// Printed by the inner run after its last assertion.
 const INNER_PASSED: &str = "darklaunch-otlp-e2e: inner run asserted";
 /// The OTLP/HTTP port; the namespace is private, so the standard port is free.
@@ -379,7 +379,7 @@ struct Sink {
 impl Sink {
     fn start(out: &Path) -> Sink {
         let _ = fs::remove_file(out);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp_sink.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/otlp_sink.py");
         let child = Command::new("python3")
             .arg(&script)
             .arg("--port")
@@ -389,7 +389,7 @@ impl Sink {
             // The sink exits when this pipe closes, i.e. when this process is gone.
             .stdin(Stdio::piped())
             .spawn()
-            .expect("start python3 tests/otlp_sink.py");
+            .expect("start python3 tests/e2e/otlp_sink.py");
         let mut sink = Sink {
             child,
             out: out.to_owned(),

@@ -161,7 +161,7 @@ fn before_run_runs_only_on_sampled_calls() {
     assert_eq!(setups.load(Ordering::SeqCst), 1);
 }
 
-mod common;
+use crate::common;
 
 fn raise_message(run: impl FnOnce()) -> String {
     common::silence_expected_panics(&["darklaunch: experiment"]);

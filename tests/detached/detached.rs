@@ -10,7 +10,7 @@ use darklaunch::{
     Background, CallbackError, Experiment, ExperimentResult, Operation, Outcome, Sampler, Verdict,
 };
 
-mod common;
+use crate::common;
 
 fn quiet_panics() {
     common::silence_expected_panics(&["detached candidate panics"]);

@@ -11,7 +11,7 @@
     feature = "insight"
 ))]
 
-mod common;
+use crate::common;
 
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -4,7 +4,7 @@
 
 #![cfg(all(feature = "opentelemetry", feature = "serde"))]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

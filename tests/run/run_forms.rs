@@ -10,7 +10,7 @@
 //!   `candidate_timeout` and a detached caller not at all, and is dropped exactly
 //!   `candidate_timeout` after it started.
 //!
-//! The shadow layer's forms of these are in `tests/shadow_layer.rs`.
+//! The shadow layer's forms of these are in `tests/shadow/shadow_layer.rs`.
 
 use std::panic::{panic_any, AssertUnwindSafe};
 use std::pin::Pin;
@@ -23,7 +23,7 @@ use darklaunch::{Candidates, Clock, Experiment, ManualClock, Outcome, SyncCandid
 use futures::FutureExt;
 use tokio::time::Instant;
 
-mod common;
+use crate::common;
 
 const TIMEOUT: Duration = Duration::from_millis(50);
 

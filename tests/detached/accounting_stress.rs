@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use darklaunch::publish::Recorder;
 use darklaunch::{Experiment, ExperimentResult, Operation, Sampler, Verdict};
 
-mod common;
+use crate::common;
 
 fn quiet_panics() {
     common::silence_expected_panics(&["candidate panics", "publisher fails"]);

@@ -8,7 +8,7 @@
 
 #![cfg(feature = "opentelemetry")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::http::{self, Server};
+use crate::http::{self, Server};
 use darklaunch::publish::OtelPublisher;
 use darklaunch::Experiment;
 use opentelemetry::metrics::MeterProvider as _;

@@ -2,7 +2,7 @@
 //! writer and an appended file.
 #![cfg(feature = "serde")]
 
-mod common;
+use crate::common;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};

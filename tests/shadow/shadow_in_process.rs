@@ -3,7 +3,7 @@
 //! clock probe apply: sampled out, the candidate service is never called and no clock is read;
 //! a hanging candidate is dropped exactly `candidate_timeout` after it started and holds the
 //! client not at all; a panicking callback is counted under its operation and changes nothing
-//! for the client. `tests/shadow_layer.rs` covers the same layer over real HTTP.
+//! for the client. `tests/shadow/shadow_layer.rs` covers the same layer over real HTTP.
 
 #![cfg(feature = "tower")]
 
@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::time::Instant;
 use tower::{service_fn, Layer, ServiceExt};
 
-mod common;
+use crate::common;
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 const PRIMARY_BODY: &[u8] = br#"{"price":12}"#;

@@ -1,0 +1,12 @@
+//! End to end with real services: Prometheus scraping `/metrics`, an OTLP receiver
+//! (`otlp_sink.py`, beside this file) and headless Chromium rendering the HTML report. Each
+//! test prints `SKIPPED` when its service is missing, and fails instead when `CI` is set. One
+//! test binary; the README's guarantee→test table names each file.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod http;
+
+mod otlp_e2e;
+mod prometheus_e2e;
+mod report_browser;
