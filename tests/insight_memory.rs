@@ -4,7 +4,7 @@
 //!
 //! Scenarios: 300 kept samples of mismatching 1 MiB values (no differ: the insight serializes
 //! the values itself); 300 mismatches whose difference is under a 256 KiB map key (an id used
-//! as a key), with a differ that keeps whole values (`max_value_chars(usize::MAX)`) of 1 MiB.
+//! as a key), with a differ that keeps whole values (`max_value_bytes(usize::MAX)`) of 1 MiB.
 
 mod common;
 
