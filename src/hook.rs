@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// Which user callback (or library step) failed.
@@ -128,4 +129,35 @@ pub(crate) fn default_hook() -> ErrorHook {
             "darklaunch callback failed"
         );
     })
+}
+
+/// Every user callback runs through these.
+impl<T, E> crate::experiment::Inner<T, E> {
+    /// Calls user code; a panic goes to the error hook (and is counted) instead of the caller.
+    pub(crate) fn guarded<R>(
+        &self,
+        operation: Operation,
+        candidate: Option<&str>,
+        callback: impl FnOnce() -> R,
+    ) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(callback)) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                self.report(operation, candidate, crate::run::panic_message(&*payload));
+                None
+            }
+        }
+    }
+
+    /// Counts a failure and hands it to the error hook; a panicking hook is swallowed.
+    pub(crate) fn report(&self, operation: Operation, candidate: Option<&str>, message: String) {
+        self.state.counters.callback_error(operation);
+        let error = CallbackError {
+            experiment: self.settings.name.clone(),
+            operation,
+            candidate: candidate.map(|name| Cow::Owned(name.to_owned())),
+            message,
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| (self.settings.hook)(&error)));
+    }
 }

@@ -335,7 +335,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         };
         let attachment = Attachment::new(
             &inner.settings.name,
-            inner.has_differ(),
+            inner.settings.has_differ(),
             #[cfg(feature = "serde")]
             inner.state.noise.as_ref(),
         );

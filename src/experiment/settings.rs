@@ -109,6 +109,15 @@ impl<T, E> Settings<T, E> {
         self.sampler = sampler;
     }
 
+    /// Whether mismatches are diffed: then values leave the process only through the diff,
+    /// which applies redaction and caps.
+    pub(crate) fn has_differ(&self) -> bool {
+        #[cfg(feature = "serde")]
+        return self.differ.is_some();
+        #[cfg(not(feature = "serde"))]
+        return false;
+    }
+
     /// Checks every setting; the first one that is wrong says what to fix.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.name.trim().is_empty() {

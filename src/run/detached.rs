@@ -20,7 +20,7 @@ use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::concurrent::{BoxedCandidates, CandidatePoller, Deadline, PendingCandidates};
-use crate::run::finish::prepare;
+use crate::run::prepare::prepare;
 use crate::run::{candidate_outcome, outcome_and_payload, unless_late, OwnedRun};
 use crate::stats::RunEnd;
 

@@ -1,329 +1,34 @@
-//! Carrying out a run: admission (sampling, caps, setup), the sync and concurrent runners,
-//! panic capture, and the shared finishing stage (verdicts, cleaning, diffs, publishing).
+//! Carrying out a run: admission (sampling, caps, setup), the in-flight slot, the public seam,
+//! the sync, concurrent and detached runners, and the stages they share (outcomes, judging,
+//! cleaning and diffs, noise calibration, publishing).
 
+mod admit;
 #[cfg(feature = "serde")]
 pub(crate) mod calibration;
 mod concurrent;
 mod detached;
 mod finish;
+mod judge;
 mod outcome;
+mod prepare;
 pub(crate) mod raise;
 pub(crate) mod sampled_run;
+mod slot;
 mod sync;
-
-use std::any::Any;
-use std::borrow::Cow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
-use crate::experiment::Inner;
-use crate::hook::{CallbackError, Operation};
-use crate::stats::RunEnd;
-use crate::text::{cut_point, CUT_MARKER};
 
 pub(crate) use concurrent::{run_concurrent, BoxedCandidates, SingleCandidate};
 pub(crate) use detached::{
     detach_boxed, dispatch, run_detached_blocking, DetachedCandidate, QueuedRun,
 };
 pub(crate) use finish::finish;
-pub(crate) use outcome::{candidate_outcome, outcome_and_payload, returned_outcome, unless_late};
+pub(crate) use outcome::{
+    candidate_outcome, outcome_and_payload, panic_message, returned_outcome, unless_late,
+    MAX_PANIC_MESSAGE,
+};
+pub(crate) use slot::{ActiveRun, EndRun, OwnedRun, PendingRun, SlotRun};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.
 pub(crate) type Finished<T, E, M> =
     smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 1]>;
 
-/// A sampled run that holds one of the experiment's in-flight slots, with the experiment held
-/// as `H`: borrowed on the caller's path ([`ActiveRun`]) or owned once detached
-/// ([`OwnedRun`]). It must end as exactly one of published, publish-failed, publish-dropped,
-/// shed or dropped: if it is dropped without having ended (the caller's future was cancelled),
-/// it counts as dropped.
-pub(crate) struct SlotRun<H: HoldsExperiment> {
-    inner: H,
-    ended: bool,
-    /// Whether the last of the run's candidate slots is noise calibration's second run of the
-    /// control.
-    calibrated: bool,
-}
-
-/// A run on the caller's path, borrowing the experiment.
-pub(crate) type ActiveRun<'a, T, E> = SlotRun<&'a Inner<T, E>>;
-
-/// A detached run: it keeps the experiment alive until it ends, wherever it ends (a tokio task,
-/// a background worker, a queue dropped at shutdown).
-pub(crate) type OwnedRun<T, E> = SlotRun<Arc<Inner<T, E>>>;
-
-/// How a run holds its experiment: borrowed or shared.
-pub(crate) trait HoldsExperiment {
-    type T;
-    type E;
-    fn experiment(&self) -> &Inner<Self::T, Self::E>;
-}
-
-impl<T, E> HoldsExperiment for &Inner<T, E> {
-    type T = T;
-    type E = E;
-    fn experiment(&self) -> &Inner<T, E> {
-        self
-    }
-}
-
-impl<T, E> HoldsExperiment for Arc<Inner<T, E>> {
-    type T = T;
-    type E = E;
-    fn experiment(&self) -> &Inner<T, E> {
-        self
-    }
-}
-
-impl<H: HoldsExperiment> SlotRun<H> {
-    fn new(inner: H) -> Self {
-        Self {
-            inner,
-            ended: false,
-            calibrated: false,
-        }
-    }
-
-    /// Marks the run's last candidate slot as the calibration (see [`EndRun::calibrated`]).
-    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
-    pub(crate) fn calibrating(mut self) -> Self {
-        self.calibrated = true;
-        self
-    }
-
-    pub(crate) fn calibrated(&self) -> bool {
-        self.calibrated
-    }
-
-    pub(crate) fn end(mut self, end: RunEnd) {
-        self.inner.experiment().state.counters.ended(end);
-        self.ended = true;
-    }
-
-    /// Gives the slot back without counting the run: it never became a sampled run.
-    fn abandon(mut self) {
-        self.ended = true;
-    }
-}
-
-impl<T, E> ActiveRun<'_, T, E> {
-    /// The same run, holding the experiment itself so that it can outlive the caller.
-    pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> OwnedRun<T, E> {
-        // The slot and the duty to end the run move to the owned run.
-        let calibrated = self.calibrated;
-        std::mem::forget(self);
-        OwnedRun {
-            inner: inner.clone(),
-            ended: false,
-            calibrated,
-        }
-    }
-}
-
-impl<T, E> OwnedRun<T, E> {
-    /// Ends the run as shed and tells the publishers.
-    pub(crate) fn shed(self) {
-        let inner = self.inner.clone();
-        inner.shed(self);
-    }
-}
-
-impl<H: HoldsExperiment> Drop for SlotRun<H> {
-    fn drop(&mut self) {
-        let inner = self.inner.experiment();
-        inner.state.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if !self.ended {
-            inner.state.counters.ended(RunEnd::Dropped);
-        }
-    }
-}
-
-/// A sampled run that holds no in-flight slot yet: its candidates cannot start before its
-/// inputs are complete (the shadow layer's request body read by the primary, the primary's
-/// response body ended). [`start`](Self::start) takes the slot when the candidates really
-/// start; a run that never gets there ends as skipped, or as dropped if it is dropped without
-/// having ended. A flush does not wait for it: nothing of it is running.
-pub(crate) struct PendingRun<T, E> {
-    inner: Arc<Inner<T, E>>,
-    ended: bool,
-}
-
-impl<T, E> PendingRun<T, E> {
-    /// The experiment the run belongs to.
-    pub(crate) fn inner(&self) -> &Arc<Inner<T, E>> {
-        &self.inner
-    }
-
-    /// Takes an in-flight slot for candidates that start now. Over `max_in_flight` the run is
-    /// shed; after a shutdown it is skipped; either way `None`.
-    pub(crate) fn start(mut self) -> Option<OwnedRun<T, E>> {
-        // The duty to end the run moves to the owned run.
-        self.ended = true;
-        let inner = self.inner.clone();
-        let already = inner.state.in_flight.fetch_add(1, Ordering::AcqRel);
-        let run = OwnedRun::new(inner.clone());
-        if inner.state.closed.load(Ordering::Acquire) {
-            run.end(RunEnd::Skipped);
-            return None;
-        }
-        if already >= inner.settings.max_in_flight {
-            inner.shed(run);
-            return None;
-        }
-        Some(run)
-    }
-
-    /// Ends the run as skipped: there is nothing to compare its candidates on.
-    pub(crate) fn skip(mut self) {
-        self.ended = true;
-        self.inner.state.counters.ended(RunEnd::Skipped);
-    }
-}
-
-impl<T, E> Drop for PendingRun<T, E> {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.inner.state.counters.ended(RunEnd::Dropped);
-        }
-    }
-}
-
-/// A run that can be ended: borrowed on the caller's path or owned once detached.
-pub(crate) trait EndRun {
-    fn end_as(self, end: RunEnd);
-
-    /// Whether the last of the run's candidate results is noise calibration's (the control
-    /// run a second time), to be taken out before judging: the calibration is told apart by
-    /// its place, never by its name, so a candidate may have any name.
-    fn calibrated(&self) -> bool;
-}
-
-impl<H: HoldsExperiment> EndRun for SlotRun<H> {
-    fn end_as(self, end: RunEnd) {
-        self.end(end);
-    }
-
-    fn calibrated(&self) -> bool {
-        self.calibrated
-    }
-}
-
-impl<T, E> Inner<T, E> {
-    /// Whether mismatches are diffed: then values leave the process only through the diff,
-    /// which applies redaction and caps.
-    pub(crate) fn has_differ(&self) -> bool {
-        #[cfg(feature = "serde")]
-        return self.settings.differ.is_some();
-        #[cfg(not(feature = "serde"))]
-        return false;
-    }
-
-    /// Counts the call and decides whether it runs candidates. `None`: run only the control.
-    #[inline]
-    pub(crate) fn admit(&self, key: Option<u64>) -> Option<ActiveRun<'_, T, E>> {
-        self.state.counters.run();
-        if !self.decide(key) {
-            return None;
-        }
-        self.admit_sampled()
-    }
-
-    /// Like [`admit`](Self::admit), but the sampled run takes no in-flight slot until its
-    /// candidates [start](PendingRun::start).
-    pub(crate) fn admit_pending(self: &Arc<Self>, key: Option<u64>) -> Option<PendingRun<T, E>> {
-        self.state.counters.run();
-        if !self.decide(key) || self.state.closed.load(Ordering::Acquire) {
-            return None;
-        }
-        if let Some(setup) = &self.settings.before_run {
-            self.guarded(Operation::BeforeRun, None, setup)?;
-        }
-        self.state.counters.sampled();
-        Some(PendingRun {
-            inner: self.clone(),
-            ended: false,
-        })
-    }
-
-    fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
-        let already = self.state.in_flight.fetch_add(1, Ordering::AcqRel);
-        let run = ActiveRun::new(self);
-        if self.state.closed.load(Ordering::Acquire) {
-            // Shut down: no new candidates. The call counts as sampled out.
-            run.abandon();
-            return None;
-        }
-        if already >= self.settings.max_in_flight {
-            self.state.counters.sampled();
-            self.shed(run);
-            return None;
-        }
-        if let Some(setup) = &self.settings.before_run {
-            if self.guarded(Operation::BeforeRun, None, setup).is_none() {
-                run.abandon();
-                return None;
-            }
-        }
-        self.state.counters.sampled();
-        Some(run)
-    }
-
-    /// Ends a run as shed and tells the publishers.
-    pub(crate) fn shed(&self, run: impl EndRun) {
-        run.end_as(RunEnd::Shed);
-        for publisher in &self.settings.publishers {
-            self.guarded(Operation::Publish, None, || {
-                publisher.shed(&self.settings.name)
-            });
-        }
-    }
-
-    /// Calls user code; a panic goes to the error hook (and is counted) instead of the caller.
-    pub(crate) fn guarded<R>(
-        &self,
-        operation: Operation,
-        candidate: Option<&str>,
-        callback: impl FnOnce() -> R,
-    ) -> Option<R> {
-        match catch_unwind(AssertUnwindSafe(callback)) {
-            Ok(value) => Some(value),
-            Err(payload) => {
-                self.report(operation, candidate, panic_message(&*payload));
-                None
-            }
-        }
-    }
-
-    /// Counts a failure and hands it to the error hook; a panicking hook is swallowed.
-    pub(crate) fn report(&self, operation: Operation, candidate: Option<&str>, message: String) {
-        self.state.counters.callback_error(operation);
-        let error = CallbackError {
-            experiment: self.settings.name.clone(),
-            operation,
-            candidate: candidate.map(|name| Cow::Owned(name.to_owned())),
-            message,
-        };
-        let _ = catch_unwind(AssertUnwindSafe(|| (self.settings.hook)(&error)));
-    }
-}
-
-/// The longest panic message kept, in bytes (cut at a character boundary, ending in `…`).
-pub(crate) const MAX_PANIC_MESSAGE: usize = 1024;
-
-/// The text of a panic payload (`panic!` with a message gives `&str` or `String`), capped at
-/// [`MAX_PANIC_MESSAGE`] bytes.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.as_str()
-    } else {
-        "<panic payload that is not text>"
-    };
-    match cut_point(text, MAX_PANIC_MESSAGE) {
-        None => text.to_string(),
-        Some(cut) => format!("{}{CUT_MARKER}", &text[..cut]),
-    }
-}

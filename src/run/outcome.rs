@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::observation::Outcome;
 use crate::output::BehaviorOutput;
-use crate::run::panic_message;
+use crate::text::{cut_point, CUT_MARKER};
 
 /// Splits what a behaviour did into its outcome and, for a panic, the payload (the control's
 /// is resumed with it; a candidate's is dropped).
@@ -44,5 +44,24 @@ pub(crate) fn unless_late<T, E>(
         Outcome::TimedOut
     } else {
         outcome
+    }
+}
+
+/// The longest panic message kept, in bytes (cut at a character boundary, ending in `…`).
+pub(crate) const MAX_PANIC_MESSAGE: usize = 1024;
+
+/// The text of a panic payload (`panic!` with a message gives `&str` or `String`), capped at
+/// [`MAX_PANIC_MESSAGE`] bytes.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let text = if let Some(text) = payload.downcast_ref::<&'static str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.as_str()
+    } else {
+        "<panic payload that is not text>"
+    };
+    match cut_point(text, MAX_PANIC_MESSAGE) {
+        None => text.to_string(),
+        Some(cut) => format!("{}{CUT_MARKER}", &text[..cut]),
     }
 }

@@ -1,0 +1,72 @@
+//! Admission: whether a call becomes a sampled run (the sampler, the shutdown flag, the
+//! in-flight cap, `before_run`), and shedding.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::experiment::Inner;
+use crate::hook::Operation;
+use crate::run::{ActiveRun, EndRun, PendingRun};
+use crate::stats::RunEnd;
+
+impl<T, E> Inner<T, E> {
+    /// Counts the call and decides whether it runs candidates. `None`: run only the control.
+    #[inline]
+    pub(crate) fn admit(&self, key: Option<u64>) -> Option<ActiveRun<'_, T, E>> {
+        self.state.counters.run();
+        if !self.decide(key) {
+            return None;
+        }
+        self.admit_sampled()
+    }
+
+    /// Like [`admit`](Self::admit), but the sampled run takes no in-flight slot until its
+    /// candidates [start](PendingRun::start).
+    pub(crate) fn admit_pending(self: &Arc<Self>, key: Option<u64>) -> Option<PendingRun<T, E>> {
+        self.state.counters.run();
+        if !self.decide(key) || self.state.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(setup) = &self.settings.before_run {
+            self.guarded(Operation::BeforeRun, None, setup)?;
+        }
+        self.state.counters.sampled();
+        Some(PendingRun {
+            inner: self.clone(),
+            ended: false,
+        })
+    }
+
+    fn admit_sampled(&self) -> Option<ActiveRun<'_, T, E>> {
+        let already = self.state.in_flight.fetch_add(1, Ordering::AcqRel);
+        let run = ActiveRun::new(self);
+        if self.state.closed.load(Ordering::Acquire) {
+            // Shut down: no new candidates. The call counts as sampled out.
+            run.abandon();
+            return None;
+        }
+        if already >= self.settings.max_in_flight {
+            self.state.counters.sampled();
+            self.shed(run);
+            return None;
+        }
+        if let Some(setup) = &self.settings.before_run {
+            if self.guarded(Operation::BeforeRun, None, setup).is_none() {
+                run.abandon();
+                return None;
+            }
+        }
+        self.state.counters.sampled();
+        Some(run)
+    }
+
+    /// Ends a run as shed and tells the publishers.
+    pub(crate) fn shed(&self, run: impl EndRun) {
+        run.end_as(RunEnd::Shed);
+        for publisher in &self.settings.publishers {
+            self.guarded(Operation::Publish, None, || {
+                publisher.shed(&self.settings.name)
+            });
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! A run's result made ready for the publishers: every candidate judged, values cleaned,
+//! mismatches diffed and classified by noise calibration, verdicts counted.
+
+use std::mem;
+
+use crate::context::Context;
+use crate::experiment::Inner;
+use crate::hook::Operation;
+use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
+use crate::run::judge::judge;
+
+/// A run's result, judged and made ready for the publishers.
+pub(crate) struct Prepared<T, E> {
+    pub(crate) result: ExperimentResult<T, E>,
+    /// The control's own outcome where `clean` replaced it in the result.
+    pub(crate) original_control: Option<Outcome<T, E>>,
+    /// False when the cleaner failed: uncleaned values must not be published.
+    pub(crate) publishable: bool,
+}
+
+/// Judges every candidate (counting the verdicts), then cleans and diffs for publication. With
+/// `calibrated`, the last of `candidates` is noise calibration's second run of the control.
+pub(crate) fn prepare<T, E>(
+    inner: &Inner<T, E>,
+    context: Context,
+    mut control: Observation<T, E>,
+    mut candidates: Vec<CandidateResult<T, E>>,
+    calibrated: bool,
+) -> Prepared<T, E> {
+    // The calibration's result is the last, when the run has one.
+    let calibration = calibrated.then(|| candidates.pop()).flatten();
+    #[cfg(feature = "serde")]
+    let mut calibration = calibration.map(|result| result.observation);
+    #[cfg(not(feature = "serde"))]
+    let _ = calibration;
+    for candidate in &mut candidates {
+        candidate.verdict = judge(
+            inner,
+            &control.outcome,
+            &candidate.observation.name,
+            &candidate.observation.outcome,
+        );
+    }
+
+    let mut publishable = true;
+    let mut original_control = None;
+    if let Some(clean) = &inner.settings.clean {
+        if let Outcome::Value(value) = &control.outcome {
+            match inner.guarded(Operation::Clean, None, || clean(value)) {
+                Some(cleaned) => {
+                    original_control =
+                        Some(mem::replace(&mut control.outcome, Outcome::Value(cleaned)))
+                }
+                None => publishable = false,
+            }
+        }
+        #[cfg(feature = "serde")]
+        let calibration = calibration.as_mut();
+        #[cfg(not(feature = "serde"))]
+        let calibration = None::<&mut Observation<T, E>>;
+        let observations = candidates
+            .iter_mut()
+            .map(|candidate| &mut candidate.observation)
+            .chain(calibration);
+        for observation in observations {
+            if let Outcome::Value(value) = &observation.outcome {
+                match inner.guarded(Operation::Clean, Some(&observation.name), || clean(value)) {
+                    Some(cleaned) => observation.outcome = Outcome::Value(cleaned),
+                    None => publishable = false,
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    if publishable {
+        attach_diffs(inner, &control.outcome, &mut candidates);
+    }
+    #[cfg(feature = "serde")]
+    if publishable {
+        crate::run::calibration::classify(inner, &control.outcome, calibration, &mut candidates);
+    }
+    for candidate in &candidates {
+        inner.state.counters.verdict(candidate.verdict);
+    }
+
+    Prepared {
+        result: ExperimentResult {
+            experiment: inner.settings.name.clone(),
+            context,
+            control,
+            candidates,
+        },
+        original_control,
+        publishable,
+    }
+}
+
+/// Diffs the (cleaned) values of every mismatched candidate, when a differ is configured.
+#[cfg(feature = "serde")]
+fn attach_diffs<T, E>(
+    inner: &Inner<T, E>,
+    control: &Outcome<T, E>,
+    candidates: &mut [CandidateResult<T, E>],
+) {
+    let (Some(differ), Outcome::Value(expected)) = (&inner.settings.differ, control) else {
+        return;
+    };
+    for candidate in candidates
+        .iter_mut()
+        .filter(|c| c.verdict == Verdict::Mismatch)
+    {
+        let name = &candidate.observation.name;
+        let Outcome::Value(actual) = &candidate.observation.outcome else {
+            continue;
+        };
+        match inner.guarded(Operation::Diff, Some(name), || differ(expected, actual)) {
+            Some(Ok(diff)) => {
+                // Every difference was on an ignore path: that does not count, as in Diffy.
+                if diff.is_empty() && diff.ignored > 0 {
+                    candidate.verdict = Verdict::Ignored;
+                }
+                candidate.diff = Some(std::sync::Arc::new(diff));
+            }
+            Some(Err(message)) => inner.report(Operation::Diff, Some(name), message),
+            None => {}
+        }
+    }
+}
