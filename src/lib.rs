@@ -127,8 +127,6 @@ mod timer;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod trial;
-#[cfg(feature = "serde")]
-mod utc;
 
 pub use background::{Background, BackgroundBuilder};
 pub use builder::{CustomCompare, DefaultCompare, ExperimentBuilder, DEFAULT_MAX_IN_FLIGHT};

@@ -31,7 +31,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -262,8 +262,12 @@ impl<T, E> Publisher<T, E> for JsonLinesPublisher {
             if !self.includes(candidate.verdict()) {
                 continue;
             }
-            let timestamp =
-                timestamp.get_or_insert_with(|| crate::utc::rfc3339(crate::real_clock::wall()));
+            let timestamp = timestamp.get_or_insert_with(|| {
+                // humantime formats years 1970–9999 only (it panics outside): clamp.
+                let latest = UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+                let now = crate::real_clock::wall().clamp(UNIX_EPOCH, latest);
+                humantime::format_rfc3339_micros(now).to_string()
+            });
             line.clear();
             let record = record(timestamp, result, candidate);
             match serde_json::to_writer(&mut line, &record) {
