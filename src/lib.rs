@@ -124,8 +124,6 @@ mod thread_slot;
 mod timer;
 #[cfg(feature = "tower")]
 pub mod tower;
-#[cfg(feature = "serde")]
-mod utc;
 
 pub use background::{Background, BackgroundBuilder};
 pub use clock::{Clock, ManualClock};

@@ -1,8 +1,14 @@
 //! Number and time formatting shared by the verdict and the renderers.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-pub(crate) use crate::utc::utc_text;
+/// A time to the second in UTC, for people: `2026-11-22 05:41:05Z`. Clamped to years
+/// 1970–9999 ([`rfc3339_range`](crate::text::rfc3339_range)).
+pub(crate) fn utc_text(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(crate::text::rfc3339_range(time))
+        .to_string()
+        .replacen('T', " ", 1)
+}
 
 /// `1234567` → `1,234,567`.
 pub(crate) fn thousands(n: u64) -> String {
@@ -75,5 +81,27 @@ mod tests {
         assert_eq!(duration_text(Duration::from_nanos(812)), "812 ns");
         assert_eq!(duration_text(Duration::from_nanos(1_250)), "1.25 µs");
         assert_eq!(duration_text(Duration::from_micros(3_400)), "3.40 ms");
+    }
+
+    #[test]
+    fn utc_text_known_values_and_clamps() {
+        assert_eq!(
+            utc_text(UNIX_EPOCH + Duration::from_secs(1_795_326_065)),
+            "2026-11-22 05:41:05Z"
+        );
+        assert_eq!(utc_text(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+        assert_eq!(
+            utc_text(UNIX_EPOCH + Duration::from_millis(951_868_799_999)),
+            "2000-02-29 23:59:59Z"
+        );
+        // Outside what humantime formats: clamped, never a panic.
+        assert_eq!(
+            utc_text(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01 00:00:00Z"
+        );
+        assert_eq!(
+            utc_text(UNIX_EPOCH + Duration::from_secs(253_402_300_800 * 2)),
+            "9999-12-31 23:59:59Z"
+        );
     }
 }

@@ -246,8 +246,10 @@ impl<T, E> Publisher<T, E> for JsonLinesPublisher {
             if !self.includes(candidate.verdict()) {
                 continue;
             }
-            let timestamp =
-                timestamp.get_or_insert_with(|| crate::utc::rfc3339(crate::real_clock::wall()));
+            let timestamp = timestamp.get_or_insert_with(|| {
+                let now = crate::text::rfc3339_range(crate::real_clock::wall());
+                humantime::format_rfc3339_micros(now).to_string()
+            });
             line.clear();
             let record = record(timestamp, result, candidate);
             match serde_json::to_writer(&mut line, &record) {

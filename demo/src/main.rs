@@ -3,7 +3,7 @@
 //! which fields are nondeterministic, and ends with a verdict, the mismatch groups and an HTML
 //! report.
 //!
-//! Run: `cargo run --release --example dark_launch` (optionally followed by the number of
+//! Run: `cargo run --release -p darklaunch-demo` (optionally followed by the number of
 //! requests and the report's path; defaults 300000 and `target/dark_launch_report.html`).
 //!
 //! The rewrite has two subtle defects, on small fractions of inputs: it truncates a
