@@ -167,6 +167,15 @@ pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// `time` clamped to 1970–9999, the years RFC 3339 text (and humantime, which panics outside
+/// them) can show: a caller-set report time never panics the formatter.
+#[cfg(feature = "serde")]
+pub(crate) fn rfc3339_range(time: std::time::SystemTime) -> std::time::SystemTime {
+    use std::time::{Duration, UNIX_EPOCH};
+    let latest = UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+    time.clamp(UNIX_EPOCH, latest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,13 +269,4 @@ mod tests {
         }
         out
     }
-}
-
-/// `time` clamped to 1970–9999, the years RFC 3339 text (and humantime, which panics outside
-/// them) can show: a caller-set report time never panics the formatter.
-#[cfg(feature = "serde")]
-pub(crate) fn rfc3339_range(time: std::time::SystemTime) -> std::time::SystemTime {
-    use std::time::{Duration, UNIX_EPOCH};
-    let latest = UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
-    time.clamp(UNIX_EPOCH, latest)
 }

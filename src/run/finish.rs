@@ -80,4 +80,3 @@ impl<T, E> Prepared<T, E> {
         }
     }
 }
-

@@ -52,4 +52,3 @@ pub(crate) fn judge<T, E>(
         Verdict::Mismatch
     }
 }
-

@@ -23,12 +23,10 @@ pub(crate) use detached::{
 pub(crate) use finish::finish;
 pub(crate) use outcome::{
     candidate_outcome, outcome_and_payload, panic_message, returned_outcome, unless_late,
-    MAX_PANIC_MESSAGE,
 };
-pub(crate) use slot::{ActiveRun, EndRun, OwnedRun, PendingRun, SlotRun};
+pub(crate) use slot::{ActiveRun, EndRun, OwnedRun, PendingRun};
 pub(crate) use sync::{run_sync, SyncCandidate};
 
 /// Each candidate's outcome once it is known, with when (or how long) it finished.
 pub(crate) type Finished<T, E, M> =
     smallvec::SmallVec<[Option<(crate::observation::Outcome<T, E>, M)>; 1]>;
-
