@@ -66,7 +66,7 @@ mod proportion;
 mod report;
 mod svg;
 mod terminal;
-pub(crate) mod text;
+pub(crate) mod format;
 mod timeline;
 mod verdict;
 
