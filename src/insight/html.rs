@@ -7,9 +7,9 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::diff::Diff;
+use crate::insight::format::{duration_text, percent_text, range_text, thousands, utc_text};
 use crate::insight::report::{CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry};
 use crate::insight::svg;
-use crate::insight::format::{duration_text, percent_text, range_text, thousands, utc_text};
 use crate::insight::verdict::ReleaseStatus;
 use crate::insight::{LatencySummary, Proportion};
 use crate::noise::{noise_key, NoiseSnapshot};

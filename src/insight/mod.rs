@@ -59,6 +59,7 @@
 
 mod bounded;
 mod collector;
+pub(crate) mod format;
 mod grouping;
 mod html;
 mod latency;
@@ -66,7 +67,6 @@ mod proportion;
 mod report;
 mod svg;
 mod terminal;
-pub(crate) mod format;
 mod timeline;
 mod verdict;
 

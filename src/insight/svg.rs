@@ -6,9 +6,9 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::insight::format::{in_time_unit, percent_text};
 use crate::insight::html::escape;
 use crate::insight::report::{CandidateReport, Report};
-use crate::insight::format::{in_time_unit, percent_text};
 use crate::insight::LatencySummary;
 
 /// The control's series colour (a blue).

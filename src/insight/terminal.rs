@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::insight::report::{CandidateReport, Report};
 use crate::insight::format::{duration_text, percent_text, range_text, thousands, utc_text};
+use crate::insight::report::{CandidateReport, Report};
 use crate::insight::LatencySummary;
 use crate::noise::noise_key;
 use crate::text::escape_control;

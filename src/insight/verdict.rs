@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use crate::insight::format::{duration_text, percent_text, range_text, thousands};
 use crate::insight::latency::LatencySummary;
 use crate::insight::report::CandidateReport;
-use crate::insight::format::{duration_text, percent_text, range_text, thousands};
 
 /// When a candidate counts as safe to release; part of
 /// [`InsightOptions`](super::InsightOptions).

@@ -6,9 +6,9 @@ use std::mem;
 use crate::context::Context;
 use crate::experiment::Inner;
 use crate::hook::Operation;
-use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome};
 #[cfg(feature = "serde")]
 use crate::observation::Verdict;
+use crate::observation::{CandidateResult, ExperimentResult, Observation, Outcome};
 use crate::run::judge::judge;
 
 /// A run's result, judged and made ready for the publishers.
