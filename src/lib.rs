@@ -85,11 +85,12 @@
 //!   `shutdown`, and async candidate timeouts on tokio's timer (on a runtime without timers,
 //!   on a timer thread of the experiment's own). Without it, `run_async` still bounds the wait
 //!   on that thread.
-//! * `serde` (default): structural diffs of `Serialize` values ([`ExperimentBuilder::diff`]).
+//! * `serde` (default): structural diffs of `Serialize` values ([`diff`],
+//!   [`ExperimentBuilder::diff`]) and noise calibration ([`noise`],
+//!   [`ExperimentBuilder::calibrate_noise`], [`Trial::calibration`]).
 //! * `tracing` (default): the default error hook logs through `tracing`, target `darklaunch`.
-//! * `insight` (default): [`insight`] — noise calibration
-//!   ([`ExperimentBuilder::calibrate_noise`], [`Trial::calibration`]), mismatches grouped by
-//!   diff shape, verdict statistics and terminal and HTML reports.
+//! * `insight` (default): [`insight`] — mismatches grouped by diff shape, verdict statistics
+//!   and terminal and HTML reports, with what noise calibration learnt.
 //! * `opentelemetry`: `publish::OtelPublisher`, metrics and spans.
 //! * `tower`: `tower::ShadowLayer`, dark-launching whole HTTP endpoints.
 
