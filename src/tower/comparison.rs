@@ -19,7 +19,7 @@ use super::layer::Shared;
 use super::response::{ShadowError, ShadowResponse};
 use super::service::BoxError;
 use super::stats::{bump, Counters};
-use crate::observation::Outcome;
+use crate::Outcome;
 use crate::{Candidates, SampledRun};
 
 /// A shadowed request waiting for the primary's response body to end. Then, if the request's

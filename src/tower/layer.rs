@@ -11,7 +11,7 @@ use tower::Layer;
 use super::response::{ShadowError, ShadowResponse};
 use super::service::ShadowService;
 use super::stats::{Counters, ShadowStats};
-use crate::experiment::Experiment;
+use crate::Experiment;
 
 /// The experiment a [`ShadowLayer`] runs: responses compared as [`ShadowResponse`]s, the
 /// candidate's failures recorded as [`ShadowError`]s.

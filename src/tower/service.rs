@@ -208,7 +208,7 @@ pub(super) fn tee_deadline(
     wait: Duration,
 ) -> Option<body::TeeDeadline> {
     Some(body::TeeDeadline {
-        at: crate::real_clock::instant().checked_add(wait)?,
+        at: body::now().checked_add(wait)?,
         experiment: experiment.clone(),
     })
 }
