@@ -111,12 +111,18 @@ mod tests {
     }
 
     /// One candidate named as the calibration used to be labelled (equal to the control), one
-    /// that differs only where the calibration does.
+    /// that differs only where the calibration does (noise), one that differs where it does not
+    /// (a real mismatch, never noise).
     fn assert_candidates(result: &ExperimentResult<Stamped>, form: &str) {
         let names: Vec<_> = result.candidates().iter().map(|c| c.name()).collect();
-        assert_eq!(names, ["darklaunch.calibration", "v2"], "{form}");
+        assert_eq!(names, ["darklaunch.calibration", "v2", "v3"], "{form}");
         assert_eq!(result.candidates()[0].verdict(), Verdict::Match, "{form}");
         assert_eq!(result.candidates()[1].verdict(), Verdict::Noise, "{form}");
+        assert_eq!(
+            result.candidates()[2].verdict(),
+            Verdict::Mismatch,
+            "{form}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -147,6 +153,7 @@ mod tests {
                     .candidate("darklaunch.calibration", || (1, 1))
                     .calibration(again)
                     .candidate("v2", || (1, 3))
+                    .candidate("v3", || (2, 1))
                     .run(),
                 "trial().run_async" => {
                     experiment
@@ -155,6 +162,7 @@ mod tests {
                         .candidate("darklaunch.calibration", async { (1, 1) })
                         .calibration(async move { again() })
                         .candidate("v2", async { (1, 3) })
+                        .candidate("v3", async { (2, 1) })
                         .run_async()
                         .await
                 }
@@ -165,6 +173,7 @@ mod tests {
                         .candidate("darklaunch.calibration", async { (1, 1) })
                         .calibration(async move { again() })
                         .candidate("v2", async { (1, 3) })
+                        .candidate("v3", async { (2, 1) })
                         .run_detached()
                         .await
                 }
@@ -174,13 +183,15 @@ mod tests {
                     .candidate("darklaunch.calibration", || (1, 1))
                     .calibration(again)
                     .candidate("v2", || (1, 3))
+                    .candidate("v3", || (2, 1))
                     .run_detached_blocking(),
                 "SampledRun::run" => experiment.begin().unwrap().run(
                     || (1, 1),
                     SyncCandidates::new()
                         .add("darklaunch.calibration", || (1, 1))
                         .calibration(again)
-                        .add("v2", || (1, 3)),
+                        .add("v2", || (1, 3))
+                        .add("v3", || (2, 1)),
                 ),
                 "SampledRun::run_async" => {
                     experiment
@@ -191,7 +202,8 @@ mod tests {
                             Candidates::new()
                                 .add("darklaunch.calibration", async { (1, 1) })
                                 .calibration(async move { again() })
-                                .add("v2", async { (1, 3) }),
+                                .add("v2", async { (1, 3) })
+                                .add("v3", async { (2, 1) }),
                         )
                         .await
                 }
@@ -202,7 +214,8 @@ mod tests {
                         Candidates::new()
                             .add("darklaunch.calibration", async { (1, 1) })
                             .calibration(async move { again() })
-                            .add("v2", async { (1, 3) }),
+                            .add("v2", async { (1, 3) })
+                            .add("v3", async { (2, 1) }),
                     );
                     assert!(detached);
                     (1, 1)
@@ -219,7 +232,11 @@ mod tests {
             assert_eq!(results.len(), 1, "{form}");
             assert_candidates(&results[0], form);
             let stats = experiment.stats();
-            assert_eq!((stats.matched, stats.noise), (1, 1), "{form}");
+            assert_eq!(
+                (stats.matched, stats.noise, stats.mismatched),
+                (1, 1, 1),
+                "{form}"
+            );
             assert_eq!(experiment.noise().unwrap().calibrations, 1, "{form}");
         }
     }

@@ -129,3 +129,30 @@ fn attach_diffs<T, E>(
         }
     }
 }
+
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use crate::diff::DiffOptions;
+    use crate::{Experiment, Verdict};
+
+    /// Values the comparator calls different but the diff finds equal (nothing ignored) stay a
+    /// mismatch: only a diff whose every difference was on an ignore path makes a run ignored.
+    #[test]
+    fn an_empty_diff_with_nothing_ignored_is_still_a_mismatch() {
+        let recorder = crate::publish::Recorder::new();
+        let experiment: Experiment<u8> = Experiment::builder("empty-diff")
+            .compare(|_, _| false)
+            .diff(DiffOptions::new())
+            .publisher(recorder.clone())
+            .build()
+            .unwrap();
+        experiment.run(|| 1, || 1);
+        let result = &recorder.results()[0];
+        let candidate = &result.candidates()[0];
+        assert_eq!(candidate.verdict(), Verdict::Mismatch);
+        let diff = candidate.diff().expect("mismatches are diffed");
+        assert!(diff.is_empty());
+        assert_eq!(diff.ignored, 0);
+        assert_eq!(experiment.stats().mismatched, 1);
+    }
+}
