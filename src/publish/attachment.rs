@@ -123,6 +123,20 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_what_a_publisher_learns() {
+        let attachment = Attachment::new(
+            "shown",
+            true,
+            #[cfg(feature = "serde")]
+            None,
+        );
+        assert_eq!(
+            format!("{attachment:?}"),
+            r#"Attachment { experiment: "shown", diffs_values: true, calibrates_noise: false }"#
+        );
+    }
+
+    #[test]
     fn a_panicking_attach_goes_to_the_error_hook_and_the_experiment_still_builds() {
         struct Panics;
         impl Publisher<u8> for Panics {
