@@ -105,30 +105,11 @@ where
                 kind: "service",
                 message: error.into().to_string(),
             })?;
-            let (parts, body) = response.into_parts();
-            if head_only {
-                let (status, headers) = (parts.status, &parts.headers);
-                return Ok(ShadowResponse::capture(
-                    status,
-                    headers,
-                    &names,
-                    Bytes::new(),
-                ));
-            }
-            let bytes = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|error| ShadowError {
-                    kind: "body",
-                    message: error.to_string(),
-                })?
-                .to_bytes();
-            Ok(ShadowResponse::capture(
-                parts.status,
-                &parts.headers,
-                &names,
-                bytes,
-            ))
+            captured(response, &names, limit, head_only, |error| ShadowError {
+                kind: "body",
+                message: error.to_string(),
+            })
+            .await
         };
         let mut candidates = Candidates::new().candidate(candidate_future);
         if let Some((primary, extensions)) = calibration {
@@ -181,36 +162,51 @@ where
             kind: "service",
             message: String::from("the primary failed on the calibration copy"),
         })?;
-        let (parts, body) = response.into_parts();
-        if head_only {
-            let (status, headers) = (parts.status, &parts.headers);
-            return Ok(ShadowResponse::capture(
-                status,
-                headers,
-                &names,
-                Bytes::new(),
-            ));
-        }
         // The primary's body error need not be displayable either.
-        let failed = |_| ShadowError {
+        let response = response.map(|body| {
+            body.map_err(|_| ShadowError {
+                kind: "body",
+                message: String::from("the primary's calibration response failed"),
+            })
+        });
+        captured(response, &names, limit, head_only, |_| ShadowError {
             kind: "body",
-            message: String::from("the primary's calibration response failed"),
-        };
-        let bytes = Limited::new(body.map_err(failed), limit)
+            message: String::from(
+                "the primary's calibration response failed or was over the limit",
+            ),
+        })
+        .await
+    })
+}
+
+/// What is compared of a response: its status, the compared headers and, unless it answers a
+/// HEAD request, its body read up to `limit`; `failed` says what a body error or an oversized
+/// body becomes.
+async fn captured<RB>(
+    response: Response<RB>,
+    names: &[HeaderName],
+    limit: usize,
+    head_only: bool,
+    failed: impl FnOnce(BoxError) -> ShadowError,
+) -> Result<ShadowResponse, ShadowError>
+where
+    RB: Body,
+    RB::Error: Into<BoxError>,
+{
+    let (parts, body) = response.into_parts();
+    let bytes = if head_only {
+        Bytes::new()
+    } else {
+        Limited::new(body, limit)
             .collect()
             .await
-            .map_err(|_| ShadowError {
-                kind: "body",
-                message: String::from(
-                    "the primary's calibration response failed or was over the limit",
-                ),
-            })?
-            .to_bytes();
-        Ok(ShadowResponse::capture(
-            parts.status,
-            &parts.headers,
-            &names,
-            bytes,
-        ))
-    })
+            .map_err(failed)?
+            .to_bytes()
+    };
+    Ok(ShadowResponse::capture(
+        parts.status,
+        &parts.headers,
+        names,
+        bytes,
+    ))
 }
