@@ -21,7 +21,7 @@ use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::concurrent::{BoxedCandidates, CandidatePoller, Deadline, PendingCandidates};
 use crate::run::prepare::prepare;
-use crate::run::{candidate_outcome, outcome_and_payload, unless_late, OwnedRun};
+use crate::run::{candidate_outcome, outcome_and_payload, unless_late, EndRun, OwnedRun};
 use crate::stats::RunEnd;
 
 /// Starts the background part of a detached run: `make_task` builds the future that runs the

@@ -66,10 +66,6 @@ impl<H: HoldsExperiment> SlotRun<H> {
         self
     }
 
-    pub(crate) fn calibrated(&self) -> bool {
-        self.calibrated
-    }
-
     pub(crate) fn end(mut self, end: RunEnd) {
         self.inner.experiment().state.counters.ended(end);
         self.ended = true;
