@@ -279,4 +279,51 @@ mod tests {
         assert!(recorder.results().is_empty());
         assert_eq!(experiment.stats().sampled, 0);
     }
+
+    #[test]
+    fn a_panicking_calibration_never_reaches_the_caller_and_teaches_nothing() {
+        let (experiment, recorder) = calibrating("calibration-panics", 100.0);
+        let value = experiment
+            .trial()
+            .control(|| (1, 1))
+            .calibration(|| -> Stamped { panic!("calibration exploded") })
+            .candidate("v2", || (1, 3))
+            .run();
+        assert_eq!(value, (1, 1));
+        let result = &recorder.results()[0];
+        assert_eq!(
+            result.candidates().len(),
+            1,
+            "the calibration is not published"
+        );
+        // Nothing was learnt, so the difference is a real mismatch, not noise.
+        assert_eq!(result.candidates()[0].verdict(), Verdict::Mismatch);
+        assert_eq!(experiment.noise().unwrap().calibrations, 0);
+        assert!(experiment.stats().reconciles());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_calibration_that_never_ends_is_dropped_at_the_timeout() {
+        let recorder = Recorder::new();
+        let experiment: Experiment<Stamped> = Experiment::builder("calibration-hangs")
+            .calibrate_noise(NoiseCalibration::new().warmup(0).percent(100.0))
+            .candidate_timeout(Duration::from_millis(50))
+            .publisher(recorder.clone())
+            .build()
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let value = experiment
+            .trial()
+            .control(async { (1, 1) })
+            .calibration(std::future::pending::<Stamped>())
+            .candidate("v2", async { (1, 1) })
+            .run_async()
+            .await;
+        assert_eq!(value, (1, 1));
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        let result = &recorder.results()[0];
+        assert_eq!(result.candidates().len(), 1);
+        assert_eq!(result.candidates()[0].verdict(), Verdict::Match);
+        assert_eq!(experiment.noise().unwrap().calibrations, 0);
+    }
 }
