@@ -303,6 +303,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    #[allow(clippy::disallowed_methods)] // tokio's paused clock, not a real one
     async fn a_calibration_that_never_ends_is_dropped_at_the_timeout() {
         let recorder = Recorder::new();
         let experiment: Experiment<Stamped> = Experiment::builder("calibration-hangs")
