@@ -65,4 +65,48 @@ pub enum ConfigError {
         /// The rejected value.
         value: f64,
     },
+    /// A ratio that must be positive and finite is not.
+    #[error("{setting} {value} is invalid: use a positive, finite ratio (for example 2.0 for twice as slow)")]
+    InvalidRatio {
+        /// The setting's method.
+        setting: &'static str,
+        /// The rejected value.
+        value: f64,
+    },
+    /// A guard's window is zero or too long.
+    #[error("guard window of {value} runs is invalid: use 1 to 10,000,000 runs (for example 1000)")]
+    InvalidGuardWindow {
+        /// The rejected value.
+        value: u64,
+    },
+    /// A guard's minimum count is zero or longer than its window.
+    #[error("guard min_runs of {value} is invalid: use at least 1 and at most the window ({window} runs)")]
+    InvalidMinRuns {
+        /// The rejected value.
+        value: u64,
+        /// The guard's window.
+        window: u64,
+    },
+    /// A guard's probe share is not above 0 and at most 100 %.
+    #[error("guard probe_percent {value} is invalid: use more than 0 and at most 100 (for example 5.0 for 5 %)")]
+    InvalidProbePercent {
+        /// The rejected value.
+        value: f64,
+    },
+    /// A serving share is not a number from 0 to 100.
+    #[error("serving share {value} is invalid: use a percentage from 0 to 100 (for example 10.0 for 10 % of keys)")]
+    InvalidServeShare {
+        /// The rejected value.
+        value: f64,
+    },
+    /// A candidate is given a guard, or is served, under a name the experiment cannot run.
+    #[error("{setting} names \"{name}\": {problem}")]
+    InvalidCandidateName {
+        /// The setting's builder method.
+        setting: &'static str,
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }

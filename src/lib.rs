@@ -108,6 +108,7 @@ mod deprecated;
 pub mod diff;
 mod error;
 mod experiment;
+pub mod guard;
 mod hook;
 #[cfg(feature = "insight")]
 pub mod insight;
@@ -119,6 +120,7 @@ pub mod publish;
 mod real_clock;
 mod run;
 mod sample;
+mod serve;
 mod stats;
 mod text;
 mod thread_slot;
@@ -155,11 +157,12 @@ pub mod trial {
 }
 pub use experiment::{Experiment, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PUBLISH_CAPACITY};
 pub use hook::{CallbackError, Operation};
-pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, Verdict};
+pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, ServedCall, Verdict};
 pub use output::BehaviorOutput;
 pub use publish::Publisher;
 pub use run::sampled_run::{Candidates, SampledRun, SyncCandidates};
 pub use sample::{stable_key_hash, Sampler, SamplerHandle};
+pub use serve::ServeShare;
 pub use stats::Stats;
 pub use timer::Sleep;
 

@@ -227,9 +227,37 @@ pub struct ExperimentResult<T, E = Infallible> {
     pub(crate) context: Context,
     pub(crate) control: Observation<T, E>,
     pub(crate) candidates: Vec<CandidateResult<T, E>>,
+    pub(crate) served: Option<ServedCall>,
+}
+
+/// On a served call ([`serve`](crate::ExperimentBuilder::serve)): which candidate was served,
+/// and whether the caller got the control's outcome instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedCall {
+    pub(crate) candidate: std::borrow::Cow<'static, str>,
+    pub(crate) fell_back: bool,
+}
+
+impl ServedCall {
+    /// The served candidate's name.
+    pub fn candidate(&self) -> &str {
+        &self.candidate
+    }
+
+    /// Whether the served candidate erred, panicked or timed out, so that the caller got the
+    /// control's outcome.
+    pub fn fell_back(&self) -> bool {
+        self.fell_back
+    }
 }
 
 impl<T, E> ExperimentResult<T, E> {
+    /// On a served call, which candidate the caller was served, and whether it fell back to
+    /// the control; `None` when the caller got the control's outcome as usual.
+    pub fn served(&self) -> Option<&ServedCall> {
+        self.served.as_ref()
+    }
+
     /// Builds a result (useful for testing publishers).
     pub fn new(
         experiment: impl Into<Arc<str>>,
@@ -242,6 +270,7 @@ impl<T, E> ExperimentResult<T, E> {
             context,
             control,
             candidates,
+            served: None,
         }
     }
 

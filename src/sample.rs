@@ -367,7 +367,7 @@ impl RateLimiter {
 }
 
 /// The integer threshold for `percent`: a draw below it is sampled. `u64::MAX` means always.
-fn threshold_for(percent: f64) -> Result<u64, ConfigError> {
+pub(crate) fn threshold_for(percent: f64) -> Result<u64, ConfigError> {
     if !(0.0..=100.0).contains(&percent) {
         return Err(ConfigError::InvalidPercent { value: percent });
     }
@@ -378,12 +378,12 @@ fn threshold_for(percent: f64) -> Result<u64, ConfigError> {
     Ok((percent / 100.0 * 18_446_744_073_709_551_616.0) as u64)
 }
 
-fn percent_of(threshold: u64) -> f64 {
+pub(crate) fn percent_of(threshold: u64) -> f64 {
     threshold as f64 / 18_446_744_073_709_551_616.0 * 100.0
 }
 
 #[inline]
-fn below(draw: u64, threshold: u64) -> bool {
+pub(crate) fn below(draw: u64, threshold: u64) -> bool {
     threshold == u64::MAX || draw < threshold
 }
 

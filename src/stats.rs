@@ -56,6 +56,20 @@ pub struct Stats {
     pub dropped: u64,
     /// Failures reported to the error hook (see [`callback_errors_by`](Stats::callback_errors_by)).
     pub callback_errors: u64,
+    /// Calls whose caller got the served candidate's outcome
+    /// ([`serve`](crate::ExperimentBuilder::serve)).
+    pub served: u64,
+    /// Served calls whose candidate erred, panicked or timed out, so that the caller got the
+    /// control's outcome instead.
+    pub fallbacks: u64,
+    /// Times a guard tripped (by its limits or by hand).
+    pub guard_trips: u64,
+    /// Times a guard re-armed (its probe passed, or by hand).
+    pub guard_rearms: u64,
+    /// Candidates held back on sampled calls because their guard was tripped (or probing and
+    /// not drawn). A call left with no candidate ran the control alone and is not counted as
+    /// sampled.
+    pub guard_held: u64,
     by_operation: ByOperation,
 }
 
@@ -136,6 +150,11 @@ pub(crate) struct Counters {
     skipped: AtomicU64,
     dropped: AtomicU64,
     callback_errors: [AtomicU64; Operation::ALL.len()],
+    served: AtomicU64,
+    fallbacks: AtomicU64,
+    guard_trips: AtomicU64,
+    guard_rearms: AtomicU64,
+    guard_held: AtomicU64,
 }
 
 /// How a sampled run ended.
@@ -187,6 +206,24 @@ impl Counters {
         counter.fetch_add(1, Release);
     }
 
+    /// A call got the served candidate's outcome (`true`) or fell back to the control's.
+    pub(crate) fn served(&self, served: bool) {
+        let counter = if served { &self.served } else { &self.fallbacks };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn guard_event(&self, kind: crate::guard::GuardEventKind) {
+        let counter = match kind {
+            crate::guard::GuardEventKind::Tripped => &self.guard_trips,
+            crate::guard::GuardEventKind::Rearmed => &self.guard_rearms,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn guard_held(&self) {
+        self.guard_held.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn callback_error(&self, operation: Operation) {
         self.callback_errors[operation.index()].fetch_add(1, Relaxed);
     }
@@ -219,6 +256,11 @@ impl Counters {
             dropped,
             callback_errors: by_operation.iter().sum(),
             by_operation: ByOperation(by_operation),
+            served: self.served.load(Relaxed),
+            fallbacks: self.fallbacks.load(Relaxed),
+            guard_trips: self.guard_trips.load(Relaxed),
+            guard_rearms: self.guard_rearms.load(Relaxed),
+            guard_held: self.guard_held.load(Relaxed),
         }
     }
 }

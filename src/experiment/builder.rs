@@ -16,6 +16,8 @@ use crate::clock::Clock;
 use crate::diff::DiffOptions;
 use crate::error::ConfigError;
 use crate::experiment::{Comparator, Experiment, IgnoreRule, Inner, Settings, State};
+use crate::guard::{Guard, GuardRails};
+use crate::serve::{ServeShare, Serving};
 use crate::hook::{CallbackError, Operation};
 use crate::observation::Outcome;
 use crate::publish::{Attachment, Publisher};
@@ -46,6 +48,11 @@ pub struct ExperimentBuilder<T, E, C = DefaultCompare> {
     #[cfg(feature = "serde")]
     noise: Option<NoiseCalibration>,
     background: Option<Background>,
+    /// Guards by candidate name (`None`: the default candidate), made at `build`.
+    guards: Vec<(Option<Cow<'static, str>>, GuardRails)>,
+    /// The served candidate (`None`: the default one) and its share, resolved at `build`.
+    serve: Option<(Option<Cow<'static, str>>, ServeShare)>,
+    propagate_served_errors: bool,
     compare: C,
 }
 
@@ -57,6 +64,9 @@ impl<T, E> ExperimentBuilder<T, E, DefaultCompare> {
             #[cfg(feature = "serde")]
             noise: None,
             background: None,
+            guards: Vec::new(),
+            serve: None,
+            propagate_served_errors: false,
             compare: DefaultCompare,
         }
     }
@@ -113,6 +123,9 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             #[cfg(feature = "serde")]
             noise: self.noise,
             background: self.background,
+            guards: self.guards,
+            serve: self.serve,
+            propagate_served_errors: self.propagate_served_errors,
             compare,
         };
         (builder, self.compare)
@@ -194,6 +207,64 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     /// Names the control in results (default `control`).
     pub fn control_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.settings.control_name = name.into();
+        self
+    }
+
+    /// Guards the experiment's default candidate (the one the one-candidate run forms run,
+    /// `candidate` unless [`candidate_name`](Self::candidate_name) says otherwise) with
+    /// `rails`: see [`crate::guard`]. Read and change it through
+    /// [`Experiment::guard`](crate::Experiment::guard).
+    pub fn guard(mut self, rails: GuardRails) -> Self {
+        self.guards.push((None, rails));
+        self
+    }
+
+    /// Guards the candidate called `name` (in trials) with `rails`; each guarded candidate
+    /// has its own window and state.
+    pub fn guard_candidate(mut self, name: impl Into<Cow<'static, str>>, rails: GuardRails) -> Self {
+        self.guards.push((Some(name.into()), rails));
+        self
+    }
+
+    /// Serves the experiment's default candidate to `share` of keys: their calls return the
+    /// candidate's outcome, with the control run as the shadow (compared as usual on sampled
+    /// calls) and as the fallback. When the served candidate returns an `Err`, panics or times
+    /// out, the caller gets the control's outcome instead (counted in
+    /// [`Stats::fallbacks`](crate::Stats::fallbacks)), unless
+    /// [`propagate_served_errors`](Self::propagate_served_errors). While the candidate's guard
+    /// is not armed, every call gets the control's. Change the share at runtime through the
+    /// [`ServeShare`] itself.
+    ///
+    /// ```
+    /// use darklaunch::{Experiment, ServeShare};
+    ///
+    /// let share = ServeShare::new(100.0);
+    /// let experiment: Experiment<u32> = Experiment::builder("serve-v2")
+    ///     .serve(share.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(experiment.run(|| 1, || 2), 2); // served: the candidate's value
+    /// share.set_percent(0.0).unwrap();
+    /// assert_eq!(experiment.run(|| 1, || 2), 1); // not served: the control's, as always
+    /// assert_eq!(experiment.stats().served, 1);
+    /// ```
+    pub fn serve(mut self, share: ServeShare) -> Self {
+        self.serve = Some((None, share));
+        self
+    }
+
+    /// Serves the candidate called `name` (in trials) to `share` of keys, as
+    /// [`serve`](Self::serve) describes. An experiment serves at most one candidate.
+    pub fn serve_candidate(mut self, name: impl Into<Cow<'static, str>>, share: ServeShare) -> Self {
+        self.serve = Some((Some(name.into()), share));
+        self
+    }
+
+    /// Whether a served candidate's `Err` and panic reach the caller (default: no, the caller
+    /// gets the control's outcome). A timed-out candidate always falls back: it has no
+    /// outcome to hand over.
+    pub fn propagate_served_errors(mut self, propagate: bool) -> Self {
+        self.propagate_served_errors = propagate;
         self
     }
 
@@ -308,11 +379,61 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self.publisher(insight.clone())
     }
 
+    /// Checks every guard's rails and names, and makes the guards.
+    fn make_guards(&mut self) -> Result<(), ConfigError> {
+        let settings = &mut self.settings;
+        for (name, rails) in std::mem::take(&mut self.guards) {
+            rails.validate()?;
+            let default = name.is_none();
+            let name = name.unwrap_or_else(|| settings.candidate_name.clone());
+            check_candidate_name(settings, "guard_candidate", &name)?;
+            if settings.guard_of(&name).is_some() {
+                return Err(ConfigError::InvalidCandidateName {
+                    setting: "guard_candidate",
+                    name: name.into_owned(),
+                    problem: "this candidate already has a guard: give each candidate one",
+                });
+            }
+            let guard = Arc::new(Guard::new(
+                settings.name.clone(),
+                name,
+                rails,
+                settings.clock.clone(),
+            ));
+            if default || guard.candidate() == settings.candidate_name {
+                settings.default_guard = Some(guard.clone());
+            }
+            settings.guards.push(guard);
+        }
+        Ok(())
+    }
+
+    /// Checks the served candidate and its share.
+    fn make_serving(&mut self) -> Result<(), ConfigError> {
+        let settings = &mut self.settings;
+        let Some((name, share)) = self.serve.take() else {
+            return Ok(());
+        };
+        share.validate()?;
+        let name = name.unwrap_or_else(|| settings.candidate_name.clone());
+        check_candidate_name(settings, "serve_candidate", &name)?;
+        settings.serving = Some(Serving {
+            guard: settings.guard_of(&name).cloned(),
+            default_candidate: name == settings.candidate_name,
+            candidate: name,
+            share,
+            propagate: self.propagate_served_errors,
+        });
+        Ok(())
+    }
+
     fn finish(mut self, compare: Comparator<T>) -> Result<Experiment<T, E>, ConfigError>
     where
         E: Display,
     {
         self.settings.validate()?;
+        self.make_guards()?;
+        self.make_serving()?;
         self.settings.compare = compare;
         self.settings.compare_errors = self.compare_errors.unwrap_or_else(|| {
             Box::new(|control: &E, candidate: &E| control.to_string() == candidate.to_string())
@@ -346,4 +467,24 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             inner: Arc::new(inner),
         })
     }
+}
+
+/// A guarded or served candidate's name must be one a candidate can have.
+fn check_candidate_name<T, E>(
+    settings: &Settings<T, E>,
+    setting: &'static str,
+    name: &str,
+) -> Result<(), ConfigError> {
+    let problem = if name.trim().is_empty() {
+        "a candidate's name must not be blank"
+    } else if name == settings.control_name {
+        "that is the control's name: name a candidate"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::InvalidCandidateName {
+        setting,
+        name: name.to_string(),
+        problem,
+    })
 }

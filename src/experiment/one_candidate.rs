@@ -13,7 +13,7 @@ use std::pin::pin;
 use crate::context::Context;
 use crate::experiment::Experiment;
 use crate::output::BehaviorOutput;
-use crate::run::{self, SingleCandidate};
+use crate::run::{self, serve, SingleCandidate};
 
 impl<T, E> Experiment<T, E> {
     /// Runs `control` and, when sampled, `candidate` (in random order unless configured
@@ -26,15 +26,22 @@ impl<T, E> Experiment<T, E> {
     where
         O: BehaviorOutput<T, E>,
     {
-        let Some(run) = self.inner.admit(None) else {
-            return control();
+        let inner = &*self.inner;
+        let served = inner.serves_default(None);
+        let Some(run) = inner.admit(None, || inner.default_held()) else {
+            return if served {
+                serve::serve_alone(inner, control, candidate)
+            } else {
+                control()
+            };
         };
         let mut candidate = Some(candidate);
         let mut slots = [run::SyncCandidate {
-            name: self.inner.settings.candidate_name.clone(),
+            name: inner.settings.candidate_name.clone(),
             behavior: &mut candidate,
         }];
-        run::run_sync(&self.inner, run, Default::default(), control, &mut slots)
+        let served = served.then_some(0);
+        run::run_sync(inner, run, Default::default(), control, &mut slots, served)
     }
 
     /// Runs both futures concurrently in the caller's task and returns exactly what `control`
@@ -49,13 +56,19 @@ impl<T, E> Experiment<T, E> {
         C: Future<Output = O>,
         K: Future<Output = O>,
     {
-        let Some(run) = self.inner.admit(None) else {
-            return control.await;
+        let inner = &*self.inner;
+        let served = inner.serves_default(None);
+        let Some(run) = inner.admit(None, || inner.default_held()) else {
+            return if served {
+                serve::serve_alone_async(inner, control, candidate).await
+            } else {
+                control.await
+            };
         };
         let candidate = pin!(candidate);
-        let mut pending =
-            SingleCandidate::new(self.inner.settings.candidate_name.clone(), candidate);
-        run::run_concurrent(&self.inner, run, Default::default(), control, &mut pending).await
+        let mut pending = SingleCandidate::new(inner.settings.candidate_name.clone(), candidate);
+        let served = served.then_some(0);
+        run::run_concurrent(inner, run, Default::default(), control, &mut pending, served).await
     }
 }
 
@@ -94,9 +107,24 @@ where
         C: Future<Output = O>,
         K: Future<Output = O> + Send + 'static,
     {
-        let Some(run) = self.inner.admit(None) else {
-            return control.await;
+        let inner = &*self.inner;
+        let served = inner.serves_default(None);
+        let Some(run) = inner.admit(None, || inner.default_held()) else {
+            return if served {
+                serve::serve_alone_async(inner, control, candidate).await
+            } else {
+                control.await
+            };
         };
+        if served {
+            // The caller waits for the candidate it is served, and the control is its
+            // fallback: both run in the caller's task.
+            let candidate = pin!(candidate);
+            let mut pending =
+                SingleCandidate::new(inner.settings.candidate_name.clone(), candidate);
+            return run::run_concurrent(inner, run, Default::default(), control, &mut pending, Some(0))
+                .await;
+        }
         let (control, returned) = self.observe_control(control).await;
         let inner = self.inner.clone();
         run::dispatch(&self.inner, run.detach(&self.inner), move |run| {
@@ -118,9 +146,24 @@ where
     where
         O: BehaviorOutput<T, E>,
     {
-        let Some(run) = self.inner.admit(None) else {
-            return control();
+        let inner = &*self.inner;
+        let served = inner.serves_default(None);
+        let Some(run) = inner.admit(None, || inner.default_held()) else {
+            return if served {
+                serve::serve_alone(inner, control, candidate)
+            } else {
+                control()
+            };
         };
+        if served {
+            // Served: the caller waits for the candidate, as in `run`.
+            let mut candidate = Some(candidate);
+            let mut slots = [run::SyncCandidate {
+                name: inner.settings.candidate_name.clone(),
+                behavior: &mut candidate,
+            }];
+            return run::run_sync(inner, run, Default::default(), control, &mut slots, Some(0));
+        }
         let candidates =
             smallvec::smallvec![(self.inner.settings.candidate_name.clone(), candidate)];
         run::run_detached_blocking(

@@ -13,7 +13,9 @@ use crate::diff::Diff;
 use crate::error::ConfigError;
 use crate::hook::{default_hook, ErrorHook};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
+use crate::guard::Guard;
 use crate::publish::Publisher;
+use crate::serve::Serving;
 use crate::sample::{salt_seed, Sampler};
 
 /// The default number of sampled runs an experiment carries out at once.
@@ -67,6 +69,12 @@ pub(crate) struct Settings<T, E> {
     pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
     pub(crate) clock: Clock,
     pub(crate) hook: ErrorHook,
+    /// Every candidate's guard (made by `build`, which knows the names and the clock).
+    pub(crate) guards: Vec<Arc<Guard>>,
+    /// The guard of the experiment's default candidate, for the one-candidate run forms.
+    pub(crate) default_guard: Option<Arc<Guard>>,
+    /// The served candidate, if any.
+    pub(crate) serving: Option<Serving>,
 }
 
 impl<T, E> Settings<T, E> {
@@ -99,6 +107,9 @@ impl<T, E> Settings<T, E> {
             raise_on_mismatches: None,
             clock: Clock::system(),
             hook: default_hook(),
+            guards: Vec::new(),
+            default_guard: None,
+            serving: None,
         }
     }
 
@@ -111,6 +122,15 @@ impl<T, E> Settings<T, E> {
 
     /// Whether mismatches are diffed: then values leave the process only through the diff,
     /// which applies redaction and caps.
+    pub(crate) fn guard_of(&self, candidate: &str) -> Option<&Arc<Guard>> {
+        self.guards.iter().find(|guard| guard.candidate() == candidate)
+    }
+
+    /// Whether a key's hash is needed: for keyed sampling, or to serve by key.
+    pub(crate) fn needs_key(&self) -> bool {
+        self.sampler_uses_key || self.serving.is_some()
+    }
+
     pub(crate) fn has_differ(&self) -> bool {
         #[cfg(feature = "serde")]
         return self.differ.is_some();

@@ -10,7 +10,7 @@ use crate::context::{Context, ContextValue};
 use crate::experiment::{Experiment, Inner};
 use crate::hook::Operation;
 use crate::output::BehaviorOutput;
-use crate::run::{self, BoxedCandidates, SyncCandidate};
+use crate::run::{self, serve, BoxedCandidates, SyncCandidate};
 use crate::sample::hash_with_seed;
 
 /// One call of an experiment, with per-call options; made by [`Experiment::trial`].
@@ -96,7 +96,7 @@ impl<'e, T, E, C, K, N> Trial<'e, T, E, C, K, N> {
     /// is kept.
     pub fn key<Q: Hash>(mut self, key: Q) -> Self {
         let inner = &self.experiment.inner;
-        if inner.settings.sampler_uses_key {
+        if inner.settings.needs_key() {
             self.key = Some(hash_with_seed(inner.settings.salt_seed, &key));
         }
         self
@@ -235,18 +235,33 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
             report_taken_names(inner, &self.candidates);
             return (self.control.0)();
         }
-        let Some(mut active) = inner.admit(self.key) else {
+        let serves = serves(inner, self.key, &self.candidates);
+        let mut allowed = SmallVec::new();
+        let admitted = inner.admit(self.key, || all_held(inner, &self.candidates, &mut allowed));
+        if admitted.is_none() && !serves {
             return (self.control.0)();
-        };
+        }
         let (mut candidates, mut calibration) = (self.candidates, self.calibration);
         let mut slots = SmallVec::<[SyncCandidate<'_, O>; 4]>::new();
         candidates.collect(&mut slots);
+        remove_held(&mut slots, &allowed);
         drop_taken_names(inner, &mut slots, |slot| &slot.name);
+        let served = serves.then(|| served_position(inner, &slots, |slot| &slot.name)).flatten();
+        let Some(mut active) = admitted else {
+            let Some(slot) = served.and_then(|index| slots.get_mut(index)) else {
+                return (self.control.0)();
+            };
+            return serve::serve_alone(inner, self.control.0, || {
+                slot.behavior
+                    .run_once()
+                    .unwrap_or_else(|| panic!("darklaunch: the served candidate was already run"))
+            });
+        };
         if calibrates(inner, &calibration) {
             calibration.collect(&mut slots);
             active = active.calibrating();
         }
-        run::run_sync(inner, active, self.context, self.control.0, &mut slots)
+        run::run_sync(inner, active, self.context, self.control.0, &mut slots, served)
     }
 
     /// Runs the control and, when sampled, the candidates concurrently in the caller's task;
@@ -264,17 +279,31 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
             report_taken_names(inner, &self.candidates);
             return self.control.0.await;
         }
-        let Some(mut active) = inner.admit(self.key) else {
+        let serves = serves(inner, self.key, &self.candidates);
+        let mut allowed = SmallVec::new();
+        let admitted = inner.admit(self.key, || all_held(inner, &self.candidates, &mut allowed));
+        if admitted.is_none() && !serves {
             return self.control.0.await;
-        };
+        }
         let mut boxed: BoxedCandidates<'a, O> = Vec::new();
         self.candidates.boxed(&mut boxed);
+        remove_held(&mut boxed, &allowed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        let served = serves.then(|| served_position(inner, &boxed, |(name, _)| name)).flatten();
+        let Some(mut active) = admitted else {
+            return match served {
+                Some(index) => {
+                    let (_, candidate) = boxed.swap_remove(index);
+                    serve::serve_alone_async(inner, self.control.0, candidate).await
+                }
+                None => self.control.0.await,
+            };
+        };
         if calibrates(inner, &self.calibration) {
             self.calibration.boxed(&mut boxed);
             active = active.calibrating();
         }
-        run::run_concurrent(inner, active, self.context, self.control.0, &mut boxed).await
+        run::run_concurrent(inner, active, self.context, self.control.0, &mut boxed, served).await
     }
 }
 
@@ -323,15 +352,36 @@ where
             report_taken_names(inner, &self.candidates);
             return self.control.0.await;
         }
-        let Some(mut active) = inner.admit(self.key) else {
+        let serves = serves(inner, self.key, &self.candidates);
+        let mut allowed = SmallVec::new();
+        let admitted = inner.admit(self.key, || all_held(inner, &self.candidates, &mut allowed));
+        if admitted.is_none() && !serves {
             return self.control.0.await;
-        };
+        }
         let mut boxed: BoxedCandidates<'static, O> = Vec::new();
         self.candidates.boxed(&mut boxed);
+        remove_held(&mut boxed, &allowed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        let served = serves.then(|| served_position(inner, &boxed, |(name, _)| name)).flatten();
+        let Some(mut active) = admitted else {
+            return match served {
+                Some(index) => {
+                    let (_, candidate) = boxed.swap_remove(index);
+                    serve::serve_alone_async(inner, self.control.0, candidate).await
+                }
+                None => self.control.0.await,
+            };
+        };
         if calibrates(inner, &self.calibration) {
             self.calibration.boxed(&mut boxed);
             active = active.calibrating();
+        }
+        if served.is_some() {
+            // The caller waits for the candidate it is served, and the control is its
+            // fallback: both run in the caller's task.
+            let control = self.control.0;
+            return run::run_concurrent(inner, active, self.context, control, &mut boxed, served)
+                .await;
         }
         let (control, returned) = experiment.observe_control(self.control.0).await;
         let context = (!self.context.is_empty()).then(|| Box::new(self.context));
@@ -381,15 +431,44 @@ where
             report_taken_names(inner, &self.candidates);
             return (self.control.0)();
         }
-        let Some(mut active) = inner.admit(self.key) else {
+        let serves = serves(inner, self.key, &self.candidates);
+        let mut allowed = SmallVec::new();
+        let admitted = inner.admit(self.key, || all_held(inner, &self.candidates, &mut allowed));
+        if admitted.is_none() && !serves {
             return (self.control.0)();
-        };
+        }
         let mut boxed = Vec::new();
         self.candidates.boxed_blocking(&mut boxed);
+        remove_held(&mut boxed, &allowed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
+        let served = serves.then(|| served_position(inner, &boxed, |(name, _)| name)).flatten();
+        let Some(mut active) = admitted else {
+            return match served {
+                Some(index) => {
+                    let (_, candidate) = boxed.swap_remove(index);
+                    serve::serve_alone(inner, self.control.0, candidate)
+                }
+                None => (self.control.0)(),
+            };
+        };
         if calibrates(inner, &self.calibration) {
             self.calibration.boxed_blocking(&mut boxed);
             active = active.calibrating();
+        }
+        if served.is_some() {
+            // Served: the caller waits for the candidate, as in `run`.
+            let mut behaviors: SmallVec<[_; 4]> = boxed
+                .into_iter()
+                .map(|(name, behavior)| (name, Some(behavior)))
+                .collect();
+            let mut slots: SmallVec<[SyncCandidate<'_, O>; 4]> = behaviors
+                .iter_mut()
+                .map(|(name, behavior)| SyncCandidate {
+                    name: std::mem::take(name),
+                    behavior,
+                })
+                .collect();
+            return run::run_sync(inner, active, self.context, self.control.0, &mut slots, served);
         }
         let run = active.detach(&experiment.inner);
         run::run_detached_blocking(
@@ -399,6 +478,53 @@ where
             self.control.0,
             boxed.into_iter().collect(),
         )
+    }
+}
+
+/// Whether this call is served: the experiment serves a candidate this trial has, and the
+/// call's key (or a draw) is in the share.
+fn serves<T, E>(inner: &Inner<T, E>, key: Option<u64>, candidates: &impl list::CandidateList) -> bool {
+    let Some(serving) = &inner.settings.serving else {
+        return false;
+    };
+    let mut names = SmallVec::<[&str; 4]>::new();
+    candidates.names(&mut names);
+    names.contains(&&*serving.candidate) && serving.serves(key)
+}
+
+/// Where the served candidate is in a run's list of candidates.
+fn served_position<T, E, S>(
+    inner: &Inner<T, E>,
+    slots: &[S],
+    name_of: impl Fn(&S) -> &Cow<'static, str>,
+) -> Option<usize> {
+    let serving = inner.settings.serving.as_ref()?;
+    slots.iter().position(|slot| *name_of(slot) == serving.candidate)
+}
+
+/// Asks each candidate's guard whether it runs on this sampled call, in the list's order (a
+/// held one is counted); true when none does.
+fn all_held<T, E>(
+    inner: &Inner<T, E>,
+    candidates: &impl list::CandidateList,
+    allowed: &mut SmallVec<[bool; 4]>,
+) -> bool {
+    if inner.settings.guards.is_empty() {
+        return false;
+    }
+    let mut names = SmallVec::<[&str; 4]>::new();
+    candidates.names(&mut names);
+    allowed.extend(names.iter().map(|name| inner.guard_allows(name)));
+    !allowed.iter().any(|allowed| *allowed)
+}
+
+/// Takes the candidates their guard holds back out of a run's list (`allowed` is empty when
+/// the experiment has no guards).
+fn remove_held<S>(slots: &mut impl SlotList<S>, allowed: &[bool]) {
+    for index in (0..allowed.len().min(slots.items().len())).rev() {
+        if !allowed[index] {
+            slots.remove_at(index);
+        }
     }
 }
 

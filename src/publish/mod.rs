@@ -62,6 +62,14 @@ pub trait Publisher<T, E = Infallible>: Send + Sync {
         let _ = experiment;
     }
 
+    /// A guard tripped or re-armed ([`crate::guard`]): called once per event, on the thread
+    /// that judged the run that tripped it (or that called the
+    /// [`GuardHandle`](crate::guard::GuardHandle)). Telemetry publishers log, count and mark
+    /// it; the default does nothing. A panic here goes to the error hook.
+    fn guard(&self, event: &crate::guard::GuardEvent) {
+        let _ = event;
+    }
+
     /// Called once by `build()` for every publisher the experiment was given, before any run,
     /// with what a publisher may need to know about the experiment (a report links its noise
     /// calibration here). The default does nothing. A panic here goes to the error hook.

@@ -11,13 +11,35 @@ use crate::stats::RunEnd;
 
 impl<T, E> Inner<T, E> {
     /// Counts the call and decides whether it runs candidates. `None`: run only the control.
+    /// `all_held` is asked only once the call is sampled in: whether guards hold back every
+    /// candidate (then the call runs the control alone and is not counted as sampled).
     #[inline]
-    pub(crate) fn admit(&self, key: Option<u64>) -> Option<ActiveRun<'_, T, E>> {
+    pub(crate) fn admit(
+        &self,
+        key: Option<u64>,
+        all_held: impl FnOnce() -> bool,
+    ) -> Option<ActiveRun<'_, T, E>> {
         self.state.counters.run();
-        if !self.decide(key) {
+        if !self.decide(key) || all_held() {
             return None;
         }
         self.admit_sampled()
+    }
+
+    /// Whether the guard of the experiment's default candidate holds it back on this call
+    /// (for the one-candidate run forms); a held candidate is counted.
+    #[inline]
+    pub(crate) fn default_held(&self) -> bool {
+        match &self.settings.default_guard {
+            None => false,
+            Some(guard) => {
+                let held = !guard.allows();
+                if held {
+                    self.state.counters.guard_held();
+                }
+                held
+            }
+        }
     }
 
     /// Like [`admit`](Self::admit), but the sampled run takes no in-flight slot until its
@@ -63,6 +85,7 @@ impl<T, E> Inner<T, E> {
     /// Ends a run as shed and tells the publishers.
     pub(crate) fn shed(&self, run: impl EndRun) {
         run.end_as(RunEnd::Shed);
+        self.count_shed_in_guards();
         for publisher in &self.settings.publishers {
             self.guarded(Operation::Publish, None, || {
                 publisher.shed(&self.settings.name)

@@ -15,6 +15,7 @@ use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{finish, ControlReturn};
+use crate::run::serve::served_output;
 use crate::run::{candidate_outcome, outcome_and_payload, unless_late, EndRun, Finished};
 
 /// The candidates of a concurrent run, polled by index.
@@ -78,6 +79,7 @@ pub(crate) async fn run_concurrent<T, E, O, C, P>(
     context: Context,
     control: C,
     candidates: &mut P,
+    served: Option<usize>,
 ) -> O
 where
     O: BehaviorOutput<T, E>,
@@ -86,6 +88,7 @@ where
 {
     let start = inner.settings.clock.now();
     let mut poller = CandidatePoller::new(inner, candidates, start);
+    poller.served = served;
     let mut control = pin!(control);
     let mut control_done = None;
 
@@ -110,6 +113,7 @@ where
     })
     .await;
 
+    let served_payload = poller.served_payload.take();
     let observed = poller.into_results();
     let Some((returned, finished_at)) = control_done else {
         // poll_fn above only completes once the control is done.
@@ -118,14 +122,20 @@ where
     let (outcome, payload) = outcome_and_payload(returned);
     let took = finished_at.saturating_duration_since(start);
     let control = Observation::new(inner.settings.control_name.clone(), took, outcome);
-    let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
+    let ControlReturn {
+        outcome,
+        raise,
+        served,
+    } = finish(inner, run, context, control, observed, served);
+    // Raised only where the control returned (a control panic is resumed instead).
+    if let (Some(message), true) = (&raise, outcome.is_ok()) {
+        panic!("{message}");
+    }
+    if let Some(output) = served.and_then(|served| served_output(inner, served, served_payload)) {
+        return output;
+    }
     match outcome {
-        Ok(result) => {
-            if let Some(message) = raise {
-                panic!("{message}");
-            }
-            O::from_result(result)
-        }
+        Ok(result) => O::from_result(result),
         Err(message) => resume_unwind(payload.unwrap_or_else(|| Box::new(message))),
     }
 }
@@ -138,6 +148,9 @@ pub(crate) struct CandidatePoller<'c, T, E, P> {
     deadline: Deadline,
     finished: Finished<T, E, Tick>,
     remaining: usize,
+    /// The served candidate's index, whose panic payload is kept for the caller.
+    pub(crate) served: Option<usize>,
+    pub(crate) served_payload: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
@@ -153,6 +166,8 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
             deadline: Deadline::new(inner, start),
             finished: (0..count).map(|_| None).collect(),
             remaining: count,
+            served: None,
+            served_payload: None,
         }
     }
 
@@ -171,6 +186,11 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
             let outcome = match polled {
                 Ok(Poll::Pending) => continue,
                 Ok(Poll::Ready(output)) => candidate_outcome(Ok(output)),
+                Err(payload) if self.served == Some(index) => {
+                    let outcome = Outcome::Panicked(crate::run::panic_message(&*payload));
+                    self.served_payload = Some(payload);
+                    outcome
+                }
                 Err(payload) => candidate_outcome::<T, E, O>(Err(payload)),
             };
             *slot = Some((outcome, self.inner.settings.clock.now()));

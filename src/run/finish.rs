@@ -15,6 +15,8 @@ use crate::stats::RunEnd;
 pub(crate) struct ControlReturn<T, E> {
     pub(crate) outcome: Result<Result<T, E>, String>,
     pub(crate) raise: Option<String>,
+    /// On a served call, the served candidate's own outcome.
+    pub(crate) served: Option<Outcome<T, E>>,
 }
 
 /// Judges, cleans, diffs, publishes and ends the run; hands back the control's original outcome.
@@ -24,12 +26,16 @@ pub(crate) fn finish<T, E>(
     context: Context,
     control: Observation<T, E>,
     candidates: Vec<CandidateResult<T, E>>,
+    served: Option<usize>,
 ) -> ControlReturn<T, E> {
-    let prepared = prepare(inner, context, control, candidates, run.calibrated());
+    let prepared = prepare(inner, context, control, candidates, run.calibrated(), served);
     run.end_as(prepared.publish(inner));
+    let raise = prepared.raise_message(inner);
+    let (outcome, served) = prepared.into_control_and_served(served);
     ControlReturn {
-        raise: prepared.raise_message(inner),
-        outcome: prepared.into_control(),
+        raise,
+        outcome,
+        served,
     }
 }
 
@@ -68,6 +74,21 @@ impl<T, E> Prepared<T, E> {
             .iter()
             .find(|c| matches!(c.verdict, Verdict::Mismatch | Verdict::CandidateError))
             .map(|candidate| message(&self.result, candidate, inner.settings.has_differ()))
+    }
+
+    /// The control's original outcome (as [`into_control`](Self::into_control)) and, on a
+    /// served call, the served candidate's.
+    fn into_control_and_served(
+        mut self,
+        served: Option<usize>,
+    ) -> (Result<Result<T, E>, String>, Option<Outcome<T, E>>) {
+        let served = served.and_then(|index| {
+            let published = self.result.candidates.get_mut(index)?;
+            Some(self.original_served.take().unwrap_or_else(|| {
+                std::mem::replace(&mut published.observation.outcome, Outcome::TimedOut)
+            }))
+        });
+        (self.into_control(), served)
     }
 
     /// The control's original value or error; `Err` holds the message of a control panic.

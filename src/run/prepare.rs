@@ -18,16 +18,20 @@ pub(crate) struct Prepared<T, E> {
     pub(crate) original_control: Option<Outcome<T, E>>,
     /// False when the cleaner failed: uncleaned values must not be published.
     pub(crate) publishable: bool,
+    /// The served candidate's own outcome where `clean` replaced it in the result.
+    pub(crate) original_served: Option<Outcome<T, E>>,
 }
 
 /// Judges every candidate (counting the verdicts), then cleans and diffs for publication. With
 /// `calibrated`, the last of `candidates` is noise calibration's second run of the control.
+/// `served` is the index of the candidate whose outcome the caller gets, on a served call.
 pub(crate) fn prepare<T, E>(
     inner: &Inner<T, E>,
     context: Context,
     mut control: Observation<T, E>,
     mut candidates: Vec<CandidateResult<T, E>>,
     calibrated: bool,
+    served: Option<usize>,
 ) -> Prepared<T, E> {
     // The calibration's result is the last, when the run has one.
     let calibration = calibrated.then(|| candidates.pop()).flatten();
@@ -46,6 +50,7 @@ pub(crate) fn prepare<T, E>(
 
     let mut publishable = true;
     let mut original_control = None;
+    let mut original_served = None;
     if let Some(clean) = &inner.settings.clean {
         if let Outcome::Value(value) = &control.outcome {
             match inner.guarded(Operation::Clean, None, || clean(value)) {
@@ -63,11 +68,18 @@ pub(crate) fn prepare<T, E>(
         let observations = candidates
             .iter_mut()
             .map(|candidate| &mut candidate.observation)
-            .chain(calibration);
-        for observation in observations {
+            .chain(calibration)
+            .enumerate();
+        for (index, observation) in observations {
             if let Outcome::Value(value) = &observation.outcome {
                 match inner.guarded(Operation::Clean, Some(&observation.name), || clean(value)) {
-                    Some(cleaned) => observation.outcome = Outcome::Value(cleaned),
+                    Some(cleaned) => {
+                        let original =
+                            mem::replace(&mut observation.outcome, Outcome::Value(cleaned));
+                        if served == Some(index) {
+                            original_served = Some(original);
+                        }
+                    }
                     None => publishable = false,
                 }
             }
@@ -85,16 +97,28 @@ pub(crate) fn prepare<T, E>(
     for candidate in &candidates {
         inner.state.counters.verdict(candidate.verdict);
     }
+    inner.count_in_guards(&control, &candidates);
 
+    let served = served
+        .and_then(|index| candidates.get(index))
+        .map(|candidate| {
+            let outcome = original_served.as_ref().unwrap_or(&candidate.observation.outcome);
+            crate::observation::ServedCall {
+                candidate: candidate.observation.name.clone(),
+                fell_back: !crate::run::serve::reaches_caller(inner, outcome),
+            }
+        });
     Prepared {
         result: ExperimentResult {
             experiment: inner.settings.name.clone(),
             context,
             control,
             candidates,
+            served,
         },
         original_control,
         publishable,
+        original_served,
     }
 }
 

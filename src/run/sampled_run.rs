@@ -205,7 +205,7 @@ impl<T, E> SampledRun<T, E> {
             .into_iter()
             .map(|observation| CandidateResult::new(observation, Verdict::Match))
             .collect();
-        let _ = run::finish(&inner, run, context, control, candidates);
+        let _ = run::finish(&inner, run, context, control, candidates, None);
     }
 
     /// Runs `control` and the candidates one after another on the caller's thread (in random
@@ -240,7 +240,7 @@ impl<T, E> SampledRun<T, E> {
                 behavior,
             })
             .collect();
-        run::run_sync(&inner, run, context, control, &mut slots)
+        run::run_sync(&inner, run, context, control, &mut slots, None)
     }
 
     /// Runs `control` and the candidates concurrently in the caller's task, as
@@ -257,7 +257,7 @@ impl<T, E> SampledRun<T, E> {
         let Some((run, mut boxed)) = candidates.list.resolve(&inner, run, calibrates) else {
             return control.await;
         };
-        run::run_concurrent(&inner, run, context, control, &mut boxed).await
+        run::run_concurrent(&inner, run, context, control, &mut boxed, None).await
     }
 }
 
@@ -321,16 +321,16 @@ impl<B> CandidateList<B> {
         }
     }
 
-    /// The candidates under their names (taken names dropped and reported, as in a trial),
-    /// with the calibration last when this run calibrates (then the run is marked so).
+    /// The candidates under their names (taken names dropped and reported, as in a trial;
+    /// those their guard holds back taken out), with the calibration last when this run
+    /// calibrates (then the run is marked so). A run whose every candidate is held back is
+    /// skipped.
     fn resolve<T, E>(
         self,
         inner: &crate::experiment::Inner<T, E>,
         run: PendingRun<T, E>,
         calibrates: bool,
     ) -> Option<Resolved<T, E, B>> {
-        #[cfg_attr(not(feature = "serde"), allow(unused_mut))]
-        let mut run = run.start()?;
         let mut list: Vec<(Cow<'static, str>, B)> = self
             .named
             .into_iter()
@@ -342,6 +342,15 @@ impl<B> CandidateList<B> {
             })
             .collect();
         crate::experiment::trial::drop_taken_names(inner, &mut list, |(name, _)| name);
+        if !inner.settings.guards.is_empty() && !list.is_empty() {
+            list.retain(|(name, _)| inner.guard_allows(name));
+            if list.is_empty() {
+                run.skip();
+                return None;
+            }
+        }
+        #[cfg_attr(not(feature = "serde"), allow(unused_mut))]
+        let mut run = run.start()?;
         #[cfg(feature = "serde")]
         if let (true, Some(calibration)) = (calibrates, self.calibration) {
             list.push((Cow::Borrowed(run::calibration::CALIBRATION), calibration));

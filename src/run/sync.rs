@@ -11,6 +11,7 @@ use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
 use crate::run::finish::{finish, ControlReturn};
+use crate::run::serve::served_output;
 use crate::run::{
     candidate_outcome, outcome_and_payload, returned_outcome, unless_late, EndRun, Finished,
 };
@@ -34,13 +35,15 @@ pub struct SyncCandidate<'s, O> {
 }
 
 /// Runs the control and the candidates of an admitted run and returns what the control
-/// returned (or resumes its panic).
+/// returned (or resumes its panic); on a served call (`served`: the served candidate's index),
+/// what the served candidate returned, or the control's on fallback.
 pub(crate) fn run_sync<T, E, O>(
     inner: &Inner<T, E>,
     run: impl EndRun,
     context: Context,
     control: impl FnOnce() -> O,
     candidates: &mut [SyncCandidate<'_, O>],
+    served: Option<usize>,
 ) -> O
 where
     O: BehaviorOutput<T, E>,
@@ -54,6 +57,7 @@ where
         0
     };
     let mut finished: Finished<T, E, Duration> = candidates.iter().map(|_| None).collect();
+    let mut served_payload = None;
     let mut run_candidates = |indices: &[usize], last: &mut Tick| {
         for &index in indices {
             let slot = &mut candidates[index];
@@ -64,6 +68,11 @@ where
             let outcome = match returned {
                 Ok(Some(output)) => returned_outcome(output),
                 Ok(None) => Outcome::Panicked(String::from("candidate was already run")),
+                Err(payload) if served == Some(index) => {
+                    let outcome = Outcome::Panicked(crate::run::panic_message(&*payload));
+                    served_payload = Some(payload);
+                    outcome
+                }
                 Err(payload) => candidate_outcome::<T, E, O>(Err(payload)),
             };
             let outcome = unless_late(outcome, duration, inner.settings.candidate_timeout);
@@ -95,14 +104,20 @@ where
         control_duration,
         outcome,
     );
-    let ControlReturn { outcome, raise } = finish(inner, run, context, control, observed);
+    let ControlReturn {
+        outcome,
+        raise,
+        served,
+    } = finish(inner, run, context, control, observed, served);
+    // Raised only where the control returned (a control panic is resumed instead).
+    if let (Some(message), true) = (&raise, outcome.is_ok()) {
+        panic!("{message}");
+    }
+    if let Some(output) = served.and_then(|served| served_output(inner, served, served_payload)) {
+        return output;
+    }
     match outcome {
-        Ok(result) => {
-            if let Some(message) = raise {
-                panic!("{message}");
-            }
-            O::from_result(result)
-        }
+        Ok(result) => O::from_result(result),
         Err(message) => resume_unwind(payload.unwrap_or_else(|| Box::new(message))),
     }
 }
