@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::guard::GuardEvent;
 use crate::observation::ExperimentResult;
 use crate::publish::Publisher;
 
@@ -28,6 +29,7 @@ use crate::publish::Publisher;
 /// ```
 pub struct Recorder<T, E = Infallible> {
     results: Arc<Mutex<Vec<ExperimentResult<T, E>>>>,
+    guard_events: Arc<Mutex<Vec<GuardEvent>>>,
 }
 
 impl<T, E> Recorder<T, E> {
@@ -35,7 +37,16 @@ impl<T, E> Recorder<T, E> {
     pub fn new() -> Self {
         Self {
             results: Arc::new(Mutex::new(Vec::new())),
+            guard_events: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Every guard trip and re-arm announced so far ([`crate::guard`]), oldest first.
+    pub fn guard_events(&self) -> Vec<GuardEvent> {
+        self.guard_events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// A copy of every result recorded so far, oldest first.
@@ -79,6 +90,7 @@ impl<T, E> Clone for Recorder<T, E> {
     fn clone(&self) -> Self {
         Self {
             results: self.results.clone(),
+            guard_events: self.guard_events.clone(),
         }
     }
 }
@@ -105,5 +117,12 @@ where
     fn publish(&self, result: &ExperimentResult<T, E>) {
         let copy = result.clone();
         self.lock().push(copy);
+    }
+
+    fn guard(&self, event: &GuardEvent) {
+        self.guard_events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(event.clone());
     }
 }
