@@ -8,17 +8,17 @@ use proptest::prelude::*;
 
 /// A panic payload that is not a string, to prove the original payload comes back.
 #[derive(Debug, PartialEq, Clone)]
-struct Payload(u32);
+pub(crate) struct Payload(pub(crate) u32);
 
 #[derive(Debug, Clone)]
-enum Act {
+pub(crate) enum Act {
     Value(i64),
     Err(String),
     Panic(u32),
     PanicText(String),
 }
 
-fn act() -> impl Strategy<Value = Act> {
+pub(crate) fn act() -> impl Strategy<Value = Act> {
     prop_oneof![
         any::<i64>().prop_map(Act::Value),
         "[a-z]{0,8}".prop_map(Act::Err),
@@ -27,7 +27,7 @@ fn act() -> impl Strategy<Value = Act> {
     ]
 }
 
-fn perform(act: &Act) -> Result<i64, String> {
+pub(crate) fn perform(act: &Act) -> Result<i64, String> {
     match act {
         Act::Value(v) => Ok(*v),
         Act::Err(e) => Err(e.clone()),
@@ -38,14 +38,14 @@ fn perform(act: &Act) -> Result<i64, String> {
 
 /// What the caller observed: a return value, or a panic with a recognisable payload.
 #[derive(Debug, PartialEq)]
-enum Seen {
+pub(crate) enum Seen {
     Returned(Result<i64, String>),
     PanickedWith(Payload),
     PanickedText(String),
     PanickedOther,
 }
 
-fn observe(f: impl FnOnce() -> Result<i64, String>) -> Seen {
+pub(crate) fn observe(f: impl FnOnce() -> Result<i64, String>) -> Seen {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => Seen::Returned(value),
         Err(payload) => match payload.downcast::<Payload>() {
@@ -60,7 +60,7 @@ fn observe(f: impl FnOnce() -> Result<i64, String>) -> Seen {
 
 use crate::common;
 
-fn quiet_panics() {
+pub(crate) fn quiet_panics() {
     common::silence_expected_panics(&["boom-"]);
 }
 

@@ -18,6 +18,7 @@ mod control_unchanged;
 mod run_forms;
 mod sampled_run;
 mod sampling;
+mod serving;
 mod timerless_runtime;
 mod trial_shape;
 mod verdicts;
