@@ -15,6 +15,7 @@ mod callbacks;
 mod candidate_isolation;
 mod config_errors;
 mod control_unchanged;
+mod guards;
 mod run_forms;
 mod sampled_run;
 mod sampling;
