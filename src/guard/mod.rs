@@ -121,23 +121,25 @@ impl Guard {
 
     #[cold]
     fn allows_slowly(&self) -> bool {
+        if self.state.load(Ordering::Acquire) == TRIPPED {
+            let since = self.tripped_at.load(Ordering::Acquire);
+            let cool_down = u64::try_from(self.rails.cool_down.as_nanos()).unwrap_or(u64::MAX);
+            if self.now_nanos().saturating_sub(since) < cool_down {
+                return false;
+            }
+            // Cooled down: the first call to see it starts the probe (the window was cleared
+            // when the guard tripped, so the probe counts afresh).
+            let _ = self.state.compare_exchange(
+                TRIPPED,
+                PROBING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
         match self.state.load(Ordering::Acquire) {
             ARMED => true,
-            TRIPPED => {
-                let since = self.tripped_at.load(Ordering::Acquire);
-                let cooled = self
-                    .now_nanos()
-                    .saturating_sub(since)
-                    >= u64::try_from(self.rails.cool_down.as_nanos()).unwrap_or(u64::MAX);
-                // The window was cleared when the guard tripped: the probe counts afresh.
-                cooled
-                    && self
-                        .state
-                        .compare_exchange(TRIPPED, PROBING, Ordering::AcqRel, Ordering::Acquire)
-                        .map_or_else(|now| now != TRIPPED, |_| true)
-                    && self.probe_draw()
-            }
-            _ => self.probe_draw(),
+            PROBING => self.probe_draw(),
+            _ => false,
         }
     }
 

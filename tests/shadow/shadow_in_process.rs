@@ -221,3 +221,63 @@ async fn a_panicking_callback_is_counted_under_its_operation_and_changes_nothing
     );
     assert!(stats.reconciles(), "{stats:?}");
 }
+
+/// Guard rails through the shadow layer: the candidate service's error rate jumps from 0 to
+/// 30 % at request 1,000, and its guard (window 200, judged every 25 runs, limit 10 %) stops
+/// it once more than 20 errors are in the window — after 67 to 75 requests past the jump,
+/// plus the few whose comparison had not been judged yet. Clients see the primary throughout.
+#[tokio::test(flavor = "current_thread")]
+async fn the_shadow_layer_stops_a_candidate_whose_guard_trips() {
+    use darklaunch::guard::{GuardReason, GuardRails, GuardStatus};
+    const JUMP: usize = 1_000;
+    const EVERY: usize = 10;
+    let recorder = Recorder::new();
+    let experiment: ShadowExperiment = Experiment::builder("shadow-guarded")
+        .guard(
+            GuardRails::new()
+                .max_error_rate(0.1)
+                .window(200)
+                .min_runs(100)
+                .cool_down(Duration::from_secs(3_600)),
+        )
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let candidate = tower::util::BoxCloneService::new(service_fn(
+        move |_request: Request<Full<Bytes>>| {
+            let call = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if call >= JUMP && (call - JUMP) % 10 < 3 {
+                    return Err(std::io::Error::other("candidate down"));
+                }
+                Ok(Response::new(Full::new(Bytes::from_static(PRIMARY_BODY))))
+            }
+        },
+    ));
+    let layer = ShadowLayer::new(experiment.clone(), candidate);
+    for request in 0..JUMP + 300 {
+        assert_eq!(&get(&layer).await[..], PRIMARY_BODY);
+        if request % EVERY == EVERY - 1 {
+            assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+        }
+    }
+    assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+    let ran = calls.load(Ordering::SeqCst);
+    assert!(
+        (JUMP + 67..=JUMP + 75 + EVERY).contains(&ran),
+        "the candidate ran {} times past the jump",
+        ran - JUMP
+    );
+    assert_eq!(
+        experiment.guard("candidate").unwrap().status(),
+        GuardStatus::Tripped {
+            reason: GuardReason::ErrorRate
+        }
+    );
+    assert_eq!(recorder.guard_events().len(), 1);
+    let stats = experiment.stats();
+    assert_eq!(stats.guard_held as usize, JUMP + 300 - ran);
+    assert!(stats.reconciles(), "{stats:?}");
+}
