@@ -307,6 +307,75 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
     }
 }
 
+impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
+    /// Runs only the behaviour called `name` (the control, by the experiment's control name,
+    /// or one of the trial's candidates) and returns exactly what it returns, panics
+    /// included, as Scientist's `run(name)`: nothing else runs, nothing is compared, counted
+    /// or published. An unknown name runs the control and is reported to the error hook
+    /// ([`Operation::Trial`]).
+    ///
+    /// ```
+    /// use darklaunch::Experiment;
+    ///
+    /// let experiment: Experiment<u32> = Experiment::builder("run-only").build().unwrap();
+    /// let trial = || experiment.trial().control(|| 1).candidate("v2", || 2).candidate("v3", || 3);
+    /// assert_eq!(trial().run_only("v3"), 3);
+    /// assert_eq!(trial().run_only("control"), 1);
+    /// assert_eq!(experiment.stats().runs, 0);
+    /// ```
+    pub fn run_only<O>(self, name: &str) -> O
+    where
+        F: FnOnce() -> O,
+        K: list::SyncList<O>,
+    {
+        let inner = &*self.experiment.inner;
+        if name != inner.settings.control_name {
+            let mut candidates = self.candidates;
+            let mut slots = SmallVec::<[SyncCandidate<'_, O>; 4]>::new();
+            candidates.collect(&mut slots);
+            if let Some(slot) = slots.iter_mut().find(|slot| slot.name == name) {
+                if let Some(output) = slot.behavior.run_once() {
+                    return output;
+                }
+            }
+            report_unknown(inner, name);
+        }
+        (self.control.0)()
+    }
+
+    /// The async form of [`run_only`](Self::run_only): awaits only the behaviour called
+    /// `name` (the control or a candidate future); nothing else is polled.
+    pub async fn run_only_async<'a, O>(self, name: &str) -> O
+    where
+        F: Future<Output = O>,
+        K: list::AsyncList<'a, O>,
+    {
+        let inner = &*self.experiment.inner;
+        if name != inner.settings.control_name {
+            let mut boxed: BoxedCandidates<'a, O> = Vec::new();
+            self.candidates.boxed(&mut boxed);
+            if let Some(index) = boxed.iter().position(|(candidate, _)| candidate == name) {
+                let (_, future) = boxed.swap_remove(index);
+                drop(boxed);
+                return future.await;
+            }
+            report_unknown(inner, name);
+        }
+        self.control.0.await
+    }
+}
+
+fn report_unknown<T, E>(inner: &Inner<T, E>, name: &str) {
+    inner.report(
+        Operation::Trial,
+        Some(name),
+        format!(
+            "run_only(\"{}\"): no behaviour of this trial has that name; the control was run",
+            crate::text::escape_control(name)
+        ),
+    );
+}
+
 impl<T, E, F, K, N> Trial<'_, T, E, Control<F>, K, N>
 where
     T: Clone + Send + 'static,

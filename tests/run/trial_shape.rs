@@ -149,3 +149,51 @@ fn a_trial_with_one_runnable_candidate_among_refused_ones_runs_it() {
     assert_eq!(seen.hook.load(Ordering::SeqCst), 1);
     assert_eq!(seen.recorder.results()[0].candidates().len(), 1);
 }
+
+#[test]
+fn run_only_runs_one_named_behaviour_alone() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let errors = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = errors.clone();
+    let experiment: darklaunch::Experiment<u32> = darklaunch::Experiment::builder("run-only")
+        .on_error(move |error| {
+            assert_eq!(error.operation, darklaunch::Operation::Trial);
+            seen.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    let ran = AtomicUsize::new(0);
+    let trial = || {
+        experiment
+            .trial()
+            .control(|| {
+                ran.fetch_add(1, Ordering::Relaxed);
+                1
+            })
+            .candidate("v2", || {
+                ran.fetch_add(10, Ordering::Relaxed);
+                2
+            })
+            .candidate("v3", || {
+                ran.fetch_add(100, Ordering::Relaxed);
+                3
+            })
+    };
+    assert_eq!(trial().run_only("v2"), 2);
+    assert_eq!(ran.swap(0, Ordering::Relaxed), 10, "only v2 ran");
+    assert_eq!(trial().run_only("control"), 1);
+    assert_eq!(ran.swap(0, Ordering::Relaxed), 1);
+    assert_eq!(trial().run_only("v9"), 1, "an unknown name runs the control");
+    assert_eq!(errors.load(Ordering::Relaxed), 1);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let value = runtime.block_on(
+        experiment
+            .trial()
+            .control(async { 1 })
+            .candidate("v3", async { 3 })
+            .run_only_async("v3"),
+    );
+    assert_eq!(value, 3);
+    let stats = experiment.stats();
+    assert_eq!((stats.runs, stats.sampled), (0, 0), "nothing is counted");
+}
