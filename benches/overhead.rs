@@ -8,8 +8,13 @@
 //! * `overhead/empty`: the same around a control that does nothing, where a few nanoseconds
 //!   are not lost in the workload's own noise.
 //!
+//! Both groups also run the experiment with a guard on its candidate (sampled out and in) and
+//! serving its candidate to every key (sampled out, where the candidate runs alone, and in).
+//!
 //! After criterion's report a summary prints each budget as a difference of medians:
-//! sampled-out ≤ 5 ns over the bare call; sampled-in ≤ candidate's cost + 250 ns.
+//! sampled-out ≤ 5 ns over the bare call; sampled-in ≤ candidate's cost + 250 ns; a guard
+//! ≤ 2 ns sampled out and ≤ 10 ns sampled in over the same experiment without one; serving no
+//! more than the sampled-in overhead.
 //!
 //! Run: `cargo bench --bench overhead`
 
@@ -17,7 +22,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
-use darklaunch::{Experiment, ExperimentResult, Sampler};
+use darklaunch::guard::GuardRails;
+use darklaunch::{Experiment, ExperimentResult, Sampler, ServeShare};
 
 /// About a microsecond of dependent arithmetic on this machine kind.
 fn workload(seed: u64) -> u64 {
@@ -33,7 +39,13 @@ fn nothing(seed: u64) -> u64 {
 }
 
 fn experiment(name: &str, sampler: Sampler) -> Experiment<u64> {
-    Experiment::builder(name)
+    with(name, sampler, |builder| builder)
+}
+
+type Builder = darklaunch::ExperimentBuilder<u64, std::convert::Infallible>;
+
+fn with(name: &str, sampler: Sampler, configure: impl FnOnce(Builder) -> Builder) -> Experiment<u64> {
+    configure(Experiment::builder(name))
         .sampler(sampler)
         // A publisher that looks at the verdict, as a real one would.
         .publisher(|result: &ExperimentResult<u64>| {
@@ -50,6 +62,12 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
         .expect("runtime");
     let sampled_out = experiment("bench-sampled-out", Sampler::percent(0.0));
     let sampled_in = experiment("bench-sampled-in", Sampler::always());
+    let guard = |builder: Builder| builder.guard(GuardRails::default());
+    let guarded_out = with("bench-guarded-out", Sampler::percent(0.0), guard);
+    let guarded_in = with("bench-guarded-in", Sampler::always(), guard);
+    let serve = |builder: Builder| builder.serve(ServeShare::new(100.0));
+    let served_out = with("bench-served-out", Sampler::percent(0.0), serve);
+    let served_in = with("bench-served-in", Sampler::always(), serve);
 
     let mut group = c.benchmark_group(group_name);
     group.warm_up_time(Duration::from_millis(500));
@@ -67,6 +85,19 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
     });
     group.bench_function("darklaunch_sampled_in", |b| {
         b.iter(|| sampled_in.run(|| work(black_box(1)), || work(black_box(1))))
+    });
+    group.bench_function("guarded_sampled_out", |b| {
+        b.iter(|| guarded_out.run(|| work(black_box(1)), || work(black_box(1))))
+    });
+    group.bench_function("guarded_sampled_in", |b| {
+        b.iter(|| guarded_in.run(|| work(black_box(1)), || work(black_box(1))))
+    });
+    // Served and sampled out, only the candidate runs: compare with the control alone.
+    group.bench_function("served_sampled_out", |b| {
+        b.iter(|| served_out.run(|| work(black_box(1)), || work(black_box(1))))
+    });
+    group.bench_function("served_sampled_in", |b| {
+        b.iter(|| served_in.run(|| work(black_box(1)), || work(black_box(1))))
     });
     // The same through a trial (per-call options, any number of candidates).
     group.bench_function("trial_sampled_out", |b| {
@@ -174,6 +205,28 @@ fn summary(since: std::time::SystemTime) {
             "    scientisto         {peer:8.1} ns  = control+candidate + {:6.1} ns",
             peer - both
         );
+        if let (Some(g_out), Some(g_in)) = (get("guarded_sampled_out"), get("guarded_sampled_in")) {
+            println!(
+                "    guard, sampled out {g_out:8.1} ns  = unguarded + {:6.1} ns   (budget ≤ 2 ns)",
+                g_out - out
+            );
+            println!(
+                "    guard, sampled in  {g_in:8.1} ns  = unguarded + {:6.1} ns   (budget ≤ 10 ns)",
+                g_in - sync_in
+            );
+        }
+        if let (Some(s_out), Some(s_in)) = (get("served_sampled_out"), get("served_sampled_in")) {
+            println!(
+                "    served, sampled out {s_out:7.1} ns  = candidate alone + {:6.1} ns   (budget ≤ sampled-in overhead {:.1} ns)",
+                s_out - alone,
+                sync_in - both
+            );
+            println!(
+                "    served, sampled in {s_in:8.1} ns  = control+candidate + {:6.1} ns   (budget ≤ sampled-in overhead {:.1} ns)",
+                s_in - both,
+                sync_in - both
+            );
+        }
         if let (Some(async_both), Some(async_in)) = (
             get("async/control_then_candidate"),
             get("async/darklaunch_run_async"),
