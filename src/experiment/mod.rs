@@ -140,6 +140,23 @@ impl<T, E> fmt::Debug for Experiment<T, E> {
             .field("candidate_timeout", &inner.settings.candidate_timeout)
             .field("max_in_flight", &inner.settings.max_in_flight)
             .field("publishers", &inner.settings.publishers.len())
+            .field(
+                "guards",
+                &inner
+                    .settings
+                    .guards
+                    .iter()
+                    .map(|guard| (guard.candidate(), guard.status().as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "serving",
+                &inner
+                    .settings
+                    .serving
+                    .as_ref()
+                    .map(|serving| (&*serving.candidate, serving.share.percent())),
+            )
             .field("stats", &inner.state.counters.snapshot())
             .finish()
     }

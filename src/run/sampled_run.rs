@@ -35,7 +35,9 @@ use crate::sample::hash_with_seed;
 /// (a request body still arriving) holds none. [`skip`](Self::skip) ends it as skipped when
 /// there turns out to be nothing to compare; dropped without having ended, it counts as
 /// dropped. Every outcome, timeout, panic and callback error is handled exactly as in the run
-/// forms, which share its runners.
+/// forms, which share its runners. A candidate its [guard](crate::guard) holds back is taken
+/// out when the candidates are given (a run left with none is skipped); the seam never serves a
+/// candidate: what the caller gets is the integration's to decide.
 ///
 /// A message consumer that runs the rewrite in the background beside every sampled message:
 ///

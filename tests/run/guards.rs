@@ -541,3 +541,55 @@ fn a_panicking_guard_publisher_never_reaches_the_caller() {
     let stats = experiment.stats();
     assert_eq!((stats.guard_trips, stats.callback_errors), (1, 1));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever the window, the minimum and the pattern of failures, a guard trips only on a
+    /// judgement of at least `min_runs` runs, and only when a limit really is exceeded.
+    #[test]
+    fn a_guard_never_trips_on_fewer_runs_than_its_minimum(
+        window in 1u64..600,
+        min_share in 0.01f64..=1.0,
+        failures in proptest::collection::vec(proptest::bool::weighted(0.4), 1..1_500),
+    ) {
+        let min_runs = ((window as f64 * min_share).ceil() as u64).clamp(1, window);
+        let recorder = Recorder::new();
+        let experiment: Experiment<u64, String> = Experiment::builder("guard-min-runs")
+            .guard(
+                GuardRails::new()
+                    .max_error_rate(0.2)
+                    .window(window)
+                    .min_runs(min_runs)
+                    .cool_down(Duration::from_secs(3_600)),
+            )
+            .publisher(recorder.clone())
+            .build()
+            .unwrap();
+        let ran = AtomicU64::new(0);
+        for fails in &failures {
+            let value = experiment.run(
+                || Ok(1),
+                || {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    if *fails { Err("down".to_string()) } else { Ok(1) }
+                },
+            );
+            proptest::prop_assert_eq!(value, Ok(1));
+        }
+        let events = recorder.guard_events();
+        proptest::prop_assert!(events.len() <= 1);
+        if let Some(event) = events.first() {
+            proptest::prop_assert!(event.runs >= min_runs, "{:?}", event);
+            proptest::prop_assert!(event.observed > 0.2, "{:?}", event);
+            let ran = ran.load(Ordering::Relaxed) as usize;
+            proptest::prop_assert!(ran >= min_runs as usize);
+            // The judged window held exactly `runs` of the last runs, with that error share.
+            let last = &failures[ran - event.runs as usize..ran];
+            let errors = last.iter().filter(|f| **f).count() as f64;
+            proptest::prop_assert_eq!(event.observed, errors / event.runs as f64);
+        } else {
+            proptest::prop_assert_eq!(ran.load(Ordering::Relaxed), failures.len() as u64);
+        }
+    }
+}
