@@ -44,7 +44,11 @@ fn experiment(name: &str, sampler: Sampler) -> Experiment<u64> {
 
 type Builder = darklaunch::ExperimentBuilder<u64, std::convert::Infallible>;
 
-fn with(name: &str, sampler: Sampler, configure: impl FnOnce(Builder) -> Builder) -> Experiment<u64> {
+fn with(
+    name: &str,
+    sampler: Sampler,
+    configure: impl FnOnce(Builder) -> Builder,
+) -> Experiment<u64> {
     configure(Experiment::builder(name))
         .sampler(sampler)
         // A publisher that looks at the verdict, as a real one would.

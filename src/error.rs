@@ -74,7 +74,9 @@ pub enum ConfigError {
         value: f64,
     },
     /// A guard's window is zero or too long.
-    #[error("guard window of {value} runs is invalid: use 1 to 10,000,000 runs (for example 1000)")]
+    #[error(
+        "guard window of {value} runs is invalid: use 1 to 10,000,000 runs (for example 1000)"
+    )]
     InvalidGuardWindow {
         /// The rejected value.
         value: u64,

@@ -157,7 +157,9 @@ pub mod trial {
 }
 pub use experiment::{Experiment, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PUBLISH_CAPACITY};
 pub use hook::{CallbackError, Operation};
-pub use observation::{CandidateResult, ExperimentResult, Observation, Outcome, ServedCall, Verdict};
+pub use observation::{
+    CandidateResult, ExperimentResult, Observation, Outcome, ServedCall, Verdict,
+};
 pub use output::BehaviorOutput;
 pub use publish::Publisher;
 pub use run::sampled_run::{Candidates, SampledRun, SyncCandidates};

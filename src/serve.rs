@@ -50,7 +50,9 @@ impl ServeShare {
         Self {
             state: Arc::new(ShareState {
                 threshold: AtomicU64::new(threshold),
-                percent_bits: AtomicU64::new(if invalid.is_some() { 0.0f64 } else { percent }.to_bits()),
+                percent_bits: AtomicU64::new(
+                    if invalid.is_some() { 0.0f64 } else { percent }.to_bits(),
+                ),
                 invalid,
             }),
         }
@@ -59,8 +61,8 @@ impl ServeShare {
     /// Sets the share (0 to 100). A bad value (NaN, negative, over 100) is refused and the
     /// share stays as it was.
     pub fn set_percent(&self, percent: f64) -> Result<(), ConfigError> {
-        let threshold =
-            threshold_for(percent).map_err(|_| ConfigError::InvalidServeShare { value: percent })?;
+        let threshold = threshold_for(percent)
+            .map_err(|_| ConfigError::InvalidServeShare { value: percent })?;
         self.state
             .percent_bits
             .store(percent.to_bits(), Ordering::Relaxed);
@@ -141,13 +143,18 @@ mod tests {
     #[test]
     fn a_share_serves_that_share_of_keys_and_grows_by_adding_keys() {
         let share = ServeShare::new(10.0);
-        let keys: Vec<u64> = (0..100_000u64).map(|k| crate::sample::hash_with_seed(7, &k)).collect();
+        let keys: Vec<u64> = (0..100_000u64)
+            .map(|k| crate::sample::hash_with_seed(7, &k))
+            .collect();
         let at_ten: Vec<bool> = keys.iter().map(|k| share.includes(Some(*k))).collect();
         let served = at_ten.iter().filter(|s| **s).count();
         assert!((9_400..10_600).contains(&served), "{served}");
         share.set_percent(30.0).unwrap();
         let at_thirty: Vec<bool> = keys.iter().map(|k| share.includes(Some(*k))).collect();
-        assert!(at_ten.iter().zip(&at_thirty).all(|(ten, thirty)| !ten || *thirty));
+        assert!(at_ten
+            .iter()
+            .zip(&at_thirty)
+            .all(|(ten, thirty)| !ten || *thirty));
         share.set_percent(0.0).unwrap();
         assert!(keys.iter().all(|k| !share.includes(Some(*k))));
         share.set_percent(100.0).unwrap();

@@ -208,7 +208,11 @@ impl Counters {
 
     /// A call got the served candidate's outcome (`true`) or fell back to the control's.
     pub(crate) fn served(&self, served: bool) {
-        let counter = if served { &self.served } else { &self.fallbacks };
+        let counter = if served {
+            &self.served
+        } else {
+            &self.fallbacks
+        };
         counter.fetch_add(1, Relaxed);
     }
 

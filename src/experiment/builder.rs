@@ -17,12 +17,12 @@ use crate::diff::DiffOptions;
 use crate::error::ConfigError;
 use crate::experiment::{Comparator, Experiment, IgnoreRule, Inner, Settings, State};
 use crate::guard::{Guard, GuardRails};
-use crate::serve::{ServeShare, Serving};
 use crate::hook::{CallbackError, Operation};
 use crate::observation::Outcome;
 use crate::publish::{Attachment, Publisher};
 use crate::run::raise::mismatch_message;
 use crate::sample::{salt_seed, Sampler};
+use crate::serve::{ServeShare, Serving};
 
 /// Builder state: values are compared with `PartialEq` (the default).
 #[derive(Debug)]
@@ -221,7 +221,11 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
 
     /// Guards the candidate called `name` (in trials) with `rails`; each guarded candidate
     /// has its own window and state.
-    pub fn guard_candidate(mut self, name: impl Into<Cow<'static, str>>, rails: GuardRails) -> Self {
+    pub fn guard_candidate(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        rails: GuardRails,
+    ) -> Self {
         self.guards.push((Some(name.into()), rails));
         self
     }
@@ -255,7 +259,11 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
 
     /// Serves the candidate called `name` (in trials) to `share` of keys, as
     /// [`serve`](Self::serve) describes. An experiment serves at most one candidate.
-    pub fn serve_candidate(mut self, name: impl Into<Cow<'static, str>>, share: ServeShare) -> Self {
+    pub fn serve_candidate(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        share: ServeShare,
+    ) -> Self {
         self.serve = Some((Some(name.into()), share));
         self
     }

@@ -68,7 +68,15 @@ impl<T, E> Experiment<T, E> {
         let candidate = pin!(candidate);
         let mut pending = SingleCandidate::new(inner.settings.candidate_name.clone(), candidate);
         let served = served.then_some(0);
-        run::run_concurrent(inner, run, Default::default(), control, &mut pending, served).await
+        run::run_concurrent(
+            inner,
+            run,
+            Default::default(),
+            control,
+            &mut pending,
+            served,
+        )
+        .await
     }
 }
 
@@ -122,8 +130,15 @@ where
             let candidate = pin!(candidate);
             let mut pending =
                 SingleCandidate::new(inner.settings.candidate_name.clone(), candidate);
-            return run::run_concurrent(inner, run, Default::default(), control, &mut pending, Some(0))
-                .await;
+            return run::run_concurrent(
+                inner,
+                run,
+                Default::default(),
+                control,
+                &mut pending,
+                Some(0),
+            )
+            .await;
         }
         let (control, returned) = self.observe_control(control).await;
         let inner = self.inner.clone();

@@ -11,12 +11,12 @@ use crate::clock::Clock;
 #[cfg(feature = "serde")]
 use crate::diff::Diff;
 use crate::error::ConfigError;
+use crate::guard::Guard;
 use crate::hook::{default_hook, ErrorHook};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
-use crate::guard::Guard;
 use crate::publish::Publisher;
-use crate::serve::Serving;
 use crate::sample::{salt_seed, Sampler};
+use crate::serve::Serving;
 
 /// The default number of sampled runs an experiment carries out at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
@@ -123,7 +123,9 @@ impl<T, E> Settings<T, E> {
     /// Whether mismatches are diffed: then values leave the process only through the diff,
     /// which applies redaction and caps.
     pub(crate) fn guard_of(&self, candidate: &str) -> Option<&Arc<Guard>> {
-        self.guards.iter().find(|guard| guard.candidate() == candidate)
+        self.guards
+            .iter()
+            .find(|guard| guard.candidate() == candidate)
     }
 
     /// Whether a key's hash is needed: for keyed sampling, or to serve by key.

@@ -246,7 +246,9 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
         candidates.collect(&mut slots);
         remove_held(&mut slots, &allowed);
         drop_taken_names(inner, &mut slots, |slot| &slot.name);
-        let served = serves.then(|| served_position(inner, &slots, |slot| &slot.name)).flatten();
+        let served = serves
+            .then(|| served_position(inner, &slots, |slot| &slot.name))
+            .flatten();
         let Some(mut active) = admitted else {
             let Some(slot) = served.and_then(|index| slots.get_mut(index)) else {
                 return (self.control.0)();
@@ -261,7 +263,14 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
             calibration.collect(&mut slots);
             active = active.calibrating();
         }
-        run::run_sync(inner, active, self.context, self.control.0, &mut slots, served)
+        run::run_sync(
+            inner,
+            active,
+            self.context,
+            self.control.0,
+            &mut slots,
+            served,
+        )
     }
 
     /// Runs the control and, when sampled, the candidates concurrently in the caller's task;
@@ -289,7 +298,9 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
         self.candidates.boxed(&mut boxed);
         remove_held(&mut boxed, &allowed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
-        let served = serves.then(|| served_position(inner, &boxed, |(name, _)| name)).flatten();
+        let served = serves
+            .then(|| served_position(inner, &boxed, |(name, _)| name))
+            .flatten();
         let Some(mut active) = admitted else {
             return match served {
                 Some(index) => {
@@ -303,7 +314,15 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
             self.calibration.boxed(&mut boxed);
             active = active.calibrating();
         }
-        run::run_concurrent(inner, active, self.context, self.control.0, &mut boxed, served).await
+        run::run_concurrent(
+            inner,
+            active,
+            self.context,
+            self.control.0,
+            &mut boxed,
+            served,
+        )
+        .await
     }
 }
 
@@ -431,7 +450,9 @@ where
         self.candidates.boxed(&mut boxed);
         remove_held(&mut boxed, &allowed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
-        let served = serves.then(|| served_position(inner, &boxed, |(name, _)| name)).flatten();
+        let served = serves
+            .then(|| served_position(inner, &boxed, |(name, _)| name))
+            .flatten();
         let Some(mut active) = admitted else {
             return match served {
                 Some(index) => {
@@ -510,7 +531,9 @@ where
         self.candidates.boxed_blocking(&mut boxed);
         remove_held(&mut boxed, &allowed);
         drop_taken_names(inner, &mut boxed, |(name, _)| name);
-        let served = serves.then(|| served_position(inner, &boxed, |(name, _)| name)).flatten();
+        let served = serves
+            .then(|| served_position(inner, &boxed, |(name, _)| name))
+            .flatten();
         let Some(mut active) = admitted else {
             return match served {
                 Some(index) => {
@@ -537,7 +560,14 @@ where
                     behavior,
                 })
                 .collect();
-            return run::run_sync(inner, active, self.context, self.control.0, &mut slots, served);
+            return run::run_sync(
+                inner,
+                active,
+                self.context,
+                self.control.0,
+                &mut slots,
+                served,
+            );
         }
         let run = active.detach(&experiment.inner);
         run::run_detached_blocking(
@@ -552,7 +582,11 @@ where
 
 /// Whether this call is served: the experiment serves a candidate this trial has, and the
 /// call's key (or a draw) is in the share.
-fn serves<T, E>(inner: &Inner<T, E>, key: Option<u64>, candidates: &impl list::CandidateList) -> bool {
+fn serves<T, E>(
+    inner: &Inner<T, E>,
+    key: Option<u64>,
+    candidates: &impl list::CandidateList,
+) -> bool {
     let Some(serving) = &inner.settings.serving else {
         return false;
     };
@@ -568,7 +602,9 @@ fn served_position<T, E, S>(
     name_of: impl Fn(&S) -> &Cow<'static, str>,
 ) -> Option<usize> {
     let serving = inner.settings.serving.as_ref()?;
-    slots.iter().position(|slot| *name_of(slot) == serving.candidate)
+    slots
+        .iter()
+        .position(|slot| *name_of(slot) == serving.candidate)
 }
 
 /// Asks each candidate's guard whether it runs on this sampled call, in the list's order (a

@@ -90,8 +90,7 @@ impl Guard {
         rails: GuardRails,
         clock: Clock,
     ) -> Self {
-        let probe_threshold =
-            crate::sample::threshold_for(rails.probe_percent).unwrap_or(u64::MAX);
+        let probe_threshold = crate::sample::threshold_for(rails.probe_percent).unwrap_or(u64::MAX);
         Self {
             experiment,
             window: Window::new(rails.window),
@@ -129,12 +128,9 @@ impl Guard {
             }
             // Cooled down: the first call to see it starts the probe (the window was cleared
             // when the guard tripped, so the probe counts afresh).
-            let _ = self.state.compare_exchange(
-                TRIPPED,
-                PROBING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let _ =
+                self.state
+                    .compare_exchange(TRIPPED, PROBING, Ordering::AcqRel, Ordering::Acquire);
         }
         match self.state.load(Ordering::Acquire) {
             ARMED => true,
@@ -198,12 +194,22 @@ impl Guard {
             return None;
         }
         match self.exceeded(&totals) {
-            Some((reason, observed, threshold)) => self.trip(reason, observed, threshold, totals.runs),
+            Some((reason, observed, threshold)) => {
+                self.trip(reason, observed, threshold, totals.runs)
+            }
             None => self
                 .state
                 .compare_exchange(PROBING, ARMED, Ordering::AcqRel, Ordering::Acquire)
                 .ok()
-                .map(|_| self.event(GuardEventKind::Rearmed, GuardReason::ProbePassed, 0.0, 0.0, totals.runs)),
+                .map(|_| {
+                    self.event(
+                        GuardEventKind::Rearmed,
+                        GuardReason::ProbePassed,
+                        0.0,
+                        0.0,
+                        totals.runs,
+                    )
+                }),
         }
     }
 
@@ -213,8 +219,16 @@ impl Guard {
         let rails = &self.rails;
         let rates = [
             (GuardReason::ErrorRate, rails.error_rate, totals.errors),
-            (GuardReason::TimeoutRate, rails.timeout_rate, totals.timeouts),
-            (GuardReason::MismatchRate, rails.mismatch_rate, totals.mismatches),
+            (
+                GuardReason::TimeoutRate,
+                rails.timeout_rate,
+                totals.timeouts,
+            ),
+            (
+                GuardReason::MismatchRate,
+                rails.mismatch_rate,
+                totals.mismatches,
+            ),
             (GuardReason::ShedRate, rails.shed_rate, totals.shed),
             (
                 GuardReason::Latency,
@@ -245,7 +259,10 @@ impl Guard {
             if current == TRIPPED {
                 return None;
             }
-            match self.state.compare_exchange(current, TRIPPED, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .state
+                .compare_exchange(current, TRIPPED, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => break,
                 Err(now) => current = now,
             }
@@ -258,7 +275,8 @@ impl Guard {
     pub(crate) fn reset(&self) -> Option<GuardEvent> {
         self.window.clear();
         let before = self.state.swap(ARMED, Ordering::AcqRel);
-        (before != ARMED).then(|| self.event(GuardEventKind::Rearmed, GuardReason::Manual, 0.0, 0.0, 0))
+        (before != ARMED)
+            .then(|| self.event(GuardEventKind::Rearmed, GuardReason::Manual, 0.0, 0.0, 0))
     }
 
     /// Counts a shed run in the window.

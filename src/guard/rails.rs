@@ -144,7 +144,10 @@ impl GuardRails {
             ("max_timeout_rate", self.timeout_rate),
             ("max_mismatch_rate", self.mismatch_rate),
             ("max_shed_rate", self.shed_rate),
-            ("max_latency_ratio_at (quantile)", self.latency.map(|(_, q)| q)),
+            (
+                "max_latency_ratio_at (quantile)",
+                self.latency.map(|(_, q)| q),
+            ),
         ];
         for (setting, rate) in rates {
             if let Some(value) = rate.filter(|rate| !(0.0..=1.0).contains(rate)) {
@@ -160,9 +163,7 @@ impl GuardRails {
             }
         }
         if self.window == 0 || self.window > MAX_GUARD_WINDOW {
-            return Err(ConfigError::InvalidGuardWindow {
-                value: self.window,
-            });
+            return Err(ConfigError::InvalidGuardWindow { value: self.window });
         }
         if self.min_runs == 0 || self.min_runs > self.window {
             return Err(ConfigError::InvalidMinRuns {
@@ -204,10 +205,19 @@ mod tests {
         let cases: Vec<(GuardRails, &str)> = vec![
             (GuardRails::new().max_error_rate(1.5), "max_error_rate"),
             (GuardRails::new().max_timeout_rate(-0.1), "max_timeout_rate"),
-            (GuardRails::new().max_mismatch_rate(f64::NAN), "max_mismatch_rate"),
+            (
+                GuardRails::new().max_mismatch_rate(f64::NAN),
+                "max_mismatch_rate",
+            ),
             (GuardRails::new().max_shed_rate(2.0), "max_shed_rate"),
-            (GuardRails::new().max_latency_ratio(0.0), "max_latency_ratio"),
-            (GuardRails::new().max_latency_ratio(f64::INFINITY), "max_latency_ratio"),
+            (
+                GuardRails::new().max_latency_ratio(0.0),
+                "max_latency_ratio",
+            ),
+            (
+                GuardRails::new().max_latency_ratio(f64::INFINITY),
+                "max_latency_ratio",
+            ),
             (GuardRails::new().max_latency_ratio_at(1.2, 2.0), "quantile"),
             (GuardRails::new().window(0), "window"),
             (GuardRails::new().window(MAX_GUARD_WINDOW + 1), "window"),

@@ -27,13 +27,16 @@ pub(crate) struct Sample {
 
 impl Sample {
     fn packed(self) -> u64 {
-        let flags = [self.error, self.timeout, self.mismatch, self.shed, self.slow];
-        flags
-            .iter()
-            .enumerate()
-            .fold(1, |word, (index, &flag)| {
-                word | (u64::from(flag) << (BITS * (index as u32 + 1)))
-            })
+        let flags = [
+            self.error,
+            self.timeout,
+            self.mismatch,
+            self.shed,
+            self.slow,
+        ];
+        flags.iter().enumerate().fold(1, |word, (index, &flag)| {
+            word | (u64::from(flag) << (BITS * (index as u32 + 1)))
+        })
     }
 }
 
@@ -72,9 +75,7 @@ impl Window {
     /// A window of at least `runs` runs (rounded up to whole buckets).
     pub(crate) fn new(runs: u64) -> Self {
         let runs = runs.max(1);
-        let count = runs
-            .min(MIN_BUCKETS)
-            .max(runs.div_ceil(MAX_BUCKET));
+        let count = runs.min(MIN_BUCKETS).max(runs.div_ceil(MAX_BUCKET));
         let bucket_len = runs.div_ceil(count);
         Self {
             buckets: (0..count).map(|_| AtomicU64::new(0)).collect(),
@@ -148,7 +149,11 @@ mod tests {
             let window = Window::new(asked);
             assert!(window.bucket_len() <= MAX_BUCKET, "{asked}");
             assert!(window.len() >= asked, "{asked}");
-            assert_eq!((window.len(), window.bucket_len()), (len, bucket_len), "{asked}");
+            assert_eq!(
+                (window.len(), window.bucket_len()),
+                (len, bucket_len),
+                "{asked}"
+            );
         }
     }
 
@@ -198,7 +203,10 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut judged = Vec::new();
                     for _ in 0..50_000 {
-                        if let Some(totals) = window.record(Sample { error: true, ..Sample::default() }) {
+                        if let Some(totals) = window.record(Sample {
+                            error: true,
+                            ..Sample::default()
+                        }) {
                             judged.push(totals);
                         }
                     }
@@ -212,7 +220,10 @@ mod tests {
             // Every counted run was an error and nothing else; no count leaked into another.
             assert_eq!(totals.errors, totals.runs);
             assert!(totals.runs <= window.len() + 3 * window.bucket_len());
-            assert_eq!((totals.timeouts, totals.mismatches, totals.shed, totals.slow), (0, 0, 0, 0));
+            assert_eq!(
+                (totals.timeouts, totals.mismatches, totals.shed, totals.slow),
+                (0, 0, 0, 0)
+            );
         }
     }
 }

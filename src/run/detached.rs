@@ -312,8 +312,14 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
             } = queued;
             let context = context.map(|context| *context).unwrap_or_default();
             let calibrated = run.calibrated();
-            let prepared =
-                prepare(self, context, control, candidates.into_vec(), calibrated, None);
+            let prepared = prepare(
+                self,
+                context,
+                control,
+                candidates.into_vec(),
+                calibrated,
+                None,
+            );
             run.end(prepared.publish(self));
             // Counted as queued until published, so that a flush waits for it.
             self.state.queued_results.fetch_sub(1, Ordering::AcqRel);

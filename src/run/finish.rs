@@ -9,11 +9,14 @@ use crate::run::prepare::{prepare, Prepared};
 use crate::run::EndRun;
 use crate::stats::RunEnd;
 
+/// The control's own value or error; `Err` holds the message of a control panic.
+pub(crate) type ControlOutcome<T, E> = Result<Result<T, E>, String>;
+
 /// What goes back to the caller once a run is finished: the control's own value or error
 /// (`Err` holds the message of a control panic, whose payload the runner kept), and the
 /// message to raise when `raise_on_mismatches` applies.
 pub(crate) struct ControlReturn<T, E> {
-    pub(crate) outcome: Result<Result<T, E>, String>,
+    pub(crate) outcome: ControlOutcome<T, E>,
     pub(crate) raise: Option<String>,
     /// On a served call, the served candidate's own outcome.
     pub(crate) served: Option<Outcome<T, E>>,
@@ -28,7 +31,14 @@ pub(crate) fn finish<T, E>(
     candidates: Vec<CandidateResult<T, E>>,
     served: Option<usize>,
 ) -> ControlReturn<T, E> {
-    let prepared = prepare(inner, context, control, candidates, run.calibrated(), served);
+    let prepared = prepare(
+        inner,
+        context,
+        control,
+        candidates,
+        run.calibrated(),
+        served,
+    );
     run.end_as(prepared.publish(inner));
     let raise = prepared.raise_message(inner);
     let (outcome, served) = prepared.into_control_and_served(served);
@@ -81,7 +91,7 @@ impl<T, E> Prepared<T, E> {
     fn into_control_and_served(
         mut self,
         served: Option<usize>,
-    ) -> (Result<Result<T, E>, String>, Option<Outcome<T, E>>) {
+    ) -> (ControlOutcome<T, E>, Option<Outcome<T, E>>) {
         let served = served.and_then(|index| {
             let published = self.result.candidates.get_mut(index)?;
             Some(self.original_served.take().unwrap_or_else(|| {
@@ -92,7 +102,7 @@ impl<T, E> Prepared<T, E> {
     }
 
     /// The control's original value or error; `Err` holds the message of a control panic.
-    pub(crate) fn into_control(self) -> Result<Result<T, E>, String> {
+    pub(crate) fn into_control(self) -> ControlOutcome<T, E> {
         match self.original_control.unwrap_or(self.result.control.outcome) {
             Outcome::Value(value) => Ok(Ok(value)),
             Outcome::Error(error) => Ok(Err(error)),

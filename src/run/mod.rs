@@ -12,9 +12,9 @@ mod guarding;
 mod judge;
 mod outcome;
 mod prepare;
-pub(crate) mod serve;
 pub(crate) mod raise;
 pub(crate) mod sampled_run;
+pub(crate) mod serve;
 mod slot;
 mod sync;
 

@@ -102,7 +102,9 @@ pub(crate) fn prepare<T, E>(
     let served = served
         .and_then(|index| candidates.get(index))
         .map(|candidate| {
-            let outcome = original_served.as_ref().unwrap_or(&candidate.observation.outcome);
+            let outcome = original_served
+                .as_ref()
+                .unwrap_or(&candidate.observation.outcome);
             crate::observation::ServedCall {
                 candidate: candidate.observation.name.clone(),
                 fell_back: !crate::run::serve::reaches_caller(inner, outcome),

@@ -45,9 +45,7 @@ pub(crate) fn served_output<T, E, O: BehaviorOutput<T, E>>(
     match served {
         Outcome::Value(value) => Some(O::from_result(Ok(value))),
         Outcome::Error(error) => Some(O::from_result(Err(error))),
-        Outcome::Panicked(message) => {
-            resume_unwind(payload.unwrap_or_else(|| Box::new(message)))
-        }
+        Outcome::Panicked(message) => resume_unwind(payload.unwrap_or_else(|| Box::new(message))),
         Outcome::TimedOut => None,
     }
 }
@@ -75,7 +73,11 @@ pub(crate) fn serve_alone<T, E, O: BehaviorOutput<T, E>>(
 
 /// The async form of [`serve_alone`]: the candidate is polled in the caller's task and dropped
 /// at `candidate_timeout`; the control is awaited only on fallback.
-pub(crate) async fn serve_alone_async<T, E, O, C, K>(inner: &Inner<T, E>, control: C, candidate: K) -> O
+pub(crate) async fn serve_alone_async<T, E, O, C, K>(
+    inner: &Inner<T, E>,
+    control: C,
+    candidate: K,
+) -> O
 where
     O: BehaviorOutput<T, E>,
     C: Future<Output = O>,
@@ -85,18 +87,23 @@ where
     let mut deadline = Deadline::new(inner, start);
     let served = {
         let mut candidate = pin!(candidate);
-        poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| candidate.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Some(Ok(output))),
-            Err(payload) => Poll::Ready(Some(Err(payload))),
-            Ok(Poll::Pending) => deadline.poll(inner, cx).map(|()| None),
-        })
+        poll_fn(
+            |cx| match catch_unwind(AssertUnwindSafe(|| candidate.as_mut().poll(cx))) {
+                Ok(Poll::Ready(output)) => Poll::Ready(Some(Ok(output))),
+                Err(payload) => Poll::Ready(Some(Err(payload))),
+                Ok(Poll::Pending) => deadline.poll(inner, cx).map(|()| None),
+            },
+        )
         .await
     };
     let (outcome, payload) = match served {
         Some(returned) => {
             let (outcome, payload) = outcome_and_payload(returned);
             let took = inner.settings.clock.now().saturating_duration_since(start);
-            (unless_late(outcome, took, inner.settings.candidate_timeout), payload)
+            (
+                unless_late(outcome, took, inner.settings.candidate_timeout),
+                payload,
+            )
         }
         None => (Outcome::TimedOut, None),
     };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use darklaunch::guard::{GuardEventKind, GuardReason, GuardRails, GuardStatus};
+use darklaunch::guard::{GuardEventKind, GuardRails, GuardReason, GuardStatus};
 use darklaunch::publish::Recorder;
 use darklaunch::{Candidates, Clock, ConfigError, Experiment, ManualClock, Sampler};
 
@@ -81,7 +81,12 @@ fn check_trip(
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert_eq!(
-        (event.kind, event.reason, &*event.candidate, &*event.experiment),
+        (
+            event.kind,
+            event.reason,
+            &*event.candidate,
+            &*event.experiment
+        ),
         (
             GuardEventKind::Tripped,
             GuardReason::ErrorRate,
@@ -89,7 +94,10 @@ fn check_trip(
             "guard-jump"
         )
     );
-    assert!(event.observed > LIMIT && event.threshold == LIMIT, "{event:?}");
+    assert!(
+        event.observed > LIMIT && event.threshold == LIMIT,
+        "{event:?}"
+    );
     assert_eq!((event.runs, event.window), (WINDOW, WINDOW));
     let stats = experiment.stats();
     assert_eq!((stats.guard_trips, stats.guard_rearms), (1, 0));
@@ -236,10 +244,17 @@ fn only_the_guarded_candidate_of_a_trial_stops() {
     }
     let (_, bound) = trip_bounds();
     assert_eq!(v2.load(Ordering::Relaxed), JUMP + bound);
-    assert_eq!(v3.load(Ordering::Relaxed), CALLS, "the unguarded candidate went on");
+    assert_eq!(
+        v3.load(Ordering::Relaxed),
+        CALLS,
+        "the unguarded candidate went on"
+    );
     assert!(experiment.guard("v3").is_none());
     let stats = experiment.stats();
-    assert_eq!(stats.sampled, CALLS, "calls with one candidate left are still sampled");
+    assert_eq!(
+        stats.sampled, CALLS,
+        "calls with one candidate left are still sampled"
+    );
 }
 
 /// Every call's candidate equals the control: over 1,000,000 runs on the real clock, the
@@ -256,7 +271,10 @@ fn a_clean_candidate_never_trips_the_default_guard_in_a_million_runs() {
     let stats = experiment.stats();
     assert_eq!(stats.matched, 1_000_000);
     assert_eq!((stats.guard_trips, stats.guard_held), (0, 0));
-    assert_eq!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+    assert_eq!(
+        experiment.guard("candidate").unwrap().status(),
+        GuardStatus::Armed
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -266,19 +284,23 @@ async fn a_clean_async_candidate_never_trips_the_default_guard() {
         .build()
         .unwrap();
     for call in 0..200_000u64 {
-        experiment
-            .run_async(async { call }, async { call })
-            .await;
+        experiment.run_async(async { call }, async { call }).await;
         experiment
             .run_detached(async { call }, async move { call })
             .await;
         // On this one thread detached candidates run when the caller yields: let them, so
         // that none is shed over `max_in_flight`.
         if call % 500 == 499 {
-            assert!(experiment.flush(Duration::from_secs(10)).await.is_complete());
+            assert!(experiment
+                .flush(Duration::from_secs(10))
+                .await
+                .is_complete());
         }
     }
-    assert!(experiment.flush(Duration::from_secs(10)).await.is_complete());
+    assert!(experiment
+        .flush(Duration::from_secs(10))
+        .await
+        .is_complete());
     let stats = experiment.stats();
     assert_eq!((stats.matched, stats.guard_trips), (400_000, 0));
 }
@@ -289,7 +311,12 @@ fn latency_run(factor: u32, runs: u64) -> (Experiment<u64>, Recorder<u64>) {
     let recorder = Recorder::new();
     let experiment: Experiment<u64> = Experiment::builder("guard-latency")
         .clock(Clock::manual(&clock))
-        .guard(GuardRails::new().max_latency_ratio(2.0).window(200).min_runs(100))
+        .guard(
+            GuardRails::new()
+                .max_latency_ratio(2.0)
+                .window(200)
+                .min_runs(100),
+        )
         .publisher(recorder.clone())
         .build()
         .unwrap();
@@ -312,7 +339,10 @@ fn latency_run(factor: u32, runs: u64) -> (Experiment<u64>, Recorder<u64>) {
 #[test]
 fn a_candidate_ten_times_slower_than_the_control_trips_the_latency_guard() {
     let (experiment, recorder) = latency_run(100, 99);
-    assert_eq!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+    assert_eq!(
+        experiment.guard("candidate").unwrap().status(),
+        GuardStatus::Armed
+    );
     let (experiment, recorder_after) = {
         drop(recorder);
         latency_run(100, 100)
@@ -332,7 +362,10 @@ fn a_candidate_ten_times_slower_than_the_control_trips_the_latency_guard() {
 #[test]
 fn a_candidate_one_point_one_times_slower_does_not_trip_it() {
     let (experiment, recorder) = latency_run(11, 10_000);
-    assert_eq!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+    assert_eq!(
+        experiment.guard("candidate").unwrap().status(),
+        GuardStatus::Armed
+    );
     assert!(recorder.guard_events().is_empty());
     assert_eq!(experiment.stats().guard_trips, 0);
 }
@@ -342,7 +375,12 @@ async fn the_latency_guard_pairs_detached_runs_too() {
     let clock = ManualClock::new();
     let experiment: Experiment<u64> = Experiment::builder("guard-latency-detached")
         .clock(Clock::manual(&clock))
-        .guard(GuardRails::new().max_latency_ratio(2.0).window(200).min_runs(100))
+        .guard(
+            GuardRails::new()
+                .max_latency_ratio(2.0)
+                .window(200)
+                .min_runs(100),
+        )
         .build()
         .unwrap();
     for call in 0..100u64 {
@@ -410,7 +448,11 @@ fn the_half_open_probe_runs_its_share_then_re_arms_or_trips_again() {
     for _ in 0..1_000 {
         assert_eq!(call(false), Ok(1));
     }
-    assert_eq!(ran.load(Ordering::Relaxed), 0, "no run during the cool-down");
+    assert_eq!(
+        ran.load(Ordering::Relaxed),
+        0,
+        "no run during the cool-down"
+    );
     clock.advance(Duration::from_secs(30));
     // 5,000 probed calls at 10 %: 500 expected, σ ≈ 21; fewer than the 1,000 runs a
     // judgement needs, so the probe goes on throughout.
@@ -418,13 +460,20 @@ fn the_half_open_probe_runs_its_share_then_re_arms_or_trips_again() {
         assert_eq!(call(false), Ok(1));
     }
     let probed = ran.load(Ordering::Relaxed);
-    assert!((400..=600).contains(&probed), "{probed} of 5,000 probed at 10 %");
+    assert!(
+        (400..=600).contains(&probed),
+        "{probed} of 5,000 probed at 10 %"
+    );
     assert_eq!(guard.status(), GuardStatus::Probing);
     while guard.status() == GuardStatus::Probing {
         assert_eq!(call(false), Ok(1));
     }
     assert_eq!(guard.status(), GuardStatus::Armed);
-    assert_eq!(ran.load(Ordering::Relaxed), 1_000, "re-armed once 1,000 probe runs were judged");
+    assert_eq!(
+        ran.load(Ordering::Relaxed),
+        1_000,
+        "re-armed once 1,000 probe runs were judged"
+    );
     // Armed: every call runs it again.
     let before = ran.load(Ordering::Relaxed);
     for _ in 0..100 {
@@ -434,7 +483,11 @@ fn the_half_open_probe_runs_its_share_then_re_arms_or_trips_again() {
     // A failing probe trips it again.
     guard.trip();
     clock.advance(Duration::from_secs(30));
-    while guard.status() != (GuardStatus::Tripped { reason: GuardReason::ErrorRate }) {
+    while guard.status()
+        != (GuardStatus::Tripped {
+            reason: GuardReason::ErrorRate,
+        })
+    {
         assert_eq!(call(true), Ok(1));
     }
     let kinds: Vec<_> = recorder
@@ -479,7 +532,12 @@ fn the_shed_rate_guard_counts_shed_runs() {
     let recorder = Recorder::new();
     let experiment: Experiment<u64> = Experiment::builder("guard-shed")
         .max_in_flight(1)
-        .guard(GuardRails::new().max_shed_rate(0.4).window(100).min_runs(100))
+        .guard(
+            GuardRails::new()
+                .max_shed_rate(0.4)
+                .window(100)
+                .min_runs(100),
+        )
         .publisher(recorder.clone())
         .build()
         .unwrap();
@@ -502,10 +560,19 @@ fn guard_config_errors_say_what_to_fix() {
     };
     assert!(matches!(
         bad(GuardRails::new().max_error_rate(1.5)),
-        ConfigError::InvalidThreshold { setting: "max_error_rate", .. }
+        ConfigError::InvalidThreshold {
+            setting: "max_error_rate",
+            ..
+        }
     ));
-    assert!(matches!(bad(GuardRails::new().window(0)), ConfigError::InvalidGuardWindow { .. }));
-    assert!(matches!(bad(GuardRails::new().min_runs(0)), ConfigError::InvalidMinRuns { .. }));
+    assert!(matches!(
+        bad(GuardRails::new().window(0)),
+        ConfigError::InvalidGuardWindow { .. }
+    ));
+    assert!(matches!(
+        bad(GuardRails::new().min_runs(0)),
+        ConfigError::InvalidMinRuns { .. }
+    ));
     let twice = Experiment::<u8>::builder("guard-twice")
         .guard(GuardRails::new())
         .guard_candidate("candidate", GuardRails::new())

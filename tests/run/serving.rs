@@ -171,7 +171,10 @@ fn a_share_of_keys_is_served_and_sampled_calls_are_still_compared() {
     };
     let served: Vec<bool> = (0..10_000).map(|user| run(user) == 2).collect();
     let count = served.iter().filter(|s| **s).count();
-    assert!((2_800..3_200).contains(&count), "{count} of 10,000 keys served at 30 %");
+    assert!(
+        (2_800..3_200).contains(&count),
+        "{count} of 10,000 keys served at 30 %"
+    );
     // Every call was sampled: each is published, served ones marked so, and compared.
     let results = recorder.take();
     assert_eq!(results.len(), 10_000);
@@ -186,7 +189,11 @@ fn a_share_of_keys_is_served_and_sampled_calls_are_still_compared() {
     share.set_percent(60.0).unwrap();
     for (user, was_served) in served.iter().enumerate() {
         if *was_served {
-            assert_eq!(run(user as u64), 2, "key {user} left the share when it grew");
+            assert_eq!(
+                run(user as u64),
+                2,
+                "key {user} left the share when it grew"
+            );
         }
     }
     let stats = experiment.stats();
@@ -214,11 +221,18 @@ fn a_tripped_guard_sends_every_key_back_to_the_control_at_once() {
         );
         assert_eq!(value, 1);
     }
-    assert_eq!(ran.load(Ordering::Relaxed), 0, "a tripped candidate never runs");
+    assert_eq!(
+        ran.load(Ordering::Relaxed),
+        0,
+        "a tripped candidate never runs"
+    );
     guard.reset();
     assert_eq!(experiment.run(|| 1, || 2), 2);
     let stats = experiment.stats();
-    assert_eq!((stats.served, stats.guard_trips, stats.guard_rearms), (2, 1, 1));
+    assert_eq!(
+        (stats.served, stats.guard_trips, stats.guard_rearms),
+        (2, 1, 1)
+    );
     assert_eq!(stats.guard_held, 1_000);
 }
 
@@ -236,8 +250,15 @@ async fn a_served_candidate_that_times_out_falls_back_at_the_timeout() {
         let value = experiment
             .run_async(async { 1 }, std::future::pending::<u64>())
             .await;
-        assert_eq!(value, 1, "a timeout always falls back, even when errors propagate");
-        assert_eq!(start.elapsed(), Duration::from_millis(50), "sampled {sampled}");
+        assert_eq!(
+            value, 1,
+            "a timeout always falls back, even when errors propagate"
+        );
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(50),
+            "sampled {sampled}"
+        );
         let stats = experiment.stats();
         assert_eq!((stats.served, stats.fallbacks), (0, 1));
         if sampled > 0.0 {
@@ -256,10 +277,16 @@ fn a_served_candidates_value_is_returned_unchanged_by_clean() {
         .build()
         .unwrap();
     let value = experiment.run(|| "old secret".to_string(), || "new secret".to_string());
-    assert_eq!(value, "new secret", "clean applies to what is published, not to the caller");
+    assert_eq!(
+        value, "new secret",
+        "clean applies to what is published, not to the caller"
+    );
     let result = &recorder.results()[0];
     assert_eq!(
-        result.candidates()[0].observation().value().map(String::as_str),
+        result.candidates()[0]
+            .observation()
+            .value()
+            .map(String::as_str),
         Some("new ***")
     );
 }
@@ -300,7 +327,13 @@ fn serving_from_many_threads_counts_every_call_exactly() {
                     let fails = call % 4 == thread;
                     let value = experiment.run(
                         || Ok(1),
-                        || if fails { Err("down".to_string()) } else { Ok(2) },
+                        || {
+                            if fails {
+                                Err("down".to_string())
+                            } else {
+                                Ok(2)
+                            }
+                        },
                     );
                     if value != Ok(if fails { 1 } else { 2 }) {
                         wrong.fetch_add(1, Ordering::Relaxed);

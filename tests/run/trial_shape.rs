@@ -183,9 +183,15 @@ fn run_only_runs_one_named_behaviour_alone() {
     assert_eq!(ran.swap(0, Ordering::Relaxed), 10, "only v2 ran");
     assert_eq!(trial().run_only("control"), 1);
     assert_eq!(ran.swap(0, Ordering::Relaxed), 1);
-    assert_eq!(trial().run_only("v9"), 1, "an unknown name runs the control");
+    assert_eq!(
+        trial().run_only("v9"),
+        1,
+        "an unknown name runs the control"
+    );
     assert_eq!(errors.load(Ordering::Relaxed), 1);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let value = runtime.block_on(
         experiment
             .trial()

@@ -228,7 +228,7 @@ async fn a_panicking_callback_is_counted_under_its_operation_and_changes_nothing
 /// plus the few whose comparison had not been judged yet. Clients see the primary throughout.
 #[tokio::test(flavor = "current_thread")]
 async fn the_shadow_layer_stops_a_candidate_whose_guard_trips() {
-    use darklaunch::guard::{GuardReason, GuardRails, GuardStatus};
+    use darklaunch::guard::{GuardRails, GuardReason, GuardStatus};
     const JUMP: usize = 1_000;
     const EVERY: usize = 10;
     let recorder = Recorder::new();
@@ -245,8 +245,8 @@ async fn the_shadow_layer_stops_a_candidate_whose_guard_trips() {
         .unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
-    let candidate = tower::util::BoxCloneService::new(service_fn(
-        move |_request: Request<Full<Bytes>>| {
+    let candidate =
+        tower::util::BoxCloneService::new(service_fn(move |_request: Request<Full<Bytes>>| {
             let call = counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 if call >= JUMP && (call - JUMP) % 10 < 3 {
@@ -254,8 +254,7 @@ async fn the_shadow_layer_stops_a_candidate_whose_guard_trips() {
                 }
                 Ok(Response::new(Full::new(Bytes::from_static(PRIMARY_BODY))))
             }
-        },
-    ));
+        }));
     let layer = ShadowLayer::new(experiment.clone(), candidate);
     for request in 0..JUMP + 300 {
         assert_eq!(&get(&layer).await[..], PRIMARY_BODY);
