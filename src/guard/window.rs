@@ -195,6 +195,19 @@ mod tests {
     }
 
     #[test]
+    fn a_cleared_window_counts_afresh() {
+        // Eight buckets of one run: every run is judged.
+        let window = Window::new(8);
+        let error = Sample { error: true, ..Sample::default() };
+        for _ in 0..5 {
+            assert!(window.record(error).is_some());
+        }
+        window.clear();
+        let totals = window.record(Sample::default()).expect("judged");
+        assert_eq!((totals.runs, totals.errors), (1, 0));
+    }
+
+    #[test]
     fn concurrent_runs_never_spill_into_another_count() {
         let window = std::sync::Arc::new(Window::new(1_000));
         let threads: Vec<_> = (0..4)
