@@ -29,6 +29,12 @@
 //!
 //! Shed event fields: `experiment`.
 //!
+//! A guard ([`crate::guard`]) that trips is logged at `WARN` (message `darklaunch guard
+//! tripped`), one that re-arms at `INFO` (message `darklaunch guard rearmed`), with fields
+//! `experiment`, `candidate`, `reason` ([`GuardReason::as_str`](crate::guard::GuardReason::as_str)),
+//! `observed` and `threshold` (f64 rates from 0 to 1; 0 for a manual trip and a re-arm),
+//! `runs` (the runs judged) and `window` (the guard's window, in runs).
+//!
 //! Values and context go to logs and traces only; `Err` values are reported by outcome kind
 //! only (their type need not be printable).
 
@@ -38,6 +44,7 @@ use std::fmt::Write as _;
 use tracing::Level;
 
 use crate::context::{Context, ContextValue};
+use crate::guard::{GuardEvent, GuardEventKind};
 use crate::observation::{CandidateResult, ExperimentResult, Verdict};
 use crate::publish::fields::{micros, panic_message};
 use crate::publish::Publisher;
@@ -254,6 +261,24 @@ impl<T, E> Publisher<T, E> for TracingPublisher {
 
     fn shed(&self, experiment: &str) {
         event_at!(self.shed_level, experiment, "darklaunch run shed");
+    }
+
+    fn guard(&self, event: &GuardEvent) {
+        let (level, message) = match event.kind {
+            GuardEventKind::Tripped => (Level::WARN, "darklaunch guard tripped"),
+            GuardEventKind::Rearmed => (Level::INFO, "darklaunch guard rearmed"),
+        };
+        event_at!(
+            level,
+            experiment = &*event.experiment,
+            candidate = &*event.candidate,
+            reason = event.reason.as_str(),
+            observed = event.observed,
+            threshold = event.threshold,
+            runs = event.runs,
+            window = event.window,
+            "{message}"
+        );
     }
 }
 

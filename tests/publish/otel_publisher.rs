@@ -95,6 +95,9 @@ struct Metrics {
     runs: BTreeMap<Attributes, u64>,
     /// `darklaunch.duration` data points: attributes → (count, sum, bounds, bucket counts).
     durations: BTreeMap<Attributes, (u64, f64, Vec<f64>, Vec<u64>)>,
+    /// `darklaunch.guard.trips` and `darklaunch.guard.rearms` points: (metric, attributes) →
+    /// value.
+    guards: BTreeMap<(String, Attributes), u64>,
 }
 
 fn attributes<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Attributes {
@@ -142,6 +145,18 @@ impl From<&ResourceMetrics> for Metrics {
                                     point.bounds().collect(),
                                     point.bucket_counts().collect(),
                                 ),
+                            );
+                        }
+                    }
+                    (
+                        name @ ("darklaunch.guard.trips" | "darklaunch.guard.rearms"),
+                        AggregatedMetrics::U64(MetricData::Sum(sum)),
+                    ) => {
+                        assert!(sum.is_monotonic());
+                        for point in sum.data_points() {
+                            metrics.guards.insert(
+                                (name.to_string(), attributes(point.attributes())),
+                                point.value(),
                             );
                         }
                     }
@@ -592,4 +607,51 @@ fn noise_is_an_outcome_and_events_carry_both_counts() {
         at("darklaunch.noise.is_noise"),
         Some(&Value::Array(Array::Bool(vec![true, false])))
     );
+}
+
+/// Every guard trip and re-arm is counted once, with exactly experiment, candidate and reason.
+#[test]
+fn guard_trips_and_rearms_are_counted_once_with_bounded_attributes() {
+    use darklaunch::guard::GuardRails;
+    let telemetry = Telemetry::new();
+    let experiment: Experiment<u64, String> = Experiment::builder("otel-guard")
+        .guard(GuardRails::new().max_error_rate(0.2).window(100).min_runs(50))
+        .publisher(telemetry.publisher())
+        .build()
+        .unwrap();
+    for call in 0..200u64 {
+        let value = experiment.run(
+            || Ok(call),
+            || if call % 2 == 0 { Err("down".to_string()) } else { Ok(call) },
+        );
+        assert_eq!(value, Ok(call));
+    }
+    let guard = experiment.guard("candidate").unwrap();
+    guard.reset();
+    guard.trip();
+    let (metrics, _) = telemetry.collect();
+    let point = |metric: &str, reason: &str| {
+        metrics
+            .guards
+            .get(&(
+                metric.to_string(),
+                attrs(&[
+                    ("experiment", "otel-guard"),
+                    ("candidate", "candidate"),
+                    ("reason", reason),
+                ]),
+            ))
+            .copied()
+    };
+    assert_eq!(point("darklaunch.guard.trips", "error_rate"), Some(1));
+    assert_eq!(point("darklaunch.guard.trips", "manual"), Some(1));
+    assert_eq!(point("darklaunch.guard.rearms", "manual"), Some(1));
+    assert_eq!(metrics.guards.len(), 3, "{:?}", metrics.guards);
+    let units: Vec<_> = metrics
+        .described
+        .iter()
+        .filter(|(_, name, _)| name.starts_with("darklaunch.guard"))
+        .map(|(scope, name, unit)| (scope.as_str(), name.as_str(), unit.as_str()))
+        .collect();
+    assert!(units.contains(&("darklaunch", "darklaunch.guard.trips", "{trip}")), "{units:?}");
 }

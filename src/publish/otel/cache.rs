@@ -16,8 +16,8 @@ const MAX_CACHED_BEHAVIORS: usize = 1024;
 /// Context keys (`darklaunch.context.<key>`) cached for at most this many distinct keys.
 const MAX_CACHED_CONTEXT_KEYS: usize = 256;
 
-const EXPERIMENT: Key = Key::from_static_str("experiment");
-const CANDIDATE: Key = Key::from_static_str("candidate");
+pub(super) const EXPERIMENT: Key = Key::from_static_str("experiment");
+pub(super) const CANDIDATE: Key = Key::from_static_str("candidate");
 const OUTCOME: Key = Key::from_static_str("outcome");
 const BEHAVIOR: Key = Key::from_static_str("behavior");
 

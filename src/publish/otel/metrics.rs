@@ -2,14 +2,23 @@
 //! histogram, recorded with the cached attribute sets.
 
 use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::KeyValue;
 
-use super::cache::{experiment_value, shed_attrs, BehaviorAttrs, Cache};
+use super::cache::{experiment_value, shed_attrs, BehaviorAttrs, Cache, CANDIDATE, EXPERIMENT};
+use crate::guard::{GuardEvent, GuardEventKind};
+
+/// The attribute of a guard event's reason.
+const REASON: &str = "reason";
 use crate::observation::ExperimentResult;
 
 /// The counter of comparisons (and shed runs) by outcome.
 pub const RUNS_METRIC: &str = "darklaunch.runs";
 /// The histogram of behaviour durations, in seconds.
 pub const DURATION_METRIC: &str = "darklaunch.duration";
+/// The counter of guard trips, with attributes `experiment`, `candidate`, `reason`.
+pub const GUARD_TRIPS_METRIC: &str = "darklaunch.guard.trips";
+/// The counter of guard re-arms, with the same attributes.
+pub const GUARD_REARMS_METRIC: &str = "darklaunch.guard.rearms";
 /// The `outcome` of a shed run in [`RUNS_METRIC`].
 pub const SHED_OUTCOME: &str = "shed";
 /// Default bucket boundaries of [`DURATION_METRIC`], in seconds: 50 µs to 10 s, roughly
@@ -23,6 +32,8 @@ pub const DEFAULT_DURATION_BUCKETS: &[f64] = &[
 pub(super) struct Instruments {
     runs: Counter<u64>,
     duration: Histogram<f64>,
+    guard_trips: Counter<u64>,
+    guard_rearms: Counter<u64>,
 }
 
 impl Instruments {
@@ -42,7 +53,31 @@ impl Instruments {
                 .with_description("Duration of each behaviour (control or candidate) of a run")
                 .with_boundaries(buckets.to_vec())
                 .build(),
+            guard_trips: meter
+                .u64_counter(GUARD_TRIPS_METRIC)
+                .with_unit("{trip}")
+                .with_description("Times a guard stopped a candidate, by reason")
+                .build(),
+            guard_rearms: meter
+                .u64_counter(GUARD_REARMS_METRIC)
+                .with_unit("{rearm}")
+                .with_description("Times a guard let a candidate run again, by reason")
+                .build(),
         }
+    }
+
+    /// Counts one guard trip or re-arm. Rare, so its attributes are made on the spot.
+    pub(super) fn record_guard(&self, event: &GuardEvent) {
+        let attributes = [
+            KeyValue::new(EXPERIMENT, experiment_value(&event.experiment)),
+            KeyValue::new(CANDIDATE, event.candidate.to_string()),
+            KeyValue::new(REASON, event.reason.as_str()),
+        ];
+        let counter = match event.kind {
+            GuardEventKind::Tripped => &self.guard_trips,
+            GuardEventKind::Rearmed => &self.guard_rearms,
+        };
+        counter.add(1, &attributes);
     }
 
     /// Records one run's metrics; returns whether an attribute set was missing from the cache.

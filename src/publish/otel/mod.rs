@@ -62,7 +62,10 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::trace::{Span as _, Tracer};
 use opentelemetry::InstrumentationScope;
 
-pub use metrics::{DEFAULT_DURATION_BUCKETS, DURATION_METRIC, RUNS_METRIC, SHED_OUTCOME};
+pub use metrics::{
+    DEFAULT_DURATION_BUCKETS, DURATION_METRIC, GUARD_REARMS_METRIC, GUARD_TRIPS_METRIC, RUNS_METRIC,
+    SHED_OUTCOME,
+};
 pub use spans::{DEFAULT_MAX_DIFF_BYTES, MAX_EVENT_PATHS, MISMATCH_EVENT, NOISE_EVENT, SPAN_NAME};
 
 use crate::observation::ExperimentResult;
@@ -316,6 +319,10 @@ impl<T, E> Publisher<T, E> for OtelPublisher {
             let mut cache = inner.cache.write().unwrap_or_else(|e| e.into_inner());
             cache.experiment(experiment);
         }
+    }
+
+    fn guard(&self, event: &crate::guard::GuardEvent) {
+        self.inner.instruments().record_guard(event);
     }
 }
 
