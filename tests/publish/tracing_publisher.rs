@@ -26,6 +26,7 @@ enum V {
     U64(u64),
     I64(i64),
     Bool(bool),
+    F64(f64),
     Debug(String),
 }
 
@@ -36,6 +37,7 @@ impl fmt::Display for V {
             V::U64(n) => write!(f, "{n}"),
             V::I64(n) => write!(f, "{n}"),
             V::Bool(b) => write!(f, "{b}"),
+            V::F64(x) => write!(f, "{x}"),
         }
     }
 }
@@ -76,6 +78,9 @@ impl Visit for FieldVisitor {
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.0.insert(field.name().to_owned(), V::Bool(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), V::F64(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0
@@ -501,4 +506,48 @@ fn a_trial_without_candidates_just_runs_the_control_and_publishes_nothing() {
     // As in Scientist: with no candidate there is no experiment, so no event.
     assert!(events.is_empty(), "{events:#?}");
     assert_eq!(experiment.stats().runs, 0);
+}
+
+/// A guard's trip is one WARN event and its re-arm one INFO event, with structured fields.
+#[test]
+fn guard_trips_and_rearms_are_one_event_each_with_structured_fields() {
+    use darklaunch::guard::GuardRails;
+    let experiment: Experiment<u64, String> = Experiment::builder("traced-guard")
+        .guard(GuardRails::new().max_error_rate(0.2).window(100).min_runs(50))
+        .publisher(TracingPublisher::new())
+        .build()
+        .unwrap();
+    let events = capture_at(LevelFilter::INFO, || {
+        for call in 0..200u64 {
+            let value = experiment.run(
+                || Ok(call),
+                || if call % 2 == 0 { Err("down".to_string()) } else { Ok(call) },
+            );
+            assert_eq!(value, Ok(call));
+        }
+        experiment.guard("candidate").unwrap().reset();
+    });
+    let guard_events: Vec<_> = events
+        .iter()
+        .filter(|event| event.message().starts_with("darklaunch guard"))
+        .collect();
+    assert_eq!(guard_events.len(), 2, "{guard_events:?}");
+    let (tripped, rearmed) = (guard_events[0], guard_events[1]);
+    assert_eq!((tripped.level, tripped.message()), (Level::WARN, "darklaunch guard tripped".into()));
+    // 50 % errors in each judged window of 104 runs (8 buckets of 13).
+    assert_eq!(
+        tripped.fields,
+        fields(&[
+            ("message", V::Debug("darklaunch guard tripped".into())),
+            ("experiment", s("traced-guard")),
+            ("candidate", s("candidate")),
+            ("reason", s("error_rate")),
+            ("observed", V::F64(0.5)),
+            ("threshold", V::F64(0.2)),
+            ("runs", V::U64(52)),
+            ("window", V::U64(104)),
+        ])
+    );
+    assert_eq!((rearmed.level, rearmed.message()), (Level::INFO, "darklaunch guard rearmed".into()));
+    assert_eq!(rearmed.fields.get("reason"), Some(&s("manual")));
 }
