@@ -25,6 +25,19 @@
 //! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::noise::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
 //!
 //! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
+//!
+//! A guard ([`crate::guard`]) that trips or re-arms is one record of its own, told apart by its
+//! `guard` field (one line; wrapped here):
+//!
+//! ```text
+//! {"timestamp":"2024-05-01T12:35:02.000000Z","experiment":"pricing-v2","candidate":"v2",
+//!  "guard":"tripped","reason":"error_rate","observed":0.31,"threshold":0.05,"runs":1000,
+//!  "window":1000}
+//! ```
+//!
+//! with `guard` `tripped` or `rearmed`, `reason` as
+//! [`GuardReason::as_str`](crate::guard::GuardReason::as_str), and `observed`, `threshold`,
+//! `runs` and `window` as in [`GuardEvent`].
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -36,6 +49,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::diff::Diff;
+use crate::guard::GuardEvent;
 use crate::observation::{CandidateResult, ExperimentResult, Verdict};
 use crate::publish::fields::{micros, panic_message};
 use crate::publish::Publisher;
@@ -260,6 +274,50 @@ impl<T, E> Publisher<T, E> for JsonLinesPublisher {
                 Err(_) => {
                     self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+        }
+    }
+
+    fn guard(&self, event: &GuardEvent) {
+        self.write_guard(event);
+    }
+}
+
+/// A guard trip or re-arm, as one JSON line.
+#[derive(Serialize)]
+struct GuardRecord<'a> {
+    timestamp: String,
+    experiment: &'a str,
+    candidate: &'a str,
+    guard: &'static str,
+    reason: &'static str,
+    observed: f64,
+    threshold: f64,
+    runs: u64,
+    window: u64,
+}
+
+impl JsonLinesPublisher {
+    fn write_guard(&self, event: &GuardEvent) {
+        let record = GuardRecord {
+            timestamp: humantime::format_rfc3339_micros(crate::text::rfc3339_range(event.at))
+                .to_string(),
+            experiment: &event.experiment,
+            candidate: &event.candidate,
+            guard: event.kind.as_str(),
+            reason: event.reason.as_str(),
+            observed: event.observed,
+            threshold: event.threshold,
+            runs: event.runs,
+            window: event.window,
+        };
+        match serde_json::to_vec(&record) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                self.write_line(&line);
+            }
+            Err(_) => {
+                self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -498,3 +498,46 @@ fn records_carry_noise_counts() {
     assert_eq!(experiment.stats().noise, 1);
     assert!(quiet.lines().is_empty());
 }
+
+#[test]
+fn a_guard_trip_and_rearm_are_one_record_each() {
+    use darklaunch::guard::GuardRails;
+    let buf = SharedBuf::default();
+    let publisher = JsonLinesPublisher::new(buf.clone());
+    let experiment: Experiment<u64> = Experiment::builder("jsonl-guard")
+        .guard(GuardRails::new())
+        .publisher(publisher.clone())
+        .build()
+        .unwrap();
+    let guard = experiment.guard("candidate").unwrap();
+    let before = now_micros();
+    guard.trip();
+    guard.trip(); // tripped already: no record
+    guard.reset();
+    let after = now_micros();
+    let lines = buf.lines();
+    assert_eq!(lines.len(), 2, "{}", buf.text());
+    for (line, kind) in lines.iter().zip(["tripped", "rearmed"]) {
+        assert_eq!(
+            keys(line),
+            [
+                "candidate",
+                "experiment",
+                "guard",
+                "observed",
+                "reason",
+                "runs",
+                "threshold",
+                "timestamp",
+                "window"
+            ]
+        );
+        assert_eq!(line["guard"], kind);
+        assert_eq!(line["experiment"], "jsonl-guard");
+        assert_eq!(line["candidate"], "candidate");
+        assert_eq!(line["reason"], "manual");
+        assert_eq!((line["runs"].as_u64(), line["window"].as_u64()), (Some(0), Some(1_000)));
+        let at = parse_timestamp(line["timestamp"].as_str().unwrap());
+        assert!((before..=after).contains(&at), "{line}");
+    }
+}
