@@ -198,7 +198,10 @@ mod tests {
     fn a_cleared_window_counts_afresh() {
         // Eight buckets of one run: every run is judged.
         let window = Window::new(8);
-        let error = Sample { error: true, ..Sample::default() };
+        let error = Sample {
+            error: true,
+            ..Sample::default()
+        };
         for _ in 0..5 {
             assert!(window.record(error).is_some());
         }

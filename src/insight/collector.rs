@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::insight::grouping::{sample_of, GroupLimits, Groups, Values};
+use crate::insight::guard_marks::GuardMarks;
 use crate::insight::latency::LatencyHistogram;
 use crate::insight::proportion::Proportion;
 use crate::insight::report::{CandidateReport, Report};
@@ -168,6 +169,7 @@ struct State {
     candidates: Vec<CandidateState>,
     untracked: u64,
     interval: Duration,
+    guards: GuardMarks,
 }
 
 struct CandidateState {
@@ -202,6 +204,7 @@ impl<T, E> Insight<T, E> {
             candidates: Vec::new(),
             untracked: 0,
             interval: options.timeline_interval,
+            guards: GuardMarks::default(),
         };
         Self {
             shared: Arc::new(Shared {
@@ -256,6 +259,7 @@ impl<T, E> Insight<T, E> {
         let state = self.lock();
         let now = crate::real_clock::wall();
         let control_latency = state.control.summary();
+        let (guard_events, guard_events_dropped) = state.guards.snapshot();
         let noise_paths = noise
             .as_ref()
             .map(NoiseSnapshot::noise_paths)
@@ -304,6 +308,8 @@ impl<T, E> Insight<T, E> {
             candidates,
             noise,
             untracked_candidate_results: state.untracked,
+            guard_events,
+            guard_events_dropped,
         }
     }
 }
@@ -319,6 +325,10 @@ where
         }
         // With a differ, values may carry redacted paths: samples show only the diff.
         self.link_differ(experiment.diffs_values());
+    }
+
+    fn guard(&self, event: &crate::guard::GuardEvent) {
+        self.lock().guards.add(event);
     }
 
     fn publish(&self, result: &ExperimentResult<T, E>) {

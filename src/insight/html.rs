@@ -68,6 +68,7 @@ impl Report {
         self.outcomes(&mut out);
         self.latency(&mut out);
         self.mismatch_rate(&mut out);
+        self.guard_events(&mut out);
         self.groups(&mut out);
         if let Some(noise) = &self.noise {
             noise_section(noise, &mut out);
@@ -193,6 +194,35 @@ impl Report {
         );
         out.push_str(&svg::mismatch_rate_chart(self));
         out.push_str("\n<figcaption>Mismatches over runs per timeline interval, per candidate; intervals without runs are left blank.</figcaption>\n</figure>\n</section>\n");
+    }
+
+    fn guard_events(&self, out: &mut String) {
+        if self.guard_events.is_empty() {
+            return;
+        }
+        out.push_str("<section id=\"guard-events\">\n<h2>Guard events</h2>\n<table>\n<thead><tr><th>time</th><th>candidate</th><th>event</th><th>reason</th><th>observed</th><th>limit</th><th>runs judged</th></tr></thead>\n<tbody>\n");
+        for mark in &self.guard_events {
+            let _ = writeln!(
+                out,
+                "<tr class=\"guard-{event}\"><td>{}</td><td>{}</td><td>{event}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&utc_text(mark.at)),
+                escape(&mark.candidate),
+                mark.reason,
+                percent_text(mark.observed),
+                percent_text(mark.threshold),
+                thousands(mark.runs),
+                event = mark.event,
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+        if self.guard_events_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "<p class=\"note\">{} older guard events not shown.</p>",
+                thousands(self.guard_events_dropped)
+            );
+        }
+        out.push_str("</section>\n");
     }
 
     fn groups(&self, out: &mut String) {
@@ -460,6 +490,8 @@ mod tests {
             candidates: Vec::new(),
             noise: None,
             untracked_candidate_results: 0,
+            guard_events: Vec::new(),
+            guard_events_dropped: 0,
         }
     }
 

@@ -61,6 +61,7 @@ mod bounded;
 mod collector;
 pub(crate) mod format;
 mod grouping;
+mod guard_marks;
 mod html;
 mod latency;
 mod proportion;
@@ -71,6 +72,7 @@ mod timeline;
 mod verdict;
 
 pub use collector::{Insight, InsightOptions};
+pub use guard_marks::{GuardMark, MAX_GUARD_MARKS};
 pub use latency::{LatencySummary, QuantilePoint};
 pub use proportion::{Proportion, Z_95};
 pub use report::{

@@ -36,6 +36,11 @@ pub struct Report {
     /// [`InsightOptions::max_candidates`](super::InsightOptions::max_candidates) candidates
     /// were already tracked (counted only).
     pub untracked_candidate_results: u64,
+    /// Guard trips and re-arms ([`crate::guard`]), oldest first: the latest
+    /// [`MAX_GUARD_MARKS`](super::MAX_GUARD_MARKS).
+    pub guard_events: Vec<super::GuardMark>,
+    /// Older guard events dropped from `guard_events` (counted only).
+    pub guard_events_dropped: u64,
 }
 
 impl Report {

@@ -529,10 +529,22 @@ pub(crate) fn mismatch_rate_chart(report: &Report) -> String {
 
     let all: Vec<Vec<Interval>> = report.candidates.iter().map(intervals).collect();
     let has_data = all.iter().any(|points| !points.is_empty());
+    let marks: Vec<(f64, &crate::insight::GuardMark)> = report
+        .guard_events
+        .iter()
+        .map(|mark| {
+            let offset = mark
+                .at
+                .duration_since(report.started_at)
+                .unwrap_or_default();
+            (offset.as_secs_f64(), mark)
+        })
+        .collect();
     let x_high = all
         .iter()
         .flatten()
         .map(|point| point.end)
+        .chain(marks.iter().map(|(offset, _)| *offset))
         .fold(0.0, f64::max);
     let x_high = if x_high.is_finite() && x_high > 0.0 {
         x_high
@@ -587,6 +599,24 @@ pub(crate) fn mismatch_rate_chart(report: &Report) -> String {
         } else {
             "no runs on the timeline yet"
         });
+    }
+    // Guard trips (red) and re-arms (green) as dashed vertical lines.
+    for (offset, mark) in &marks {
+        let colour = if mark.event == "tripped" {
+            "#c0392b"
+        } else {
+            "#1e8449"
+        };
+        let at = num(x(*offset));
+        let _ = write!(
+            frame.svg,
+            r#"<line class="guard-mark" data-event="{event}" data-candidate="{name}" x1="{at}" x2="{at}" y1="{top}" y2="{bottom}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 4"><title>{name}: guard {event} ({reason}) at {offset:.3} s</title></line>"#,
+            event = mark.event,
+            name = escape(&mark.candidate),
+            reason = mark.reason,
+            top = num(Frame::plot_top()),
+            bottom = num(Frame::plot_bottom()),
+        );
     }
     for (index, (candidate, points)) in report.candidates.iter().zip(&all).enumerate() {
         let colour = candidate_colour(index);

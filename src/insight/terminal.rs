@@ -161,6 +161,38 @@ impl Report {
         }
         table.render(&mut out);
 
+        if !self.guard_events.is_empty() {
+            out.push_str("\nGuard events\n");
+            let mut table = Table::new(&[
+                "time",
+                "candidate",
+                "event",
+                "reason",
+                "observed",
+                "limit",
+                "runs",
+            ]);
+            for mark in &self.guard_events {
+                table.row(vec![
+                    utc_text(mark.at),
+                    mark.candidate.clone(),
+                    mark.event.to_string(),
+                    mark.reason.to_string(),
+                    percent_text(mark.observed),
+                    percent_text(mark.threshold),
+                    thousands(mark.runs),
+                ]);
+            }
+            table.render(&mut out);
+            if self.guard_events_dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "  … and {} older guard events (counted only)",
+                    thousands(self.guard_events_dropped)
+                );
+            }
+        }
+
         let noise_paths = self.noise_paths();
         for candidate in &self.candidates {
             render_groups(candidate, &noise_paths, &mut out);

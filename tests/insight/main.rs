@@ -10,6 +10,7 @@ mod common;
 
 mod insight_deep;
 mod insight_escaping;
+mod insight_guards;
 mod insight_redaction;
 mod insight_statistics;
 mod insight_stress;

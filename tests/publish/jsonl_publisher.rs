@@ -536,7 +536,10 @@ fn a_guard_trip_and_rearm_are_one_record_each() {
         assert_eq!(line["experiment"], "jsonl-guard");
         assert_eq!(line["candidate"], "candidate");
         assert_eq!(line["reason"], "manual");
-        assert_eq!((line["runs"].as_u64(), line["window"].as_u64()), (Some(0), Some(1_000)));
+        assert_eq!(
+            (line["runs"].as_u64(), line["window"].as_u64()),
+            (Some(0), Some(1_000))
+        );
         let at = parse_timestamp(line["timestamp"].as_str().unwrap());
         assert!((before..=after).contains(&at), "{line}");
     }

@@ -615,14 +615,25 @@ fn guard_trips_and_rearms_are_counted_once_with_bounded_attributes() {
     use darklaunch::guard::GuardRails;
     let telemetry = Telemetry::new();
     let experiment: Experiment<u64, String> = Experiment::builder("otel-guard")
-        .guard(GuardRails::new().max_error_rate(0.2).window(100).min_runs(50))
+        .guard(
+            GuardRails::new()
+                .max_error_rate(0.2)
+                .window(100)
+                .min_runs(50),
+        )
         .publisher(telemetry.publisher())
         .build()
         .unwrap();
     for call in 0..200u64 {
         let value = experiment.run(
             || Ok(call),
-            || if call % 2 == 0 { Err("down".to_string()) } else { Ok(call) },
+            || {
+                if call % 2 == 0 {
+                    Err("down".to_string())
+                } else {
+                    Ok(call)
+                }
+            },
         );
         assert_eq!(value, Ok(call));
     }
@@ -653,5 +664,8 @@ fn guard_trips_and_rearms_are_counted_once_with_bounded_attributes() {
         .filter(|(_, name, _)| name.starts_with("darklaunch.guard"))
         .map(|(scope, name, unit)| (scope.as_str(), name.as_str(), unit.as_str()))
         .collect();
-    assert!(units.contains(&("darklaunch", "darklaunch.guard.trips", "{trip}")), "{units:?}");
+    assert!(
+        units.contains(&("darklaunch", "darklaunch.guard.trips", "{trip}")),
+        "{units:?}"
+    );
 }

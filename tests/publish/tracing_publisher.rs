@@ -513,7 +513,12 @@ fn a_trial_without_candidates_just_runs_the_control_and_publishes_nothing() {
 fn guard_trips_and_rearms_are_one_event_each_with_structured_fields() {
     use darklaunch::guard::GuardRails;
     let experiment: Experiment<u64, String> = Experiment::builder("traced-guard")
-        .guard(GuardRails::new().max_error_rate(0.2).window(100).min_runs(50))
+        .guard(
+            GuardRails::new()
+                .max_error_rate(0.2)
+                .window(100)
+                .min_runs(50),
+        )
         .publisher(TracingPublisher::new())
         .build()
         .unwrap();
@@ -521,7 +526,13 @@ fn guard_trips_and_rearms_are_one_event_each_with_structured_fields() {
         for call in 0..200u64 {
             let value = experiment.run(
                 || Ok(call),
-                || if call % 2 == 0 { Err("down".to_string()) } else { Ok(call) },
+                || {
+                    if call % 2 == 0 {
+                        Err("down".to_string())
+                    } else {
+                        Ok(call)
+                    }
+                },
             );
             assert_eq!(value, Ok(call));
         }
@@ -533,7 +544,10 @@ fn guard_trips_and_rearms_are_one_event_each_with_structured_fields() {
         .collect();
     assert_eq!(guard_events.len(), 2, "{guard_events:?}");
     let (tripped, rearmed) = (guard_events[0], guard_events[1]);
-    assert_eq!((tripped.level, tripped.message()), (Level::WARN, "darklaunch guard tripped".into()));
+    assert_eq!(
+        (tripped.level, tripped.message()),
+        (Level::WARN, "darklaunch guard tripped".into())
+    );
     // 50 % errors in each judged window of 104 runs (8 buckets of 13).
     assert_eq!(
         tripped.fields,
@@ -548,6 +562,9 @@ fn guard_trips_and_rearms_are_one_event_each_with_structured_fields() {
             ("window", V::U64(104)),
         ])
     );
-    assert_eq!((rearmed.level, rearmed.message()), (Level::INFO, "darklaunch guard rearmed".into()));
+    assert_eq!(
+        (rearmed.level, rearmed.message()),
+        (Level::INFO, "darklaunch guard rearmed".into())
+    );
     assert_eq!(rearmed.fields.get("reason"), Some(&s("manual")));
 }
