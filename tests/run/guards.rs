@@ -660,3 +660,44 @@ proptest::proptest! {
         }
     }
 }
+
+/// A wrong value is a mismatch, not an error; an `Err` where the control returned a value is
+/// an error, not a mismatch; an `Err` like the control's is neither.
+#[test]
+fn mismatches_and_errors_are_told_apart() {
+    let run = |rails: GuardRails, candidate: fn(u64) -> Result<u64, String>, control_errs: bool| {
+        let recorder = Recorder::new();
+        let experiment: Experiment<u64, String> = Experiment::builder("guard-kinds")
+            .guard(rails.window(100).min_runs(100))
+            .publisher(recorder.clone())
+            .build()
+            .unwrap();
+        for call in 0..200u64 {
+            experiment.run(
+                || {
+                    if control_errs {
+                        Err("same".to_string())
+                    } else {
+                        Ok(call)
+                    }
+                },
+                || candidate(call),
+            );
+        }
+        recorder.guard_events().first().map(|event| event.reason)
+    };
+    let wrong_value = |call: u64| Ok(call + 1);
+    let error = |_: u64| Err("down".to_string());
+    let same_error = |_: u64| Err("same".to_string());
+    let errors = || GuardRails::new().max_error_rate(0.1);
+    let mismatches = || GuardRails::new().max_mismatch_rate(0.1);
+    assert_eq!(run(errors(), wrong_value, false), None);
+    assert_eq!(
+        run(mismatches(), wrong_value, false),
+        Some(GuardReason::MismatchRate)
+    );
+    assert_eq!(run(errors(), error, false), Some(GuardReason::ErrorRate));
+    assert_eq!(run(mismatches(), error, false), None);
+    assert_eq!(run(errors(), same_error, true), None);
+    assert_eq!(run(mismatches(), same_error, true), None);
+}
