@@ -34,11 +34,14 @@ pub enum Operation {
     /// A deadline could not be armed on tokio (a runtime built without timers); it is armed
     /// on darklaunch's own timer thread instead. Reported once per experiment.
     Timer,
+    /// A feature flag could not be had or was refused (`darklaunch::flags`, feature
+    /// `openfeature`); its last good value stays. Reported once until the flag recovers.
+    Flags,
 }
 
 impl Operation {
     /// Every operation, in a fixed order (the order of [`Operation::index`]).
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Compare,
         Operation::CompareErrors,
         Operation::Ignore,
@@ -50,10 +53,11 @@ impl Operation {
         Operation::Detach,
         Operation::Trial,
         Operation::Timer,
+        Operation::Flags,
     ];
 
     /// A stable lowercase name: `compare`, `compare_errors`, `ignore`, `clean`, `sampler`,
-    /// `before_run`, `publish`, `diff`, `detach`, `trial`, `timer`.
+    /// `before_run`, `publish`, `diff`, `detach`, `trial`, `timer`, `flags`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Compare => "compare",
@@ -67,6 +71,7 @@ impl Operation {
             Operation::Detach => "detach",
             Operation::Trial => "trial",
             Operation::Timer => "timer",
+            Operation::Flags => "flags",
         }
     }
 

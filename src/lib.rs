@@ -108,6 +108,8 @@ mod deprecated;
 pub mod diff;
 mod error;
 mod experiment;
+#[cfg(feature = "openfeature")]
+pub mod flags;
 pub mod guard;
 mod hook;
 #[cfg(feature = "insight")]

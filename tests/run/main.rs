@@ -15,6 +15,8 @@ mod callbacks;
 mod candidate_isolation;
 mod config_errors;
 mod control_unchanged;
+#[cfg(feature = "openfeature")]
+mod flags;
 mod guards;
 mod run_forms;
 mod sampled_run;
