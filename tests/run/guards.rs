@@ -673,16 +673,13 @@ fn mismatches_and_errors_are_told_apart() {
             .build()
             .unwrap();
         for call in 0..200u64 {
-            experiment.run(
-                || {
-                    if control_errs {
-                        Err("same".to_string())
-                    } else {
-                        Ok(call)
-                    }
-                },
-                || candidate(call),
-            );
+            let control = if control_errs {
+                Err("same".to_string())
+            } else {
+                Ok(call)
+            };
+            let expected = control.clone();
+            assert_eq!(experiment.run(|| control, || candidate(call)), expected);
         }
         recorder.guard_events().first().map(|event| event.reason)
     };
