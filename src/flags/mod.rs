@@ -14,7 +14,7 @@
 //! A flag that fails (a provider error, a missing flag, a value of another type, a panicking
 //! provider, no answer within the [evaluation timeout](FlagRates::evaluation_timeout)) keeps
 //! the last good value and is reported **once** through the experiment's error hook
-//! ([`Operation::Flags`](crate::Operation::Flags)) until it recovers. A bad value (NaN,
+//! ([`Operation::Flags`]) until it recovers. A bad value (NaN,
 //! negative, over 100) is refused the same way, with a message that says why.
 //!
 //! ```
