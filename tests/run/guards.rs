@@ -698,3 +698,12 @@ fn mismatches_and_errors_are_told_apart() {
     assert_eq!(run(errors(), same_error, true), None);
     assert_eq!(run(mismatches(), same_error, true), None);
 }
+
+#[test]
+fn a_candidate_exactly_at_the_latency_ratio_is_not_slow() {
+    let (experiment, recorder) = latency_run(20, 1_000);
+    assert_eq!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+    assert!(recorder.guard_events().is_empty());
+    let (experiment, _) = latency_run(21, 1_000);
+    assert_ne!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+}
