@@ -176,7 +176,8 @@ pub mod probe {
     pub use crate::real_clock::real_clock_reads;
 }
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (with `--all-features`, the README's
+/// test command: its examples use the optional integrations).
+#[cfg(all(doctest, feature = "openfeature"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
