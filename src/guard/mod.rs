@@ -161,6 +161,7 @@ impl Guard {
     }
 
     /// What one judged run adds to the window.
+    #[inline]
     pub(crate) fn sample<T, E>(
         &self,
         control: &Observation<T, E>,
@@ -185,6 +186,7 @@ impl Guard {
 
     /// Counts one run; the event to announce when the window's judgement trips or re-arms
     /// the guard. Runs that finish while the guard is tripped are not counted.
+    #[inline]
     pub(crate) fn record(&self, sample: Sample) -> Option<GuardEvent> {
         if self.state.load(Ordering::Acquire) == TRIPPED {
             return None;

@@ -98,6 +98,7 @@ impl Window {
     /// Counts one run. The run that fills a bucket gets the window's totals back, to judge;
     /// every other run gets `None`. A run that races past a full bucket before the next one is
     /// opened is not counted (it is taken back, so that no count spills into another).
+    #[inline]
     pub(crate) fn record(&self, sample: Sample) -> Option<Totals> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let count = self.buckets.len() as u64;
@@ -111,6 +112,13 @@ impl Window {
         if before + 1 < self.bucket_len {
             return None;
         }
+        Some(self.judge(epoch))
+    }
+
+    /// Sums the window once bucket `epoch` is full, and opens the next bucket.
+    #[cold]
+    fn judge(&self, epoch: u64) -> Totals {
+        let count = self.buckets.len() as u64;
         let mut totals = Totals::default();
         for bucket in self.buckets.iter() {
             totals.add(bucket.load(Ordering::Acquire));
@@ -118,7 +126,7 @@ impl Window {
         // The oldest bucket is reused for the next runs.
         self.buckets[((epoch + 1) % count) as usize].store(0, Ordering::Release);
         self.epoch.store(epoch + 1, Ordering::Release);
-        Some(totals)
+        totals
     }
 
     /// Forgets every run (when a probe starts, or the guard is reset by hand).

@@ -702,8 +702,14 @@ fn mismatches_and_errors_are_told_apart() {
 #[test]
 fn a_candidate_exactly_at_the_latency_ratio_is_not_slow() {
     let (experiment, recorder) = latency_run(20, 1_000);
-    assert_eq!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+    assert_eq!(
+        experiment.guard("candidate").unwrap().status(),
+        GuardStatus::Armed
+    );
     assert!(recorder.guard_events().is_empty());
     let (experiment, _) = latency_run(21, 1_000);
-    assert_ne!(experiment.guard("candidate").unwrap().status(), GuardStatus::Armed);
+    assert_ne!(
+        experiment.guard("candidate").unwrap().status(),
+        GuardStatus::Armed
+    );
 }
