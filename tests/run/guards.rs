@@ -713,3 +713,84 @@ fn a_candidate_exactly_at_the_latency_ratio_is_not_slow() {
         GuardStatus::Armed
     );
 }
+
+/// A tripped guard stops its candidate at once in every run form.
+#[test]
+fn a_tripped_candidate_never_runs_in_any_run_form() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let one: Experiment<u64> = Experiment::builder("tripped-forms")
+        .guard(rails())
+        .build()
+        .unwrap();
+    let trial: Experiment<u64> = Experiment::builder("tripped-forms-trial")
+        .guard_candidate("v2", rails())
+        .build()
+        .unwrap();
+    one.guard("candidate").unwrap().trip();
+    trial.guard("v2").unwrap().trip();
+    let ran = Arc::new(AtomicU64::new(0));
+    let count = || {
+        let ran = ran.clone();
+        move || {
+            ran.fetch_add(1, Ordering::Relaxed);
+            2
+        }
+    };
+    assert_eq!(one.run(|| 1, count()), 1);
+    assert_eq!(one.run_detached_blocking(|| 1, count()), 1);
+    let c = count();
+    assert_eq!(
+        runtime.block_on(one.run_async(async { 1 }, async { c() })),
+        1
+    );
+    let c = count();
+    assert_eq!(
+        runtime.block_on(one.run_detached(async { 1 }, async move { c() })),
+        1
+    );
+    assert_eq!(
+        trial.trial().control(|| 1).candidate("v2", count()).run(),
+        1
+    );
+    assert_eq!(
+        trial
+            .trial()
+            .control(|| 1)
+            .candidate("v2", count())
+            .run_detached_blocking(),
+        1
+    );
+    let c = count();
+    assert_eq!(
+        runtime.block_on(
+            trial
+                .trial()
+                .control(async { 1 })
+                .candidate("v2", async { c() })
+                .run_async()
+        ),
+        1
+    );
+    let c = count();
+    assert_eq!(
+        runtime.block_on(
+            trial
+                .trial()
+                .control(async { 1 })
+                .candidate("v2", async move { c() })
+                .run_detached()
+        ),
+        1
+    );
+    for experiment in [&one, &trial] {
+        assert!(runtime
+            .block_on(experiment.flush(Duration::from_secs(5)))
+            .is_complete());
+        let stats = experiment.stats();
+        assert_eq!((stats.sampled, stats.guard_held), (0, 4), "{stats:?}");
+    }
+    assert_eq!(ran.load(Ordering::Relaxed), 0);
+}

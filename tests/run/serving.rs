@@ -351,3 +351,113 @@ fn serving_from_many_threads_counts_every_call_exactly() {
     assert_eq!((stats.served, stats.fallbacks), (15_000, 5_000));
     assert!(stats.reconciles());
 }
+
+/// Every run form serves: the served candidate's value reaches the caller, its `Err` falls
+/// back to the control's (or reaches the caller when propagated), sampled or not.
+#[test]
+fn every_run_form_serves_and_falls_back() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for sampled in [0.0, 100.0] {
+        for propagate in [false, true] {
+            let experiment: Experiment<u64, String> = Experiment::builder("serve-forms")
+                .sampler(Sampler::percent(sampled))
+                .serve_candidate("v3", ServeShare::new(100.0))
+                .propagate_served_errors(propagate)
+                .build()
+                .unwrap();
+            let one: Experiment<u64, String> = Experiment::builder("serve-forms-one")
+                .sampler(Sampler::percent(sampled))
+                .serve(ServeShare::new(100.0))
+                .propagate_served_errors(propagate)
+                .build()
+                .unwrap();
+            let error = if propagate {
+                Err("v3 down".to_string())
+            } else {
+                Ok(1)
+            };
+            for (fails, expected) in [(false, Ok(3)), (true, error)] {
+                let v3 = move || {
+                    if fails {
+                        Err("v3 down".to_string())
+                    } else {
+                        Ok(3)
+                    }
+                };
+                let forms: Vec<(&str, Result<u64, String>)> = vec![
+                    ("run", one.run(|| Ok(1), v3)),
+                    (
+                        "run_detached_blocking",
+                        one.run_detached_blocking(|| Ok(1), v3),
+                    ),
+                    (
+                        "run_async",
+                        runtime.block_on(one.run_async(async { Ok(1) }, async move { v3() })),
+                    ),
+                    (
+                        "run_detached",
+                        runtime.block_on(one.run_detached(async { Ok(1) }, async move { v3() })),
+                    ),
+                    (
+                        "trial().run",
+                        experiment
+                            .trial()
+                            .control(|| Ok(1))
+                            .candidate("v2", || Ok(2))
+                            .candidate("v3", v3)
+                            .run(),
+                    ),
+                    (
+                        "trial().run_detached_blocking",
+                        experiment
+                            .trial()
+                            .control(|| Ok(1))
+                            .candidate("v2", || Ok(2))
+                            .candidate("v3", v3)
+                            .run_detached_blocking(),
+                    ),
+                    (
+                        "trial().run_async",
+                        runtime.block_on(
+                            experiment
+                                .trial()
+                                .control(async { Ok(1) })
+                                .candidate("v2", async { Ok(2) })
+                                .candidate("v3", async move { v3() })
+                                .run_async(),
+                        ),
+                    ),
+                    (
+                        "trial().run_detached",
+                        runtime.block_on(
+                            experiment
+                                .trial()
+                                .control(async { Ok(1) })
+                                .candidate("v2", async { Ok(2) })
+                                .candidate("v3", async move { v3() })
+                                .run_detached(),
+                        ),
+                    ),
+                ];
+                for (form, got) in forms {
+                    assert_eq!(
+                        got, expected,
+                        "{form}, sampled {sampled}, propagate {propagate}, fails {fails}"
+                    );
+                }
+            }
+            for experiment in [&experiment, &one] {
+                assert!(runtime
+                    .block_on(experiment.flush(Duration::from_secs(5)))
+                    .is_complete());
+                let stats = experiment.stats();
+                assert_eq!(stats.served + stats.fallbacks, 8, "{stats:?}");
+                assert_eq!(stats.fallbacks, if propagate { 0 } else { 4 });
+                assert!(stats.reconciles());
+            }
+        }
+    }
+}
