@@ -66,6 +66,7 @@ mod html;
 mod latency;
 mod proportion;
 mod report;
+mod sequence;
 mod svg;
 mod terminal;
 mod timeline;
@@ -78,6 +79,7 @@ pub use proportion::{Proportion, Z_95};
 pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,
 };
+pub use sequence::{AnytimeBounds, ConfidenceSequence};
 pub use verdict::{ReleasePolicy, ReleaseStatus, ReleaseVerdict};
 
 // Noise calibration's old paths, deprecated since 0.2.0: see `deprecated.rs`.

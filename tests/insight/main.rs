@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod insight_anytime;
 mod insight_deep;
 mod insight_escaping;
 mod insight_guards;
