@@ -14,6 +14,7 @@ use crate::insight::guard_marks::GuardMarks;
 use crate::insight::latency::LatencyHistogram;
 use crate::insight::proportion::Proportion;
 use crate::insight::report::{CandidateReport, Report};
+use crate::insight::sequence::ConfidenceSequence;
 use crate::insight::timeline::{interval_index, Timeline};
 use crate::insight::verdict::{release_verdict, ReleasePolicy, ReleaseStatus, ReleaseVerdict};
 use crate::noise::{NoiseModel, NoiseSnapshot};
@@ -188,8 +189,45 @@ impl<T, E> Insight<T, E> {
         Self::with_options(InsightOptions::default())
     }
 
-    /// An insight with `options`. Zero caps are taken as 1.
+    /// An insight with `options`, checked: a confidence level outside (0, 1) or a tolerance
+    /// outside [0, 1] is a [`ConfigError`](crate::ConfigError) that says what to fix.
+    pub fn try_with_options(options: InsightOptions) -> Result<Self, crate::ConfigError> {
+        let policy = &options.policy;
+        if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
+            return Err(crate::ConfigError::InvalidThreshold {
+                setting: "ReleasePolicy::confidence",
+                value: policy.confidence,
+            });
+        }
+        for (setting, value) in [
+            (
+                "ReleasePolicy::mismatch_tolerance",
+                policy.mismatch_tolerance,
+            ),
+            ("ReleasePolicy::error_tolerance", policy.error_tolerance),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(crate::ConfigError::InvalidThreshold { setting, value });
+            }
+        }
+        Ok(Self::with_options(options))
+    }
+
+    /// An insight with `options`. Zero caps are taken as 1; a confidence level outside (0, 1)
+    /// is taken as 0.95 and tolerances are clamped to [0, 1] (use
+    /// [`try_with_options`](Self::try_with_options) to have them refused instead).
     pub fn with_options(mut options: InsightOptions) -> Self {
+        let policy = &mut options.policy;
+        if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
+            policy.confidence = 0.95;
+        }
+        for tolerance in [&mut policy.mismatch_tolerance, &mut policy.error_tolerance] {
+            *tolerance = if tolerance.is_nan() {
+                0.0
+            } else {
+                tolerance.clamp(0.0, 1.0)
+            };
+        }
         options.max_groups = options.max_groups.max(1);
         options.max_candidates = options.max_candidates.max(1);
         options.max_timeline_points = options.max_timeline_points.max(1);
@@ -260,6 +298,10 @@ impl<T, E> Insight<T, E> {
         let now = crate::real_clock::wall();
         let control_latency = state.control.summary();
         let (guard_events, guard_events_dropped) = state.guards.snapshot();
+        let policy = &options.policy;
+        let mismatch_sequence =
+            ConfidenceSequence::checked(policy.confidence, policy.mismatch_tolerance);
+        let error_sequence = ConfidenceSequence::checked(policy.confidence, policy.error_tolerance);
         let noise_paths = noise
             .as_ref()
             .map(NoiseSnapshot::noise_paths)
@@ -286,6 +328,9 @@ impl<T, E> Insight<T, E> {
                     mismatch_rate: Proportion::wilson(mismatched, candidate.runs),
                     error_rate: Proportion::wilson(errors, candidate.runs),
                     timeout_rate: Proportion::wilson(timeouts, candidate.runs),
+                    mismatch_bounds: mismatch_sequence.bounds(mismatched, candidate.runs),
+                    error_bounds: error_sequence.bounds(errors, candidate.runs),
+                    timeout_bounds: error_sequence.bounds(timeouts, candidate.runs),
                     latency: candidate.latency.summary(),
                     groups,
                     ungrouped_mismatches: candidate.groups.ungrouped,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::diff::Diff;
 use crate::insight::latency::LatencySummary;
 use crate::insight::proportion::Proportion;
+use crate::insight::sequence::AnytimeBounds;
 use crate::insight::verdict::ReleaseVerdict;
 use crate::noise::NoiseSnapshot;
 
@@ -78,12 +79,21 @@ pub struct CandidateReport {
     pub errors: u64,
     /// Runs where the candidate did not finish within the timeout.
     pub timeouts: u64,
-    /// Mismatches over runs, with a 95 % Wilson interval.
+    /// Mismatches over runs, with a 95 % Wilson interval: a fixed-sample figure, descriptive
+    /// only (read after every run it is right far less often than 95 %); the verdict uses
+    /// `mismatch_bounds`.
     pub mismatch_rate: Proportion,
-    /// Candidate errors (panics) over runs, with a 95 % Wilson interval.
+    /// Candidate errors (panics) over runs, with a 95 % Wilson interval (descriptive).
     pub error_rate: Proportion,
-    /// Timeouts over runs, with a 95 % Wilson interval.
+    /// Timeouts over runs, with a 95 % Wilson interval (descriptive).
     pub timeout_rate: Proportion,
+    /// The mismatch rate's anytime-valid bounds at the policy's confidence, centred on its
+    /// mismatch tolerance: what the verdict decides on.
+    pub mismatch_bounds: AnytimeBounds,
+    /// The error rate's anytime-valid bounds, centred on the error tolerance.
+    pub error_bounds: AnytimeBounds,
+    /// The timeout rate's anytime-valid bounds, centred on the error tolerance.
+    pub timeout_bounds: AnytimeBounds,
     /// The candidate's latency (timeouts count as the time until they were given up on).
     pub latency: LatencySummary,
     /// Mismatches grouped by diff shape, most frequent first.

@@ -116,7 +116,7 @@ impl Report {
         }
 
         if !self.candidates.is_empty() {
-            out.push_str("\nOutcomes (rates with 95 % Wilson intervals)\n");
+            out.push_str("\nOutcomes (fixed-sample 95 % Wilson intervals, descriptive only: the verdict uses anytime-valid bounds)\n");
             let mut table = Table::new(&[
                 "candidate",
                 "runs",

@@ -9,9 +9,13 @@ use crate::insight::report::CandidateReport;
 /// When a candidate counts as safe to release; part of
 /// [`InsightOptions`](super::InsightOptions).
 ///
-/// A rate is *acceptable* when the upper bound of its 95 % interval is at most the tolerance,
-/// and *unacceptable* when the lower bound is above it; in between, the evidence does not
-/// decide yet.
+/// A rate is *acceptable* when the upper bound of its anytime-valid confidence sequence (at
+/// [`confidence`](Self::confidence), 95 % by default; see
+/// [`ConfidenceSequence`](super::ConfidenceSequence)) is at most the tolerance, and
+/// *unacceptable* when the lower bound is above it; in between, the evidence does not decide
+/// yet. The bounds hold however often the verdict is read: the chance that a candidate whose
+/// true rate is at the tolerance is *ever* called safe is at most 1 − confidence (a fixed-sample
+/// interval read after every run makes that 27 %: `tests/insight/insight_anytime.rs`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ReleasePolicy {
@@ -24,6 +28,8 @@ pub struct ReleasePolicy {
     /// The highest acceptable ratio of the candidate's p99 latency to the control's (default
     /// none: latency is reported but does not decide).
     pub max_p99_ratio: Option<f64>,
+    /// The confidence level of the verdict's bounds, in (0, 1) (default 0.95).
+    pub confidence: f64,
 }
 
 impl Default for ReleasePolicy {
@@ -33,6 +39,7 @@ impl Default for ReleasePolicy {
             mismatch_tolerance: 0.001,
             error_tolerance: 0.001,
             max_p99_ratio: None,
+            confidence: 0.95,
         }
     }
 }
@@ -92,11 +99,12 @@ pub(crate) fn release_verdict(
     let too_slow = matches!((policy.max_p99_ratio, latency_ratio), (Some(max), Some(r)) if r > max);
 
     let mut problems = Vec::new();
-    let mismatch = &candidate.mismatch_rate;
+    let mismatch = &candidate.mismatch_bounds;
+    let level = percent_text(mismatch.level);
     if mismatch.low > policy.mismatch_tolerance {
         let mut problem = format!(
-            "{} of runs mismatch (95 % CI {})",
-            percent_text(mismatch.estimate),
+            "{} of runs mismatch (anytime {level} bounds {})",
+            percent_text(candidate.mismatch_rate.estimate),
             range_text(mismatch.low, mismatch.high)
         );
         let shapes = candidate.groups.len();
@@ -112,11 +120,21 @@ pub(crate) fn release_verdict(
         }
         problems.push(problem);
     }
-    for (count, rate, what) in [
-        (candidate.errors, &candidate.error_rate, "candidate errors"),
-        (candidate.timeouts, &candidate.timeout_rate, "timeouts"),
+    for (count, bounds, rate, what) in [
+        (
+            candidate.errors,
+            &candidate.error_bounds,
+            &candidate.error_rate,
+            "candidate errors",
+        ),
+        (
+            candidate.timeouts,
+            &candidate.timeout_bounds,
+            &candidate.timeout_rate,
+            "timeouts",
+        ),
     ] {
-        if rate.low > policy.error_tolerance {
+        if bounds.low > policy.error_tolerance {
             problems.push(format!(
                 "{} {what} ({})",
                 thousands(count),
@@ -152,8 +170,8 @@ pub(crate) fn release_verdict(
     }
 
     let acceptable = mismatch.high <= policy.mismatch_tolerance
-        && candidate.error_rate.high <= policy.error_tolerance
-        && candidate.timeout_rate.high <= policy.error_tolerance;
+        && candidate.error_bounds.high <= policy.error_tolerance
+        && candidate.timeout_bounds.high <= policy.error_tolerance;
     let latency = match latency_ratio {
         Some(ratio) => format!("; p99 latency {ratio:.2}× the control's"),
         None => String::new(),
@@ -162,7 +180,7 @@ pub(crate) fn release_verdict(
         ReleaseVerdict {
             status: ReleaseStatus::Safe,
             summary: format!(
-                "{name} looks safe to release: {} mismatches in {} runs (at most {} at 95 % confidence), {} errors, {} timeouts{latency}{noise}",
+                "{name} looks safe to release: {} mismatches in {} runs (at most {} at {level} confidence, valid however often it is read), {} errors, {} timeouts{latency}{noise}",
                 thousands(candidate.mismatched),
                 thousands(candidate.runs),
                 percent_text(mismatch.high),
@@ -174,8 +192,8 @@ pub(crate) fn release_verdict(
         ReleaseVerdict {
             status: ReleaseStatus::Inconclusive,
             summary: format!(
-                "{name}: undecided: mismatch rate {} (95 % CI {}) against a tolerance of {}; keep sampling{latency}{noise}",
-                percent_text(mismatch.estimate),
+                "{name}: undecided: mismatch rate {} (anytime {level} bounds {}) against a tolerance of {}; keep sampling{latency}{noise}",
+                percent_text(candidate.mismatch_rate.estimate),
                 range_text(mismatch.low, mismatch.high),
                 percent_text(policy.mismatch_tolerance),
             ),

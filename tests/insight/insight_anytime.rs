@@ -216,3 +216,25 @@ fn the_price_of_reading_at_any_time() {
         table.join("\n")
     );
 }
+
+#[test]
+fn bad_confidence_levels_and_tolerances_are_config_errors() {
+    use darklaunch::insight::{Insight, InsightOptions, ReleasePolicy};
+    for (confidence, tolerance) in [
+        (0.0, 0.01),
+        (1.0, 0.01),
+        (f64::NAN, 0.01),
+        (0.95, 1.5),
+        (0.95, -0.1),
+    ] {
+        let mut policy = ReleasePolicy::default();
+        policy.confidence = confidence;
+        policy.mismatch_tolerance = tolerance;
+        let mut options = InsightOptions::default();
+        options.policy = policy;
+        let error = Insight::<u64>::try_with_options(options).unwrap_err();
+        assert!(error.to_string().contains("ReleasePolicy::"), "{error}");
+    }
+    assert!(ConfidenceSequence::new(1.0, 0.01).is_err());
+    assert!(ConfidenceSequence::new(0.95, 0.0).is_err());
+}

@@ -200,7 +200,7 @@ fn verdict_in_plain_words() {
         candidate
             .verdict
             .summary
-            .contains("5.00 % of runs mismatch (95 % CI 3.81–6.53 %)"),
+            .contains("5.00 % of runs mismatch (anytime 95.0 % bounds 1.14–13.0 %)"),
         "{}",
         candidate.verdict.summary
     );
