@@ -131,8 +131,9 @@ impl Stats {
     }
 }
 
-/// The live counters. `runs` is touched by every call, sampled or not, so it is a
-/// [`RunCounter`]; the others are touched only by sampled runs.
+/// The live counters. `runs` is touched by every call, sampled or not, and `served` and
+/// `fallbacks` by every served call, so they are [`RunCounter`]s; the others are touched only
+/// by sampled runs.
 #[derive(Default)]
 pub(crate) struct Counters {
     runs: RunCounter,
@@ -150,8 +151,9 @@ pub(crate) struct Counters {
     skipped: AtomicU64,
     dropped: AtomicU64,
     callback_errors: [AtomicU64; Operation::ALL.len()],
-    served: AtomicU64,
-    fallbacks: AtomicU64,
+    /// Touched by every served call, sampled or not: per-thread slots, as `runs`.
+    served: RunCounter,
+    fallbacks: RunCounter,
     guard_trips: AtomicU64,
     guard_rearms: AtomicU64,
     guard_held: AtomicU64,
@@ -213,7 +215,7 @@ impl Counters {
         } else {
             &self.fallbacks
         };
-        counter.fetch_add(1, Relaxed);
+        counter.increment();
     }
 
     pub(crate) fn guard_event(&self, kind: crate::guard::GuardEventKind) {
@@ -260,8 +262,8 @@ impl Counters {
             dropped,
             callback_errors: by_operation.iter().sum(),
             by_operation: ByOperation(by_operation),
-            served: self.served.load(Relaxed),
-            fallbacks: self.fallbacks.load(Relaxed),
+            served: self.served.sum(),
+            fallbacks: self.fallbacks.sum(),
             guard_trips: self.guard_trips.load(Relaxed),
             guard_rearms: self.guard_rearms.load(Relaxed),
             guard_held: self.guard_held.load(Relaxed),

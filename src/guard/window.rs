@@ -11,8 +11,8 @@ const BITS: u32 = 10;
 const MASK: u64 = (1 << BITS) - 1;
 /// The most runs one bucket holds.
 const MAX_BUCKET: u64 = 500;
-/// A window has at least this many buckets (fewer only for a window of fewer runs), so that
-/// it slides by an eighth of itself at a time.
+/// A window has at least this many buckets (a power of two; fewer only for a window of fewer
+/// runs), so that it slides by at most an eighth of itself at a time.
 const MIN_BUCKETS: u64 = 8;
 
 /// What one run adds to the window.
@@ -66,6 +66,8 @@ impl Totals {
 /// The sliding window of one guard.
 pub(crate) struct Window {
     buckets: Box<[AtomicU64]>,
+    /// `buckets.len() - 1`: the buckets are a power of two.
+    mask: u64,
     bucket_len: u64,
     /// How many buckets have been filled since the window was made or cleared.
     epoch: AtomicU64,
@@ -75,10 +77,15 @@ impl Window {
     /// A window of at least `runs` runs (rounded up to whole buckets).
     pub(crate) fn new(runs: u64) -> Self {
         let runs = runs.max(1);
-        let count = runs.min(MIN_BUCKETS).max(runs.div_ceil(MAX_BUCKET));
+        // A power of two, so that finding a run's bucket is a mask, not a division.
+        let count = runs
+            .min(MIN_BUCKETS)
+            .max(runs.div_ceil(MAX_BUCKET))
+            .next_power_of_two();
         let bucket_len = runs.div_ceil(count);
         Self {
             buckets: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            mask: count - 1,
             bucket_len,
             epoch: AtomicU64::new(0),
         }
@@ -101,8 +108,7 @@ impl Window {
     #[inline]
     pub(crate) fn record(&self, sample: Sample) -> Option<Totals> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let count = self.buckets.len() as u64;
-        let bucket = &self.buckets[(epoch % count) as usize];
+        let bucket = &self.buckets[(epoch & self.mask) as usize];
         let add = sample.packed();
         let before = bucket.fetch_add(add, Ordering::AcqRel) & MASK;
         if before >= self.bucket_len {
@@ -118,13 +124,12 @@ impl Window {
     /// Sums the window once bucket `epoch` is full, and opens the next bucket.
     #[cold]
     fn judge(&self, epoch: u64) -> Totals {
-        let count = self.buckets.len() as u64;
         let mut totals = Totals::default();
         for bucket in self.buckets.iter() {
             totals.add(bucket.load(Ordering::Acquire));
         }
         // The oldest bucket is reused for the next runs.
-        self.buckets[((epoch + 1) % count) as usize].store(0, Ordering::Release);
+        self.buckets[((epoch + 1) & self.mask) as usize].store(0, Ordering::Release);
         self.epoch.store(epoch + 1, Ordering::Release);
         totals
     }
@@ -147,12 +152,12 @@ mod tests {
     fn a_window_is_whole_buckets_of_at_most_five_hundred_runs() {
         for (asked, len, bucket_len) in [
             (1, 1, 1),
-            (5, 5, 1),
+            (5, 8, 1),
             (8, 8, 1),
             (100, 104, 13),
             (1_000, 1_000, 125),
-            (4_001, 4_005, 445),
-            (1_000_000, 1_000_000, 500),
+            (4_001, 4_016, 251),
+            (1_000_000, 1_001_472, 489),
         ] {
             let window = Window::new(asked);
             assert!(window.bucket_len() <= MAX_BUCKET, "{asked}");
