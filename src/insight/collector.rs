@@ -12,11 +12,14 @@ use serde::Serialize;
 use crate::insight::grouping::{sample_of, GroupLimits, Groups, Values};
 use crate::insight::guard_marks::GuardMarks;
 use crate::insight::latency::LatencyHistogram;
+use crate::insight::paired::PairedRatios;
 use crate::insight::proportion::Proportion;
 use crate::insight::report::{CandidateReport, Report};
 use crate::insight::sequence::ConfidenceSequence;
 use crate::insight::timeline::{interval_index, Timeline};
-use crate::insight::verdict::{release_verdict, ReleasePolicy, ReleaseStatus, ReleaseVerdict};
+use crate::insight::verdict::{
+    latency_status, release_verdict, ReleasePolicy, ReleaseStatus, ReleaseVerdict,
+};
 use crate::noise::{NoiseModel, NoiseSnapshot};
 use crate::observation::{ExperimentResult, Verdict};
 use crate::publish::{Attachment, Publisher};
@@ -179,6 +182,8 @@ struct CandidateState {
     /// Per verdict, by [`Verdict::index`].
     counts: [u64; 6],
     latency: LatencyHistogram,
+    /// The candidate's duration over the control's, run by run.
+    paired: PairedRatios,
     groups: Groups,
     timeline: Timeline,
 }
@@ -208,6 +213,18 @@ impl<T, E> Insight<T, E> {
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(crate::ConfigError::InvalidThreshold { setting, value });
+            }
+        }
+        for (setting, limit) in [
+            (
+                "ReleasePolicy::max_median_slowdown",
+                policy.max_median_slowdown,
+            ),
+            ("ReleasePolicy::max_p99_slowdown", policy.max_p99_slowdown),
+            ("ReleasePolicy::max_p99_ratio", policy.max_p99_ratio),
+        ] {
+            if let Some(value) = limit.filter(|limit| !(limit.is_finite() && *limit > 0.0)) {
+                return Err(crate::ConfigError::InvalidRatio { setting, value });
             }
         }
         Ok(Self::with_options(options))
@@ -332,6 +349,8 @@ impl<T, E> Insight<T, E> {
                     error_bounds: error_sequence.bounds(errors, candidate.runs),
                     timeout_bounds: error_sequence.bounds(timeouts, candidate.runs),
                     latency: candidate.latency.summary(),
+                    paired_latency: candidate.paired.summary(),
+                    latency_status: None,
                     groups,
                     ungrouped_mismatches: candidate.groups.ungrouped,
                     timeline: candidate.timeline.points(state.interval),
@@ -340,6 +359,7 @@ impl<T, E> Insight<T, E> {
                         summary: String::new(),
                     },
                 };
+                report.latency_status = latency_status(&report.paired_latency, &options.policy);
                 report.verdict = release_verdict(&report, &control_latency, &options.policy);
                 report
             })
@@ -431,6 +451,7 @@ where
                         runs: 0,
                         counts: [0; 6],
                         latency: LatencyHistogram::new(options.significant_digits),
+                        paired: PairedRatios::new(),
                         groups: Groups::default(),
                         timeline: Timeline::default(),
                     });
@@ -442,6 +463,10 @@ where
             state.runs += 1;
             state.counts[verdict.index()] += 1;
             state.latency.record(candidate.observation().duration());
+            state.paired.record(
+                candidate.observation().duration().as_nanos(),
+                result.control().duration().as_nanos(),
+            );
             state.timeline.count(index, verdict == Verdict::Mismatch);
             if verdict == Verdict::Mismatch {
                 let seen = wall.unwrap_or_else(crate::real_clock::wall);

@@ -106,3 +106,15 @@ mod tests {
         );
     }
 }
+
+/// A paired latency ratio with its interval, e.g. `1.10× (1.08–1.12×)`; `–` when unknown.
+pub(crate) fn ratio_text(interval: Option<crate::insight::RatioInterval>) -> String {
+    match interval {
+        None => String::from("–"),
+        Some(interval) if interval.high.is_finite() => format!(
+            "{:.2}× ({:.2}–{:.2}×)",
+            interval.estimate, interval.low, interval.high
+        ),
+        Some(interval) => format!("{:.2}× ({:.2}×–unbounded)", interval.estimate, interval.low),
+    }
+}

@@ -183,7 +183,25 @@ impl Report {
         for candidate in &self.candidates {
             latency_row(&candidate.name, &candidate.latency, out);
         }
-        out.push_str("</tbody>\n</table>\n<figure>\n");
+        out.push_str("</tbody>\n</table>\n");
+        if self.candidates.iter().any(|c| c.paired_latency.runs > 0) {
+            out.push_str("<table class=\"paired\">\n<caption>Paired with the control: candidate ÷ control on the same runs, with 95 % distribution-free intervals</caption>\n<thead><tr><th>candidate</th><th class=\"num\">runs</th><th class=\"num\">median</th><th class=\"num\">p90</th><th class=\"num\">p99</th><th>latency verdict</th></tr></thead>\n<tbody>\n");
+            for candidate in &self.candidates {
+                let paired = &candidate.paired_latency;
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                    escape(&candidate.name),
+                    thousands(paired.runs),
+                    escape(&crate::insight::format::ratio_text(paired.median)),
+                    escape(&crate::insight::format::ratio_text(paired.p90)),
+                    escape(&crate::insight::format::ratio_text(paired.p99)),
+                    candidate.latency_status.map_or("not judged", |status| status.as_str()),
+                );
+            }
+            out.push_str("</tbody>\n</table>\n");
+        }
+        out.push_str("<figure>\n");
         out.push_str(&svg::latency_chart(self));
         out.push_str("\n<figcaption>Latency by percentile: the latency at or below which each percentage of runs finished. Both axes are logarithmic; curves further up are slower.</figcaption>\n</figure>\n</section>\n");
     }
@@ -509,6 +527,8 @@ mod tests {
             mismatch_rate: Proportion::wilson(0, 0),
             error_rate: Proportion::wilson(0, 0),
             timeout_rate: Proportion::wilson(0, 0),
+            paired_latency: Default::default(),
+            latency_status: None,
             mismatch_bounds: crate::insight::ConfidenceSequence::checked(0.95, 0.001).bounds(0, 0),
             error_bounds: crate::insight::ConfidenceSequence::checked(0.95, 0.001).bounds(0, 0),
             timeout_bounds: crate::insight::ConfidenceSequence::checked(0.95, 0.001).bounds(0, 0),

@@ -64,6 +64,7 @@ mod grouping;
 mod guard_marks;
 mod html;
 mod latency;
+mod paired;
 mod proportion;
 mod report;
 mod sequence;
@@ -75,6 +76,7 @@ mod verdict;
 pub use collector::{Insight, InsightOptions};
 pub use guard_marks::{GuardMark, MAX_GUARD_MARKS};
 pub use latency::{LatencySummary, QuantilePoint};
+pub use paired::{PairedLatency, RatioInterval};
 pub use proportion::{Proportion, Z_95};
 pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use crate::diff::Diff;
 use crate::insight::latency::LatencySummary;
+use crate::insight::paired::PairedLatency;
 use crate::insight::proportion::Proportion;
 use crate::insight::sequence::AnytimeBounds;
-use crate::insight::verdict::ReleaseVerdict;
+use crate::insight::verdict::{ReleaseStatus, ReleaseVerdict};
 use crate::noise::NoiseSnapshot;
 
 /// A snapshot of one experiment's insight, made by [`Insight::report`](super::Insight::report).
@@ -94,8 +95,17 @@ pub struct CandidateReport {
     pub error_bounds: AnytimeBounds,
     /// The timeout rate's anytime-valid bounds, centred on the error tolerance.
     pub timeout_bounds: AnytimeBounds,
-    /// The candidate's latency (timeouts count as the time until they were given up on).
+    /// The candidate's latency (timeouts count as the time until they were given up on):
+    /// unpaired percentiles, beside the control's.
     pub latency: LatencySummary,
+    /// The candidate's duration over the control's on the same runs: the median, p90 and p99
+    /// of that ratio with distribution-free 95 % intervals.
+    pub paired_latency: PairedLatency,
+    /// The latency verdict on the paired ratios, when the policy sets a slowdown limit
+    /// ([`ReleasePolicy::max_median_slowdown`](super::ReleasePolicy::max_median_slowdown),
+    /// [`max_p99_slowdown`](super::ReleasePolicy::max_p99_slowdown)): *safe* when every limited
+    /// quantile's upper bound is within its limit, *not safe* when a lower bound is above it.
+    pub latency_status: Option<ReleaseStatus>,
     /// Mismatches grouped by diff shape, most frequent first.
     pub groups: Vec<MismatchGroup>,
     /// Groups beyond the configured cap: their mismatches are counted here only.

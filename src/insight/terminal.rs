@@ -160,6 +160,27 @@ impl Report {
             table.row(latency_row(&candidate.name, &candidate.latency));
         }
         table.render(&mut out);
+        if self.candidates.iter().any(|c| c.paired_latency.runs > 0) {
+            out.push_str(
+                "\nPaired with the control (candidate ÷ control on the same runs, 95 % distribution-free intervals)\n",
+            );
+            let mut table = Table::new(&["candidate", "runs", "median", "p90", "p99", "verdict"]);
+            for candidate in &self.candidates {
+                let paired = &candidate.paired_latency;
+                table.row(vec![
+                    candidate.name.clone(),
+                    thousands(paired.runs),
+                    crate::insight::format::ratio_text(paired.median),
+                    crate::insight::format::ratio_text(paired.p90),
+                    crate::insight::format::ratio_text(paired.p99),
+                    candidate
+                        .latency_status
+                        .map_or("not judged", |status| status.as_str())
+                        .to_string(),
+                ]);
+            }
+            table.render(&mut out);
+        }
 
         if !self.guard_events.is_empty() {
             out.push_str("\nGuard events\n");

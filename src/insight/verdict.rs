@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::insight::format::{duration_text, percent_text, range_text, thousands};
 use crate::insight::latency::LatencySummary;
+use crate::insight::paired::PairedLatency;
 use crate::insight::report::CandidateReport;
 
 /// When a candidate counts as safe to release; part of
@@ -30,6 +31,12 @@ pub struct ReleasePolicy {
     pub max_p99_ratio: Option<f64>,
     /// The confidence level of the verdict's bounds, in (0, 1) (default 0.95).
     pub confidence: f64,
+    /// The most the candidate may be slower than the control at the median of the paired
+    /// ratio (candidate ÷ control on the same runs), for example 1.2: "not slower by more than
+    /// 20 % at the median" (default none).
+    pub max_median_slowdown: Option<f64>,
+    /// The same at the p99 of the paired ratio, for example 1.5 (default none).
+    pub max_p99_slowdown: Option<f64>,
 }
 
 impl Default for ReleasePolicy {
@@ -40,6 +47,8 @@ impl Default for ReleasePolicy {
             error_tolerance: 0.001,
             max_p99_ratio: None,
             confidence: 0.95,
+            max_median_slowdown: None,
+            max_p99_slowdown: None,
         }
     }
 }
@@ -98,7 +107,7 @@ pub(crate) fn release_verdict(
     let latency_ratio = p99_ratio(&candidate.latency, control);
     let too_slow = matches!((policy.max_p99_ratio, latency_ratio), (Some(max), Some(r)) if r > max);
 
-    let mut problems = Vec::new();
+    let mut problems = paired_problems(&candidate.paired_latency, policy);
     let mismatch = &candidate.mismatch_bounds;
     let level = percent_text(mismatch.level);
     if mismatch.low > policy.mismatch_tolerance {
@@ -169,7 +178,8 @@ pub(crate) fn release_verdict(
         };
     }
 
-    let acceptable = mismatch.high <= policy.mismatch_tolerance
+    let acceptable = candidate.latency_status != Some(ReleaseStatus::Inconclusive)
+        && mismatch.high <= policy.mismatch_tolerance
         && candidate.error_bounds.high <= policy.error_tolerance
         && candidate.timeout_bounds.high <= policy.error_tolerance;
     let latency = match latency_ratio {
@@ -205,4 +215,47 @@ pub(crate) fn release_verdict(
 fn p99_ratio(candidate: &LatencySummary, control: &LatencySummary) -> Option<f64> {
     (candidate.count > 0 && control.count > 0 && !control.p99.is_zero())
         .then(|| candidate.p99.as_secs_f64() / control.p99.as_secs_f64())
+}
+
+/// The latency verdict on the paired ratios: `None` without a slowdown limit.
+pub(crate) fn latency_status(
+    paired: &PairedLatency,
+    policy: &ReleasePolicy,
+) -> Option<ReleaseStatus> {
+    let limits = [
+        (paired.median, policy.max_median_slowdown),
+        (paired.p99, policy.max_p99_slowdown),
+    ];
+    if limits.iter().all(|(_, limit)| limit.is_none()) {
+        return None;
+    }
+    let mut status = ReleaseStatus::Safe;
+    for (interval, limit) in limits {
+        let Some(limit) = limit else { continue };
+        match interval {
+            Some(interval) if interval.low > limit => return Some(ReleaseStatus::NotSafe),
+            Some(interval) if interval.high <= limit => {}
+            _ => status = ReleaseStatus::Inconclusive,
+        }
+    }
+    Some(status)
+}
+
+/// What the paired ratios show over the policy's limits, in words.
+fn paired_problems(paired: &PairedLatency, policy: &ReleasePolicy) -> Vec<String> {
+    [
+        ("median", paired.median, policy.max_median_slowdown),
+        ("p99", paired.p99, policy.max_p99_slowdown),
+    ]
+    .into_iter()
+    .filter_map(|(name, interval, limit)| {
+        let (interval, limit) = (interval?, limit?);
+        (interval.low > limit).then(|| {
+            format!(
+                "{name} latency {:.2}× the control's on the same runs (95 % interval {:.2}–{:.2}×), over the {limit:.2}× allowed",
+                interval.estimate, interval.low, interval.high
+            )
+        })
+    })
+    .collect()
 }

@@ -12,6 +12,7 @@ mod insight_anytime;
 mod insight_deep;
 mod insight_escaping;
 mod insight_guards;
+mod insight_paired;
 mod insight_redaction;
 mod insight_statistics;
 mod insight_stress;
