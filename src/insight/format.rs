@@ -68,6 +68,18 @@ pub(crate) fn duration_text(duration: Duration) -> String {
     }
 }
 
+/// A paired latency ratio with its interval, e.g. `1.10× (1.08–1.12×)`; `–` when unknown.
+pub(crate) fn ratio_text(interval: Option<crate::insight::RatioInterval>) -> String {
+    match interval {
+        None => String::from("–"),
+        Some(interval) if interval.high.is_finite() => format!(
+            "{:.2}× ({:.2}–{:.2}×)",
+            interval.estimate, interval.low, interval.high
+        ),
+        Some(interval) => format!("{:.2}× ({:.2}×–unbounded)", interval.estimate, interval.low),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,17 +116,5 @@ mod tests {
             utc_text(UNIX_EPOCH + Duration::from_secs(253_402_300_800 * 2)),
             "9999-12-31 23:59:59Z"
         );
-    }
-}
-
-/// A paired latency ratio with its interval, e.g. `1.10× (1.08–1.12×)`; `–` when unknown.
-pub(crate) fn ratio_text(interval: Option<crate::insight::RatioInterval>) -> String {
-    match interval {
-        None => String::from("–"),
-        Some(interval) if interval.high.is_finite() => format!(
-            "{:.2}× ({:.2}–{:.2}×)",
-            interval.estimate, interval.low, interval.high
-        ),
-        Some(interval) => format!("{:.2}× ({:.2}×–unbounded)", interval.estimate, interval.low),
     }
 }
