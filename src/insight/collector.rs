@@ -160,6 +160,37 @@ struct Shared {
     /// Set once a result came with a diff: from then on values appear only through diffs.
     saw_diff: AtomicBool,
     state: Mutex<State>,
+    /// Told of every change of a candidate's reported status.
+    on_change: Mutex<Vec<StatusHook>>,
+}
+
+type StatusHook = Arc<dyn Fn(&StatusChange) + Send + Sync>;
+
+/// A candidate's reported release status changed ([`Insight::on_status_change`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StatusChange {
+    /// The experiment's name.
+    pub experiment: String,
+    /// The candidate's name.
+    pub candidate: String,
+    /// The status reported before.
+    pub from: ReleaseStatus,
+    /// The status reported now.
+    pub to: ReleaseStatus,
+    /// The candidate's runs when it changed.
+    pub runs: u64,
+}
+
+/// A candidate's reported status, held until a new one lasts.
+#[derive(Clone, Copy, Debug)]
+struct HeldStatus {
+    reported: ReleaseStatus,
+    latest: ReleaseStatus,
+    /// Consecutive evaluations that gave `latest`.
+    streak: u32,
+    /// The candidate's runs at its last evaluation.
+    runs: u64,
 }
 
 /// The longest experiment or candidate name kept, in bytes.
@@ -174,6 +205,8 @@ struct State {
     untracked: u64,
     interval: Duration,
     guards: GuardMarks,
+    /// Per candidate, in the candidates' order.
+    held: Vec<HeldStatus>,
 }
 
 struct CandidateState {
@@ -214,6 +247,11 @@ impl<T, E> Insight<T, E> {
             if !(0.0..=1.0).contains(&value) {
                 return Err(crate::ConfigError::InvalidThreshold { setting, value });
             }
+        }
+        if policy.consecutive_evaluations == 0 {
+            return Err(crate::ConfigError::ZeroCap {
+                setting: "ReleasePolicy::consecutive_evaluations",
+            });
         }
         for (setting, limit) in [
             (
@@ -260,6 +298,7 @@ impl<T, E> Insight<T, E> {
             untracked: 0,
             interval: options.timeline_interval,
             guards: GuardMarks::default(),
+            held: Vec::new(),
         };
         Self {
             shared: Arc::new(Shared {
@@ -268,6 +307,7 @@ impl<T, E> Insight<T, E> {
                 differ: OnceLock::new(),
                 saw_diff: AtomicBool::new(false),
                 state: Mutex::new(state),
+                on_change: Mutex::new(Vec::new()),
             }),
             _values: PhantomData,
         }
@@ -306,12 +346,60 @@ impl<T, E> Insight<T, E> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A snapshot of everything gathered so far.
+    /// Calls `hook` whenever a candidate's *reported* status changes (once per change, from
+    /// the [`report`](Self::report) that made it, after the report is made). A panic in it is
+    /// caught. With the `tracing` feature every change is also logged (target `darklaunch`,
+    /// message `darklaunch verdict changed`, fields experiment, candidate, from, to, runs).
+    pub fn on_status_change(&self, hook: impl Fn(&StatusChange) + Send + Sync + 'static) {
+        self.shared
+            .on_change
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Arc::new(hook));
+    }
+
+    /// A snapshot of everything gathered so far; also one evaluation of each candidate's
+    /// status (see [`ReleasePolicy::consecutive_evaluations`]).
     pub fn report(&self) -> Report {
+        let mut changes = Vec::new();
+        let report = self.evaluate(&mut changes);
+        self.notify(&changes);
+        report
+    }
+
+    fn notify(&self, changes: &[StatusChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        let hooks = self
+            .shared
+            .on_change
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for change in changes {
+            #[cfg(feature = "tracing")]
+            tracing::info!(
+                target: "darklaunch",
+                experiment = change.experiment.as_str(),
+                candidate = change.candidate.as_str(),
+                from = change.from.as_str(),
+                to = change.to.as_str(),
+                runs = change.runs,
+                "darklaunch verdict changed"
+            );
+            for hook in &hooks {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(change)));
+            }
+        }
+    }
+
+    fn evaluate(&self, changes: &mut Vec<StatusChange>) -> Report {
         let options = &self.shared.options;
         // Taken before the insight's lock, which publications wait for.
         let noise = self.shared.noise.get().map(|model| model.snapshot());
-        let state = self.lock();
+        let mut state = self.lock();
+        let state = &mut *state;
         let now = crate::real_clock::wall();
         let control_latency = state.control.summary();
         let (guard_events, guard_events_dropped) = state.guards.snapshot();
@@ -358,12 +446,58 @@ impl<T, E> Insight<T, E> {
                         status: ReleaseStatus::Inconclusive,
                         summary: String::new(),
                     },
+                    evaluated_status: ReleaseStatus::Inconclusive,
                 };
                 report.latency_status = latency_status(&report.paired_latency, &options.policy);
                 report.verdict = release_verdict(&report, &control_latency, &options.policy);
+                report.evaluated_status = report.verdict.status;
                 report
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut candidates = candidates;
+        let required = options.policy.consecutive_evaluations.max(1);
+        for (index, report) in candidates.iter_mut().enumerate() {
+            if state.held.len() <= index {
+                state.held.push(HeldStatus {
+                    reported: ReleaseStatus::Inconclusive,
+                    latest: ReleaseStatus::Inconclusive,
+                    streak: 0,
+                    runs: 0,
+                });
+            }
+            let held = &mut state.held[index];
+            if report.runs > held.runs {
+                held.runs = report.runs;
+                if report.evaluated_status == held.latest {
+                    held.streak = held.streak.saturating_add(1);
+                } else {
+                    held.latest = report.evaluated_status;
+                    held.streak = 1;
+                }
+                if held.streak >= required && held.reported != held.latest {
+                    changes.push(StatusChange {
+                        experiment: state.experiment.clone(),
+                        candidate: report.name.clone(),
+                        from: held.reported,
+                        to: held.latest,
+                        runs: report.runs,
+                    });
+                    held.reported = held.latest;
+                }
+            }
+            if held.reported != report.evaluated_status {
+                report.verdict.summary = format!(
+                    "{}: reported {} until {} holds for {} consecutive evaluations ({} so far); now: {}",
+                    report.name,
+                    held.reported.as_str(),
+                    report.evaluated_status.as_str(),
+                    required,
+                    if held.latest == report.evaluated_status { held.streak } else { 0 },
+                    report.verdict.summary
+                );
+                report.verdict.status = held.reported;
+            }
+        }
         Report {
             experiment: state.experiment.clone(),
             started_at: state.started.map_or(now, |(_, at)| at),

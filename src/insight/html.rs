@@ -540,6 +540,7 @@ mod tests {
                 status: ReleaseStatus::Inconclusive,
                 summary: format!("{name}: not enough evidence yet"),
             },
+            evaluated_status: ReleaseStatus::Inconclusive,
         }
     }
 

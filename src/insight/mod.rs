@@ -73,7 +73,7 @@ mod terminal;
 mod timeline;
 mod verdict;
 
-pub use collector::{Insight, InsightOptions};
+pub use collector::{Insight, InsightOptions, StatusChange};
 pub use guard_marks::{GuardMark, MAX_GUARD_MARKS};
 pub use latency::{LatencySummary, QuantilePoint};
 pub use paired::{PairedLatency, RatioInterval};

@@ -113,8 +113,12 @@ pub struct CandidateReport {
     /// Runs and mismatches over time, oldest first, at a regular interval (verdicts as
     /// published).
     pub timeline: Vec<TimelinePoint>,
-    /// The verdict in plain words.
+    /// The verdict in plain words: the *reported* status, which changes only once a new
+    /// status has held for
+    /// [`consecutive_evaluations`](super::ReleasePolicy::consecutive_evaluations).
     pub verdict: ReleaseVerdict,
+    /// What this evaluation alone says (the same as `verdict.status` once it has held).
+    pub evaluated_status: ReleaseStatus,
 }
 
 /// Mismatches that share a diff shape: the same set of (path, kind) pairs once array indices

@@ -37,6 +37,11 @@ pub struct ReleasePolicy {
     pub max_median_slowdown: Option<f64>,
     /// The same at the p99 of the paired ratio, for example 1.5 (default none).
     pub max_p99_slowdown: Option<f64>,
+    /// How many consecutive evaluations a new status must hold before it is reported (Argo
+    /// Rollouts' `consecutiveSuccessLimit`; default 1: at once). An evaluation is a
+    /// [`report`](super::Insight::report) that saw new runs of the candidate since the last one;
+    /// until a new status has held that long, the report keeps the last reported one.
+    pub consecutive_evaluations: u32,
 }
 
 impl Default for ReleasePolicy {
@@ -49,6 +54,7 @@ impl Default for ReleasePolicy {
             confidence: 0.95,
             max_median_slowdown: None,
             max_p99_slowdown: None,
+            consecutive_evaluations: 1,
         }
     }
 }

@@ -11,6 +11,7 @@ mod common;
 mod insight_anytime;
 mod insight_deep;
 mod insight_escaping;
+mod insight_flapping;
 mod insight_guards;
 mod insight_paired;
 mod insight_redaction;
