@@ -64,6 +64,8 @@ mod grouping;
 mod guard_marks;
 mod html;
 mod latency;
+#[cfg(feature = "tower")]
+pub mod live;
 mod paired;
 mod proportion;
 mod report;

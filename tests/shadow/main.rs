@@ -6,5 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod live_report;
 mod shadow_in_process;
 mod shadow_layer;
