@@ -425,3 +425,70 @@ fn the_html_report_renders_its_charts_in_headless_chromium() {
     let _ = std::fs::remove_dir_all(dir.join("profile-screenshot"));
     let _ = std::fs::remove_dir_all(dir.join("profile-dom"));
 }
+
+/// The same report served live (`insight::live::ReportService` mounted in axum on 127.0.0.1)
+/// renders its charts in headless Chromium loaded over HTTP.
+#[cfg(feature = "tower")]
+#[test]
+fn the_live_report_renders_in_headless_chromium_over_http() {
+    let Some(chromium) = find_chromium() else {
+        common::skip_or_fail(
+            "report_browser (live)",
+            "chromium is missing (apt-get install chromium, or set CHROMIUM=/path/to/chromium); \
+             the live report was not checked in a browser",
+        );
+        return;
+    };
+    let insight: Insight<Invoice> = Insight::new();
+    let experiment: Experiment<Invoice> = Experiment::builder("live-browser")
+        .publisher(insight.clone())
+        .build()
+        .unwrap();
+    for n in 0..400 {
+        experiment
+            .trial()
+            .control(|| invoice(n))
+            .candidate("v2", || invoice_v2(n))
+            .run();
+    }
+    let service = darklaunch::insight::live::ReportService::new(insight);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind((
+            std::net::Ipv4Addr::LOCALHOST,
+            0,
+        )))
+        .expect("bind 127.0.0.1");
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().nest_service("/darklaunch", service);
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let dir = fresh_dir("live-report-browser");
+    let dump = run_chromium(
+        &chromium,
+        &dir.join("profile-dom"),
+        &[
+            String::from("--virtual-time-budget=5000"),
+            String::from("--dump-dom"),
+            format!("http://{addr}/darklaunch/"),
+        ],
+    );
+    let dom = &dump.stdout;
+    assert!(
+        dom.contains("live-browser") && dom.contains("<svg class=\"chart\""),
+        "the live report did not load ({} bytes)\n{}",
+        dom.len(),
+        dump.stderr
+    );
+    assert_eq!(
+        number_after(dom, "data-charts-rendered=\""),
+        Some(2),
+        "the live page's script did not record two rendered charts\n{}",
+        dump.stderr
+    );
+}
