@@ -111,4 +111,10 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A ramp's schedule of serving shares is wrong.
+    #[error("ramp schedule is invalid: {problem}")]
+    InvalidRamp {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }

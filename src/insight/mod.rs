@@ -68,6 +68,7 @@ mod latency;
 pub mod live;
 mod paired;
 mod proportion;
+mod ramp;
 mod report;
 mod sequence;
 mod svg;
@@ -80,6 +81,9 @@ pub use guard_marks::{GuardMark, MAX_GUARD_MARKS};
 pub use latency::{LatencySummary, QuantilePoint};
 pub use paired::{PairedLatency, RatioInterval};
 pub use proportion::{Proportion, Z_95};
+#[cfg(feature = "tokio")]
+pub use ramp::RampDriver;
+pub use ramp::{Ramp, RampStep};
 pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,
 };

@@ -14,6 +14,7 @@ mod insight_escaping;
 mod insight_flapping;
 mod insight_guards;
 mod insight_paired;
+mod insight_ramp;
 mod insight_redaction;
 mod insight_statistics;
 mod insight_stress;
