@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use crate::insight::breakdown::Breakdown;
 use crate::insight::grouping::{sample_of, GroupLimits, Groups, Values};
 use crate::insight::guard_marks::GuardMarks;
 use crate::insight::latency::LatencyHistogram;
@@ -52,6 +53,14 @@ pub struct InsightOptions {
     pub max_timeline_points: usize,
     /// When a candidate counts as safe.
     pub policy: ReleasePolicy,
+    /// The context key whose values break each candidate's outcomes and latency down
+    /// ([`CandidateReport::breakdown`]; default `route`, the shadow layer's; `None`: no
+    /// breakdown).
+    pub breakdown_key: Option<String>,
+    /// The most values of the breakdown key reported per candidate (default 20, the most
+    /// frequent of the first 40 distinct values seen); the rest are counted under
+    /// [`OTHER`](super::OTHER).
+    pub breakdown_values: usize,
 }
 
 impl Default for InsightOptions {
@@ -65,6 +74,8 @@ impl Default for InsightOptions {
             timeline_interval: Duration::from_millis(100),
             max_timeline_points: 120,
             policy: ReleasePolicy::default(),
+            breakdown_key: Some(String::from("route")),
+            breakdown_values: 20,
         }
     }
 }
@@ -217,6 +228,8 @@ struct CandidateState {
     latency: LatencyHistogram,
     /// The candidate's duration over the control's, run by run.
     paired: PairedRatios,
+    /// By the breakdown key's value, when there is one.
+    breakdown: Option<Breakdown>,
     groups: Groups,
     timeline: Timeline,
 }
@@ -438,6 +451,11 @@ impl<T, E> Insight<T, E> {
                     timeout_bounds: error_sequence.bounds(timeouts, candidate.runs),
                     latency: candidate.latency.summary(),
                     paired_latency: candidate.paired.summary(),
+                    breakdown: candidate
+                        .breakdown
+                        .as_ref()
+                        .map(|breakdown| breakdown.entries(options.breakdown_values.max(1)))
+                        .unwrap_or_default(),
                     latency_status: None,
                     groups,
                     ungrouped_mismatches: candidate.groups.ungrouped,
@@ -509,6 +527,7 @@ impl<T, E> Insight<T, E> {
             untracked_candidate_results: state.untracked,
             guard_events,
             guard_events_dropped,
+            breakdown_key: options.breakdown_key.clone(),
         }
     }
 }
@@ -586,6 +605,10 @@ where
                         counts: [0; 6],
                         latency: LatencyHistogram::new(options.significant_digits),
                         paired: PairedRatios::new(),
+                        breakdown: options
+                            .breakdown_key
+                            .as_ref()
+                            .map(|_| Breakdown::new(options.breakdown_values)),
                         groups: Groups::default(),
                         timeline: Timeline::default(),
                     });
@@ -597,6 +620,13 @@ where
             state.runs += 1;
             state.counts[verdict.index()] += 1;
             state.latency.record(candidate.observation().duration());
+            if let (Some(breakdown), Some(key)) = (&mut state.breakdown, &options.breakdown_key) {
+                let value = result
+                    .context()
+                    .get(key)
+                    .map(|value| crate::text::capped_display(value, 1024));
+                breakdown.record(value, verdict, candidate.observation().duration());
+            }
             state.paired.record(
                 candidate.observation().duration().as_nanos(),
                 result.control().duration().as_nanos(),

@@ -69,6 +69,7 @@ impl Report {
         self.latency(&mut out);
         self.mismatch_rate(&mut out);
         self.guard_events(&mut out);
+        self.breakdown(&mut out);
         self.groups(&mut out);
         if let Some(noise) = &self.noise {
             noise_section(noise, &mut out);
@@ -212,6 +213,44 @@ impl Report {
         );
         out.push_str(&svg::mismatch_rate_chart(self));
         out.push_str("\n<figcaption>Mismatches over runs per timeline interval, per candidate; intervals without runs are left blank.</figcaption>\n</figure>\n</section>\n");
+    }
+
+    fn breakdown(&self, out: &mut String) {
+        let Some(key) = &self.breakdown_key else {
+            return;
+        };
+        if self.candidates.iter().all(|c| c.breakdown.is_empty()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "<section id=\"breakdown\">\n<h2>By {}</h2>",
+            escape(key)
+        );
+        for candidate in self.candidates.iter().filter(|c| !c.breakdown.is_empty()) {
+            let _ = writeln!(
+                out,
+                "<h3>{}</h3>\n<table class=\"breakdown\">\n<thead><tr><th>{}</th><th class=\"num\">runs</th><th class=\"num\">mismatches</th><th class=\"num\">errors</th><th class=\"num\">timeouts</th><th class=\"num\">mismatch rate</th><th class=\"num\">p50</th><th class=\"num\">p99</th></tr></thead>\n<tbody>",
+                escape(&candidate.name),
+                escape(key)
+            );
+            for entry in &candidate.breakdown {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                    escape(&entry.value),
+                    thousands(entry.runs),
+                    thousands(entry.mismatched),
+                    thousands(entry.errors),
+                    thousands(entry.timeouts),
+                    escape(&percent_text(entry.mismatch_rate.estimate)),
+                    escape(&duration_text(entry.latency.p50)),
+                    escape(&duration_text(entry.latency.p99)),
+                );
+            }
+            out.push_str("</tbody>\n</table>\n");
+        }
+        out.push_str("</section>\n");
     }
 
     fn guard_events(&self, out: &mut String) {
@@ -510,6 +549,7 @@ mod tests {
             untracked_candidate_results: 0,
             guard_events: Vec::new(),
             guard_events_dropped: 0,
+            breakdown_key: None,
         }
     }
 
@@ -528,6 +568,7 @@ mod tests {
             error_rate: Proportion::wilson(0, 0),
             timeout_rate: Proportion::wilson(0, 0),
             paired_latency: Default::default(),
+            breakdown: Vec::new(),
             latency_status: None,
             mismatch_bounds: crate::insight::ConfidenceSequence::checked(0.95, 0.001).bounds(0, 0),
             error_bounds: crate::insight::ConfidenceSequence::checked(0.95, 0.001).bounds(0, 0),

@@ -39,6 +39,13 @@ impl LatencyHistogram {
             .saturating_record(nanos.clamp(1, HIGHEST_NANOS));
     }
 
+    /// Adds `other`'s values (of a histogram with the same bounds).
+    pub(crate) fn merge(&mut self, other: &LatencyHistogram) {
+        // Both histograms cover 1 ns to one hour: adding cannot fail on range.
+        let _ = self.histogram.add(&other.histogram);
+        self.max = self.max.max(other.max);
+    }
+
     pub(crate) fn summary(&self) -> LatencySummary {
         let h = &self.histogram;
         let at = |quantile: f64| {

@@ -58,6 +58,7 @@
 //! ```
 
 mod bounded;
+mod breakdown;
 mod collector;
 pub(crate) mod format;
 mod grouping;
@@ -76,6 +77,7 @@ mod terminal;
 mod timeline;
 mod verdict;
 
+pub use breakdown::{BreakdownEntry, ABSENT, OTHER};
 pub use collector::{Insight, InsightOptions, StatusChange};
 pub use guard_marks::{GuardMark, MAX_GUARD_MARKS};
 pub use latency::{LatencySummary, QuantilePoint};

@@ -43,6 +43,8 @@ pub struct Report {
     pub guard_events: Vec<super::GuardMark>,
     /// Older guard events dropped from `guard_events` (counted only).
     pub guard_events_dropped: u64,
+    /// The context key of each candidate's `breakdown`, if any.
+    pub breakdown_key: Option<String>,
 }
 
 impl Report {
@@ -101,6 +103,10 @@ pub struct CandidateReport {
     /// The candidate's duration over the control's on the same runs: the median, p90 and p99
     /// of that ratio with distribution-free 95 % intervals.
     pub paired_latency: PairedLatency,
+    /// Outcomes and latency by the value of the breakdown key
+    /// ([`InsightOptions::breakdown_key`](super::InsightOptions::breakdown_key)), the most
+    /// frequent first, the rest as [`OTHER`](super::OTHER).
+    pub breakdown: Vec<super::BreakdownEntry>,
     /// The latency verdict on the paired ratios, when the policy sets a slowdown limit
     /// ([`ReleasePolicy::max_median_slowdown`](super::ReleasePolicy::max_median_slowdown),
     /// [`max_p99_slowdown`](super::ReleasePolicy::max_p99_slowdown)): *safe* when every limited

@@ -214,6 +214,35 @@ impl Report {
             }
         }
 
+        if let Some(key) = &self.breakdown_key {
+            for candidate in self.candidates.iter().filter(|c| !c.breakdown.is_empty()) {
+                let _ = writeln!(out, "\n{} by {}", esc(&candidate.name), esc(key));
+                let mut table = Table::new(&[
+                    key.as_str(),
+                    "runs",
+                    "mismatch",
+                    "errors",
+                    "timeouts",
+                    "mismatch rate",
+                    "p50",
+                    "p99",
+                ]);
+                for entry in &candidate.breakdown {
+                    table.row(vec![
+                        entry.value.clone(),
+                        thousands(entry.runs),
+                        thousands(entry.mismatched),
+                        thousands(entry.errors),
+                        thousands(entry.timeouts),
+                        rate_cell(&entry.mismatch_rate),
+                        crate::insight::format::duration_text(entry.latency.p50),
+                        crate::insight::format::duration_text(entry.latency.p99),
+                    ]);
+                }
+                table.render(&mut out);
+            }
+        }
+
         let noise_paths = self.noise_paths();
         for candidate in &self.candidates {
             render_groups(candidate, &noise_paths, &mut out);

@@ -9,6 +9,7 @@
 mod common;
 
 mod insight_anytime;
+mod insight_breakdown;
 mod insight_deep;
 mod insight_escaping;
 mod insight_flapping;
