@@ -362,7 +362,10 @@ impl<T, E> Insight<T, E> {
     /// Calls `hook` whenever a candidate's *reported* status changes (once per change, from
     /// the [`report`](Self::report) that made it, after the report is made). A panic in it is
     /// caught. With the `tracing` feature every change is also logged (target `darklaunch`,
-    /// message `darklaunch verdict changed`, fields experiment, candidate, from, to, runs).
+    /// message `darklaunch verdict changed`, fields experiment, candidate, from, to, runs), and
+    /// with `opentelemetry` it is a span `darklaunch.verdict` on the global tracer provider
+    /// with one event `darklaunch.verdict.changed` carrying the same attributes (prefixed
+    /// `darklaunch.`).
     pub fn on_status_change(&self, hook: impl Fn(&StatusChange) + Send + Sync + 'static) {
         self.shared
             .on_change
@@ -401,6 +404,8 @@ impl<T, E> Insight<T, E> {
                 runs = change.runs,
                 "darklaunch verdict changed"
             );
+            #[cfg(feature = "opentelemetry")]
+            opentelemetry_event(change);
             for hook in &hooks {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(change)));
             }
@@ -725,4 +730,30 @@ mod tests {
         assert!(report.candidates[0].name.len() <= MAX_NAME);
         assert_eq!(report.candidates[0].runs, 2);
     }
+}
+
+/// A status change as an OpenTelemetry span with one event, on the global tracer provider.
+#[cfg(feature = "opentelemetry")]
+fn opentelemetry_event(change: &StatusChange) {
+    use opentelemetry::trace::{Span, Tracer};
+    use opentelemetry::KeyValue;
+    let scope = opentelemetry::InstrumentationScope::builder("darklaunch")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    let tracer = opentelemetry::global::tracer_with_scope(scope);
+    let mut span = tracer.start("darklaunch.verdict");
+    span.add_event(
+        "darklaunch.verdict.changed",
+        vec![
+            KeyValue::new("darklaunch.experiment", change.experiment.clone()),
+            KeyValue::new("darklaunch.candidate", change.candidate.clone()),
+            KeyValue::new("darklaunch.from", change.from.as_str()),
+            KeyValue::new("darklaunch.to", change.to.as_str()),
+            KeyValue::new(
+                "darklaunch.runs",
+                i64::try_from(change.runs).unwrap_or(i64::MAX),
+            ),
+        ],
+    );
+    span.end();
 }

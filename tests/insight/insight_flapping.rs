@@ -125,3 +125,47 @@ fn zero_consecutive_evaluations_is_a_config_error() {
         "{error}"
     );
 }
+
+/// Every change is also an OpenTelemetry span event on the global tracer provider, once.
+#[cfg(feature = "opentelemetry")]
+#[test]
+fn a_change_is_an_opentelemetry_span_event() {
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    let spans = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(spans.clone())
+        .build();
+    // The only test in this binary that installs a global provider.
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let (insight, _, _) = insight(1);
+    let experiment: Experiment<u64> = Experiment::builder("flapping-otel")
+        .publisher(insight.clone())
+        .build()
+        .unwrap();
+    runs(&experiment, 600, 0);
+    insight.report();
+    insight.report();
+    provider.force_flush().unwrap();
+    let finished = spans.get_finished_spans().unwrap();
+    let ours: Vec<_> = finished
+        .iter()
+        .filter(|span| span.name == "darklaunch.verdict")
+        .filter(|span| {
+            span.events.iter().any(|event| {
+                event.attributes.iter().any(|kv| {
+                    kv.key.as_str() == "darklaunch.experiment"
+                        && kv.value.as_str() == "flapping-otel"
+                })
+            })
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "{finished:?}");
+    let event = &ours[0].events.events[0];
+    assert_eq!(event.name, "darklaunch.verdict.changed");
+    let to = event
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "darklaunch.to")
+        .unwrap();
+    assert_eq!(to.value.as_str(), "safe");
+}
