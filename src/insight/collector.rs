@@ -647,6 +647,32 @@ where
     }
 }
 
+/// A status change as an OpenTelemetry span with one event, on the global tracer provider.
+#[cfg(feature = "opentelemetry")]
+fn opentelemetry_event(change: &StatusChange) {
+    use opentelemetry::trace::{Span, Tracer};
+    use opentelemetry::KeyValue;
+    let scope = opentelemetry::InstrumentationScope::builder("darklaunch")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    let tracer = opentelemetry::global::tracer_with_scope(scope);
+    let mut span = tracer.start("darklaunch.verdict");
+    span.add_event(
+        "darklaunch.verdict.changed",
+        vec![
+            KeyValue::new("darklaunch.experiment", change.experiment.clone()),
+            KeyValue::new("darklaunch.candidate", change.candidate.clone()),
+            KeyValue::new("darklaunch.from", change.from.as_str()),
+            KeyValue::new("darklaunch.to", change.to.as_str()),
+            KeyValue::new(
+                "darklaunch.runs",
+                i64::try_from(change.runs).unwrap_or(i64::MAX),
+            ),
+        ],
+    );
+    span.end();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,30 +756,4 @@ mod tests {
         assert!(report.candidates[0].name.len() <= MAX_NAME);
         assert_eq!(report.candidates[0].runs, 2);
     }
-}
-
-/// A status change as an OpenTelemetry span with one event, on the global tracer provider.
-#[cfg(feature = "opentelemetry")]
-fn opentelemetry_event(change: &StatusChange) {
-    use opentelemetry::trace::{Span, Tracer};
-    use opentelemetry::KeyValue;
-    let scope = opentelemetry::InstrumentationScope::builder("darklaunch")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build();
-    let tracer = opentelemetry::global::tracer_with_scope(scope);
-    let mut span = tracer.start("darklaunch.verdict");
-    span.add_event(
-        "darklaunch.verdict.changed",
-        vec![
-            KeyValue::new("darklaunch.experiment", change.experiment.clone()),
-            KeyValue::new("darklaunch.candidate", change.candidate.clone()),
-            KeyValue::new("darklaunch.from", change.from.as_str()),
-            KeyValue::new("darklaunch.to", change.to.as_str()),
-            KeyValue::new(
-                "darklaunch.runs",
-                i64::try_from(change.runs).unwrap_or(i64::MAX),
-            ),
-        ],
-    );
-    span.end();
 }
