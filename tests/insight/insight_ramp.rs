@@ -166,3 +166,49 @@ fn bad_schedules_are_config_errors() {
         assert!(error.to_string().contains(says), "{error}");
     }
 }
+
+/// A defect that appears at the 25 % step: the verdict (over all runs so far) turns not safe
+/// once the anytime lower bound of the mismatch rate passes the tolerance. With k defective
+/// runs at rate 1 in 5 after n clean ones, that is the first k where the confidence sequence
+/// excludes the tolerance from below; evaluated every 100 runs, serving is at 0 % no more than
+/// 100 runs after it.
+#[test]
+fn a_defect_at_the_25_percent_step_sends_serving_to_zero_within_its_bound() {
+    use darklaunch::insight::ConfidenceSequence;
+    let s = setup();
+    s.ramp.evaluate();
+    let mut clean_runs = 0;
+    while s.ramp.percent() < 25.0 {
+        clean(&s.experiment, 1_000);
+        clean_runs += 1_000;
+        s.clock.advance(Duration::from_secs(60));
+        s.ramp.evaluate();
+    }
+    // The bound, from the same statistics the verdict uses (tolerance 1 %, 95 %).
+    let sequence = ConfidenceSequence::new(0.95, 0.01).unwrap();
+    let bound = (1..)
+        .find(|k: &u64| {
+            let (count, total) = (k / 5, clean_runs + k);
+            count as f64 > 0.01 * total as f64 && sequence.excludes(count, total, 0.01)
+        })
+        .unwrap();
+    let mut defective = 0u64;
+    while s.ramp.percent() > 0.0 {
+        for _ in 0..100 {
+            let i = defective;
+            s.experiment
+                .run(|| i, || if i % 5 == 4 { i + 1 } else { i });
+            defective += 1;
+        }
+        s.ramp.evaluate();
+        assert!(
+            defective <= bound + 100,
+            "still serving after {defective} defective runs (bound {bound})"
+        );
+    }
+    assert!(
+        defective >= bound,
+        "stopped after {defective}, before the evidence ({bound})"
+    );
+    assert_eq!(s.steps.lock().unwrap().last().unwrap().reason, "not_safe");
+}

@@ -101,10 +101,9 @@ impl<T, E> ReportService<T, E> {
 
     fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
         if !self.authorized(request) {
-            let mut response = json(
-                StatusCode::UNAUTHORIZED,
-                error("a bearer token is required"),
-            );
+            // No body: nothing about the experiment for whoever lacks the token.
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"darklaunch\""),
