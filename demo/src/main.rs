@@ -5,6 +5,11 @@
 //!
 //! Run: `cargo run --release -p darklaunch-demo` (optionally followed by the number of
 //! requests and the report's path; defaults 300000 and `target/dark_launch_report.html`).
+//! With `--features live` and `--serve 127.0.0.1:8080`, the live report (HTML at `/`, JSON,
+//! verdict documents and a gate) is served on that address while the demo runs.
+//!
+//! Quotes come in on three routes, and the report breaks each candidate down by route; the
+//! verdict is drawn from anytime-valid bounds, and latency is judged paired, run by run.
 //!
 //! The rewrite has two subtle defects, on small fractions of inputs: it truncates a
 //! percentage discount instead of rounding it (coupon carts whose discount has a half cent),
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use darklaunch::insight::Insight;
+use darklaunch::insight::{Insight, InsightOptions};
 use darklaunch::noise::NoiseCalibration;
 use darklaunch::{Experiment, Sampler};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -146,19 +151,83 @@ fn random_request() -> Request {
     }
 }
 
+/// The route a request came in on: coupon carts and bulk carts have their own.
+fn route_of(request: &Request) -> &'static str {
+    if request.coupon_percent.is_some() {
+        "/quote/coupon"
+    } else if request.lines.len() >= 4 {
+        "/quote/bulk"
+    } else {
+        "/quote"
+    }
+}
+
+/// Serves the live report on `addr` while the demo runs.
+#[cfg(feature = "live")]
+fn serve_live(
+    runtime: &tokio::runtime::Runtime,
+    addr: &str,
+    insight: Insight<Quote>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use darklaunch::insight::live::ReportService;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr))?;
+    println!(
+        "live report: http://{}/ (verdict documents at /verdict/v2, a gate at /gate/v2)",
+        listener.local_addr()?
+    );
+    runtime.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service =
+                hyper_util::service::TowerToHyperService::new(ReportService::new(insight.clone()));
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(feature = "live"))]
+fn serve_live(
+    _runtime: &tokio::runtime::Runtime,
+    _addr: &str,
+    _insight: Insight<Quote>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    Err("--serve needs the live report: cargo run --release -p darklaunch-demo --features live -- --serve 127.0.0.1:8080".into())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut positional = Vec::new();
+    let mut serve_at: Option<String> = None;
     let mut args = std::env::args().skip(1);
-    let requests: u64 = match args.next() {
+    while let Some(arg) = args.next() {
+        if arg == "--serve" {
+            serve_at = Some(
+                args.next()
+                    .ok_or("--serve needs an address, e.g. 127.0.0.1:8080")?,
+            );
+        } else {
+            positional.push(arg);
+        }
+    }
+    let requests: u64 = match positional.first() {
         Some(n) => n.parse()?,
         None => 300_000,
     };
-    let html_path = args
-        .next()
+    let html_path = positional
+        .get(1)
+        .cloned()
         .unwrap_or_else(|| String::from("target/dark_launch_report.html"));
 
     // The experiment: a sticky 25 % of users, detached candidates, noise calibration on 10 %
     // of sampled runs, everything gathered by an Insight.
-    let insight = Insight::new();
+    // Latency is judged paired: v2 may be at most 1.5× the control's median on the same runs.
+    let mut options = InsightOptions::default();
+    options.policy.max_median_slowdown = Some(1.5);
+    let insight = Insight::try_with_options(options)?;
     let experiment: Experiment<Quote> = Experiment::builder("quote-v2")
         .sampler(Sampler::keyed(25.0))
         .calibrate_noise(NoiseCalibration::new().percent(10.0))
@@ -171,6 +240,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+
+    if let Some(addr) = &serve_at {
+        serve_live(&runtime, addr, insight.clone())?;
+    }
 
     let progress = ProgressBar::new(requests);
     progress.set_style(ProgressStyle::with_template(
@@ -193,7 +266,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let quote = experiment
                             .trial()
                             .key(request.user)
-                            .context("route", "/quote")
+                            .context("route", route_of(&request))
                             .context("user", request.user)
                             .control(async { quote_v1(&request) })
                             .calibration(async move { quote_v1(&again) })

@@ -16,8 +16,8 @@ pub const ABSENT: &str = "(absent)";
 pub const OTHER: &str = "(other)";
 /// The longest value kept, in bytes.
 const MAX_VALUE: usize = 256;
-/// Significant digits of a value's latency histogram (percentiles within 10 %, ~5 KiB each).
-const DIGITS: u8 = 1;
+/// Significant digits of a value's latency histogram (percentiles within 1 %, ~36 KiB each).
+const DIGITS: u8 = 2;
 
 /// Outcomes and latency of one candidate for one value of the breakdown key.
 #[derive(Clone, Debug, Serialize)]
@@ -38,7 +38,7 @@ pub struct BreakdownEntry {
     pub timeouts: u64,
     /// Mismatches over runs, with a 95 % Wilson interval (descriptive).
     pub mismatch_rate: Proportion,
-    /// The candidate's latency for this value (percentiles within 10 %).
+    /// The candidate's latency for this value (percentiles within 1 %).
     pub latency: LatencySummary,
 }
 
@@ -162,6 +162,42 @@ mod tests {
             "nothing lost"
         );
         assert_eq!(entries[2].mismatched, 1);
+    }
+
+    #[test]
+    fn each_value_has_its_own_latency() {
+        let mut breakdown = Breakdown::new(5);
+        for _ in 0..10 {
+            breakdown.record(
+                Some("/fast".into()),
+                Verdict::Match,
+                Duration::from_micros(10),
+            );
+            breakdown.record(
+                Some("/slow".into()),
+                Verdict::Match,
+                Duration::from_millis(10),
+            );
+        }
+        let entries = breakdown.entries(5);
+        let p50 = |value: &str| {
+            entries
+                .iter()
+                .find(|e| e.value == value)
+                .unwrap()
+                .latency
+                .p50
+        };
+        assert!(
+            p50("/fast") < Duration::from_micros(11),
+            "{:?}",
+            p50("/fast")
+        );
+        assert!(
+            p50("/slow") > Duration::from_micros(9_900),
+            "{:?}",
+            p50("/slow")
+        );
     }
 
     #[test]

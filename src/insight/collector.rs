@@ -57,9 +57,9 @@ pub struct InsightOptions {
     /// ([`CandidateReport::breakdown`]; default `route`, the shadow layer's; `None`: no
     /// breakdown).
     pub breakdown_key: Option<String>,
-    /// The most values of the breakdown key reported per candidate (default 20, the most
-    /// frequent of the first 40 distinct values seen); the rest are counted under
-    /// [`OTHER`](super::OTHER).
+    /// The most values of the breakdown key reported per candidate (default 10, the most
+    /// frequent of the first 20 distinct values seen, each with a ~36 KiB latency histogram);
+    /// the rest are counted under [`OTHER`](super::OTHER).
     pub breakdown_values: usize,
 }
 
@@ -75,7 +75,7 @@ impl Default for InsightOptions {
             max_timeline_points: 120,
             policy: ReleasePolicy::default(),
             breakdown_key: Some(String::from("route")),
-            breakdown_values: 20,
+            breakdown_values: 10,
         }
     }
 }
