@@ -794,3 +794,42 @@ fn a_tripped_candidate_never_runs_in_any_run_form() {
     }
     assert_eq!(ran.load(Ordering::Relaxed), 0);
 }
+
+/// A rate exactly at the limit is within it: the guard trips only above.
+#[test]
+fn a_rate_exactly_at_the_limit_does_not_trip() {
+    let recorder = Recorder::new();
+    let experiment: Experiment<u64, String> = Experiment::builder("guard-at-limit")
+        // Eight buckets of 10 runs; one error in every 10 calls: exactly 10 % at every judgement.
+        .guard(
+            GuardRails::new()
+                .max_error_rate(0.1)
+                .window(80)
+                .min_runs(10),
+        )
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    for call in 0..10_000u64 {
+        let value = experiment.run(
+            || Ok(call),
+            || {
+                if call % 10 == 0 {
+                    Err("down".to_string())
+                } else {
+                    Ok(call)
+                }
+            },
+        );
+        assert_eq!(value, Ok(call));
+    }
+    assert!(
+        recorder.guard_events().is_empty(),
+        "{:?}",
+        recorder.guard_events()
+    );
+    assert_eq!(
+        experiment.stats().candidate_errors + experiment.stats().mismatched,
+        1_000
+    );
+}
