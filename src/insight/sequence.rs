@@ -42,7 +42,18 @@ pub struct AnytimeBounds {
 }
 
 /// A beta-binomial mixture confidence sequence for a rate: bounds valid however often they
-/// are read. See the [module docs](self).
+/// are read.
+///
+/// A fixed-sample interval (Wilson's) holds its 95 % for one look; read after every run, "the
+/// upper bound is within tolerance" comes true by chance far more often. This sequence holds
+/// uniformly over time: the chance that the true rate is *ever* outside it is at most
+/// 1 − level. It is Robbins' mixture (Howard, Ramdas, McAuliffe and Sekhon, "Time-uniform,
+/// nonparametric, nonasymptotic confidence sequences", Annals of Statistics 2021, §3): for
+/// `count` events in `total` trials, M(p) = B(a + count, b + total − count) / B(a, b) /
+/// (p^count (1 − p)^(total − count)) is a nonnegative martingale under the true p, so by
+/// Ville's inequality it ever reaches 1 / (1 − level) with probability at most 1 − level; the
+/// sequence is every p where it stays below. The prior Beta(1, (1 − t) / t) is centred on the
+/// tolerance t the rate is judged against.
 ///
 /// ```
 /// use darklaunch::insight::ConfidenceSequence;

@@ -1,5 +1,5 @@
 //! The insight served live (features `insight` and `tower`): the HTML report, the report as
-//! JSON and a verdict document per candidate, from a tower [`Service`] the application mounts
+//! JSON and a verdict document per candidate, from a tower [`Service`](tower::Service) the application mounts
 //! on its own server.
 //!
 //! | path (under where it is mounted) | answer |
