@@ -119,6 +119,7 @@ pub mod noise;
 mod observation;
 mod output;
 pub mod publish;
+mod random;
 mod real_clock;
 mod run;
 mod sample;

@@ -399,9 +399,9 @@ impl NoiseModel {
     }
 
     /// Whether this sampled run should run the control a second time.
-    pub(crate) fn should_calibrate(&self) -> bool {
+    pub(crate) fn should_calibrate(&self, draws: &crate::random::Draws) -> bool {
         let warming_up = self.decided.load(Relaxed) < self.settings.warmup;
-        let calibrate = warming_up || self.sampler.decide(None);
+        let calibrate = warming_up || self.sampler.decide(None, draws);
         if calibrate && warming_up {
             self.decided.fetch_add(1, Relaxed);
         }

@@ -13,6 +13,7 @@ use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::random::Draws;
 
 /// Decides which calls run their candidates.
 ///
@@ -207,18 +208,16 @@ impl Sampler {
 
     /// Whether a call with this (already hashed) key runs its candidates.
     #[inline]
-    pub(crate) fn decide(&self, key: Option<u64>) -> bool {
+    pub(crate) fn decide(&self, key: Option<u64>, draws: &Draws) -> bool {
         match &self.kind {
             Kind::Always => true,
             Kind::Never | Kind::Invalid(_) => false,
-            Kind::Random { threshold } => below(fastrand::u64(..), *threshold),
-            Kind::Keyed { threshold } => {
-                below(key.unwrap_or_else(|| fastrand::u64(..)), *threshold)
-            }
-            Kind::Runtime(state) => state.decide(key),
+            Kind::Random { threshold } => below(draws.u64(), *threshold),
+            Kind::Keyed { threshold } => below(key.unwrap_or_else(|| draws.u64()), *threshold),
+            Kind::Runtime(state) => state.decide(key, draws),
             Kind::When(condition) => condition(),
             Kind::RateLimit(limiter) => limiter.admit(),
-            Kind::All(parts) => parts.iter().all(|part| part.decide(key)),
+            Kind::All(parts) => parts.iter().all(|part| part.decide(key, draws)),
         }
     }
 }
@@ -314,7 +313,7 @@ struct RuntimeState {
 
 impl RuntimeState {
     #[inline]
-    fn decide(&self, key: Option<u64>) -> bool {
+    fn decide(&self, key: Option<u64>, draws: &Draws) -> bool {
         if self.killed.load(Ordering::Relaxed) {
             return false;
         }
@@ -324,7 +323,7 @@ impl RuntimeState {
         }
         let draw = match (self.keyed, key) {
             (true, Some(hash)) => hash,
-            _ => fastrand::u64(..),
+            _ => draws.u64(),
         };
         below(draw, threshold)
     }
@@ -435,10 +434,10 @@ mod tests {
 
     #[test]
     fn extremes_are_exact() {
-        assert!((0..10_000).all(|_| Sampler::percent(100.0).decide(None)));
-        assert!((0..10_000).all(|_| !Sampler::percent(0.0).decide(None)));
-        assert!((0..10_000).all(|_| Sampler::keyed(100.0).decide(Some(u64::MAX))));
-        assert!(!Sampler::keyed(0.0).decide(Some(0)));
+        assert!((0..10_000).all(|_| Sampler::percent(100.0).decide(None, &Draws::Thread)));
+        assert!((0..10_000).all(|_| !Sampler::percent(0.0).decide(None, &Draws::Thread)));
+        assert!((0..10_000).all(|_| Sampler::keyed(100.0).decide(Some(u64::MAX), &Draws::Thread)));
+        assert!(!Sampler::keyed(0.0).decide(Some(0), &Draws::Thread));
     }
 
     #[test]
@@ -448,7 +447,7 @@ mod tests {
             let hash = hash_with_seed(seed, &key);
             let mut was_in = false;
             for pct in [0.5, 1.0, 5.0, 20.0, 50.0, 99.0] {
-                let now_in = Sampler::keyed(pct).decide(Some(hash));
+                let now_in = Sampler::keyed(pct).decide(Some(hash), &Draws::Thread);
                 assert!(
                     !was_in || now_in,
                     "key {key} left the sample when {pct} % was set"
@@ -471,14 +470,14 @@ mod tests {
     #[test]
     fn runtime_handle_changes_rate_and_kills() {
         let (sampler, handle) = Sampler::runtime(100.0);
-        assert!(sampler.decide(None));
+        assert!(sampler.decide(None, &Draws::Thread));
         handle.kill();
         assert!(handle.is_killed());
-        assert!((0..1_000).all(|_| !sampler.decide(None)));
+        assert!((0..1_000).all(|_| !sampler.decide(None, &Draws::Thread)));
         handle.resume();
-        assert!(sampler.decide(None));
+        assert!(sampler.decide(None, &Draws::Thread));
         handle.set_percent(0.0).unwrap();
-        assert!((0..1_000).all(|_| !sampler.decide(None)));
+        assert!((0..1_000).all(|_| !sampler.decide(None, &Draws::Thread)));
         assert!(handle.set_percent(f64::NAN).is_err());
         assert_eq!(handle.percent(), 0.0);
     }
@@ -487,7 +486,11 @@ mod tests {
     fn rate_limit_admits_exactly_the_limit_per_window() {
         let clock = ManualClock::new();
         let sampler = Sampler::rate_limit_with_clock(3, Clock::manual(&clock));
-        let admitted = |n| (0..n).filter(|_| sampler.decide(None)).count();
+        let admitted = |n| {
+            (0..n)
+                .filter(|_| sampler.decide(None, &Draws::Thread))
+                .count()
+        };
         assert_eq!(admitted(10), 3);
         clock.advance(Duration::from_millis(999));
         assert_eq!(admitted(10), 0);
@@ -500,11 +503,11 @@ mod tests {
         let clock = ManualClock::new();
         let limited =
             Sampler::never().and(Sampler::rate_limit_with_clock(1, Clock::manual(&clock)));
-        assert!(!limited.decide(None));
+        assert!(!limited.decide(None, &Draws::Thread));
         let Kind::All(parts) = &limited.kind else {
             panic!("and builds a chain")
         };
         // The rate limiter's budget for this window is untouched.
-        assert!(parts[1].decide(None));
+        assert!(parts[1].decide(None, &Draws::Thread));
     }
 }

@@ -91,7 +91,7 @@ impl ServeShare {
         }
         let draw = match key {
             Some(hash) => serve_draw(hash),
-            None => fastrand::u64(..),
+            None => crate::random::Draws::Thread.u64(),
         };
         below(draw, threshold)
     }

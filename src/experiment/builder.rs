@@ -204,6 +204,31 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// Draws the random sampling decisions and the behaviours' order from a generator seeded
+    /// with `seed` (`rand`'s small generator) instead of each thread's own: a test that runs
+    /// the same calls in the same order sees the same decisions and orders on every run, and
+    /// another seed sees others. Keyed decisions depend only on the key either way. Each draw
+    /// takes a lock, shared by the experiment's clones: for tests and replays, not hot paths.
+    ///
+    /// ```
+    /// use darklaunch::{Experiment, Sampler};
+    ///
+    /// let decisions = |seed| {
+    ///     let experiment: Experiment<u8> = Experiment::builder("seeded")
+    ///         .sampler(Sampler::percent(50.0))
+    ///         .seed(seed)
+    ///         .build()
+    ///         .unwrap();
+    ///     (0..64).map(|_| experiment.samples(&())).collect::<Vec<bool>>()
+    /// };
+    /// assert_eq!(decisions(7), decisions(7));
+    /// assert_ne!(decisions(7), decisions(8));
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.settings.draws = crate::random::Draws::seeded(seed);
+        self
+    }
+
     /// Names the control in results (default `control`).
     pub fn control_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.settings.control_name = name.into();

@@ -114,11 +114,11 @@ impl<T, E> Inner<T, E> {
     pub(crate) fn decide(&self, key: Option<u64>) -> bool {
         if self.settings.sampler_calls_user_code {
             self.guarded(crate::hook::Operation::Sampler, None, || {
-                self.settings.sampler.decide(key)
+                self.settings.sampler.decide(key, &self.settings.draws)
             })
             .unwrap_or(false)
         } else {
-            self.settings.sampler.decide(key)
+            self.settings.sampler.decide(key, &self.settings.draws)
         }
     }
 }

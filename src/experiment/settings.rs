@@ -15,6 +15,7 @@ use crate::guard::Guard;
 use crate::hook::{default_hook, ErrorHook};
 use crate::observation::{CandidateResult, ExperimentResult, Outcome};
 use crate::publish::Publisher;
+use crate::random::Draws;
 use crate::sample::{salt_seed, Sampler};
 use crate::serve::Serving;
 
@@ -66,6 +67,8 @@ pub(crate) struct Settings<T, E> {
     /// The most results the publish queue holds; more are dropped.
     pub(crate) publish_capacity: usize,
     pub(crate) randomize_order: bool,
+    /// Where sampling and behaviour order draw from (a thread's generator, or a seeded one).
+    pub(crate) draws: Draws,
     pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
     pub(crate) clock: Clock,
     pub(crate) hook: ErrorHook,
@@ -104,6 +107,7 @@ impl<T, E> Settings<T, E> {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             publish_capacity: DEFAULT_PUBLISH_CAPACITY,
             randomize_order: true,
+            draws: Draws::Thread,
             raise_on_mismatches: None,
             clock: Clock::system(),
             hook: default_hook(),

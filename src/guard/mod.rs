@@ -140,7 +140,7 @@ impl Guard {
     }
 
     fn probe_draw(&self) -> bool {
-        crate::sample::below(fastrand::u64(..), self.probe_threshold)
+        crate::sample::below(crate::random::Draws::Thread.u64(), self.probe_threshold)
     }
 
     /// Whether the guard is armed (a served candidate is served only then).

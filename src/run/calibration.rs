@@ -20,7 +20,7 @@ pub(crate) fn wanted<T, E>(inner: &Inner<T, E>) -> bool {
         .state
         .noise
         .as_ref()
-        .is_some_and(|model| model.should_calibrate())
+        .is_some_and(|model| model.should_calibrate(&inner.settings.draws))
 }
 
 /// Records the calibration's differences from the control (after `clean`), then classifies

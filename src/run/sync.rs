@@ -51,8 +51,7 @@ where
     let count = candidates.len();
     let mut order: SmallVec<[usize; 4]> = (0..count).collect();
     let control_at = if inner.settings.randomize_order {
-        fastrand::shuffle(&mut order);
-        fastrand::usize(0..=count)
+        inner.settings.draws.order(&mut order)
     } else {
         0
     };

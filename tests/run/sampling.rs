@@ -596,3 +596,70 @@ fn samplers_and_handles_say_what_they_are() {
     handle.resume();
     assert!(!handle.is_killed());
 }
+
+/// The sampling decisions of 200 calls at 50 % and the order in which a three-candidate trial
+/// ran its behaviours on the sampled ones, under `seed`.
+fn seeded_history(seed: u64) -> (Vec<bool>, Vec<Vec<&'static str>>) {
+    let experiment: Experiment<u64> = Experiment::builder("seeded")
+        .sampler(Sampler::percent(50.0))
+        .seed(seed)
+        .build()
+        .unwrap();
+    let mut decisions = Vec::new();
+    let mut orders = Vec::new();
+    for i in 0..200u64 {
+        let ran = std::sync::Mutex::new(Vec::new());
+        let step = |name: &'static str| {
+            ran.lock().unwrap().push(name);
+            i
+        };
+        let value = experiment
+            .trial()
+            .control(|| step("control"))
+            .candidate("a", || step("a"))
+            .candidate("b", || step("b"))
+            .candidate("c", || step("c"))
+            .run();
+        assert_eq!(value, i);
+        let ran = ran.into_inner().unwrap();
+        decisions.push(ran.len() > 1);
+        if ran.len() > 1 {
+            orders.push(ran);
+        }
+    }
+    (decisions, orders)
+}
+
+#[test]
+fn a_seeded_experiment_repeats_its_decisions_and_orders_and_another_seed_does_not() {
+    let (decisions, orders) = seeded_history(42);
+    assert_eq!(seeded_history(42), (decisions.clone(), orders.clone()));
+    let sampled = decisions.iter().filter(|d| **d).count();
+    assert!(
+        (60..=140).contains(&sampled),
+        "{sampled} of 200 sampled at 50 %"
+    );
+    let distinct: std::collections::HashSet<&Vec<&str>> = orders.iter().collect();
+    assert!(
+        distinct.len() > 12,
+        "orders are shuffled: {} distinct",
+        distinct.len()
+    );
+    let (other_decisions, other_orders) = seeded_history(43);
+    assert_ne!(other_decisions, decisions);
+    assert_ne!(other_orders, orders);
+}
+
+#[test]
+fn unseeded_experiments_draw_differently() {
+    let history = |_: ()| {
+        let experiment: Experiment<u64> = Experiment::builder("unseeded")
+            .sampler(Sampler::percent(50.0))
+            .build()
+            .unwrap();
+        (0..128)
+            .map(|_| experiment.samples(&()))
+            .collect::<Vec<bool>>()
+    };
+    assert_ne!(history(()), history(()));
+}
