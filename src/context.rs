@@ -93,6 +93,10 @@ pub const MAX_CONTEXT_TEXT: usize = 256;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Context {
     entries: SmallVec<[(Cow<'static, str>, ContextValue); 4]>,
+    /// A trial's input, captured when the run was sampled in; taken out when the result is
+    /// prepared (so a published context never carries it).
+    #[cfg(feature = "serde")]
+    pub(crate) input: Option<Box<crate::capture::Captured>>,
 }
 
 impl Context {
@@ -131,6 +135,15 @@ impl Context {
 
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether there are no entries and no captured input.
+    pub(crate) fn is_blank(&self) -> bool {
+        #[cfg(feature = "serde")]
+        if self.input.is_some() {
+            return false;
+        }
         self.entries.is_empty()
     }
 }

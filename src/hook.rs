@@ -37,11 +37,14 @@ pub enum Operation {
     /// A feature flag could not be had or was refused (`darklaunch::flags`, feature
     /// `openfeature`); its last good value stays. Reported once until the flag recovers.
     Flags,
+    /// A trial's input could not be recorded (its `Serialize` failed or panicked, or the
+    /// input `clean` panicked); the run was published without it.
+    Input,
 }
 
 impl Operation {
     /// Every operation, in a fixed order (the order of [`Operation::index`]).
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 13] = [
         Operation::Compare,
         Operation::CompareErrors,
         Operation::Ignore,
@@ -54,10 +57,11 @@ impl Operation {
         Operation::Trial,
         Operation::Timer,
         Operation::Flags,
+        Operation::Input,
     ];
 
     /// A stable lowercase name: `compare`, `compare_errors`, `ignore`, `clean`, `sampler`,
-    /// `before_run`, `publish`, `diff`, `detach`, `trial`, `timer`, `flags`.
+    /// `before_run`, `publish`, `diff`, `detach`, `trial`, `timer`, `flags`, `input`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Compare => "compare",
@@ -72,6 +76,7 @@ impl Operation {
             Operation::Trial => "trial",
             Operation::Timer => "timer",
             Operation::Flags => "flags",
+            Operation::Input => "input",
         }
     }
 

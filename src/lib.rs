@@ -112,6 +112,8 @@ mod experiment;
 pub mod flags;
 pub mod guard;
 mod hook;
+#[cfg(feature = "serde")]
+pub mod input;
 #[cfg(feature = "insight")]
 pub mod insight;
 #[cfg(feature = "serde")]

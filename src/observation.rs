@@ -228,6 +228,8 @@ pub struct ExperimentResult<T, E = Infallible> {
     pub(crate) control: Observation<T, E>,
     pub(crate) candidates: Vec<CandidateResult<T, E>>,
     pub(crate) served: Option<ServedCall>,
+    #[cfg(feature = "serde")]
+    pub(crate) input: Option<crate::input::RecordedInput>,
 }
 
 /// On a served call ([`serve`](crate::ExperimentBuilder::serve)): which candidate was served,
@@ -271,7 +273,24 @@ impl<T, E> ExperimentResult<T, E> {
             control,
             candidates,
             served: None,
+            #[cfg(feature = "serde")]
+            input: None,
         }
+    }
+
+    /// The run's input as it was recorded ([`crate::input`]): only on runs that needed it, in
+    /// an experiment built with [`record_inputs`](crate::ExperimentBuilder::record_inputs), of
+    /// a trial that named one.
+    #[cfg(feature = "serde")]
+    pub fn input(&self) -> Option<&crate::input::RecordedInput> {
+        self.input.as_ref()
+    }
+
+    /// This result with `input` recorded (useful for testing publishers and replays).
+    #[cfg(feature = "serde")]
+    pub fn with_input(mut self, input: crate::input::RecordedInput) -> Self {
+        self.input = Some(input);
+        self
     }
 
     /// The experiment's name.

@@ -122,6 +122,8 @@ mod walk;
 pub use crate::capture::{DEPTH_CUT, INFINITY, MAX_ERROR_TEXT, NAN, NEG_INFINITY};
 pub use compare::{comparator, diff, diff_values, same, same_values};
 pub use options::DiffOptions;
+#[cfg(feature = "serde")]
+pub(crate) use truncate::published_value;
 // Noise calibration renders paths of its own.
 pub(crate) use path::{push_segment, SegRef};
 pub use path::{render_path, PathSegment, MAX_KEY_BYTES, MAX_PATH_BYTES};

@@ -65,6 +65,16 @@ impl io::Write for LimitedWriter {
     }
 }
 
+/// `value` as a reported value may be published: ignored and redacted subtrees handled as
+/// [`DiffOptions`](super::DiffOptions) says, arrays and objects at the depth limit cut, and
+/// the whole capped at its `max_value_bytes`. True when something was cut.
+pub(crate) fn published_value(value: &Value, options: &super::DiffOptions) -> (Value, bool) {
+    let (mut depth_cut, mut truncated) = (false, false);
+    let scrubbed = super::redact::scrub(value, &[], options, &mut depth_cut);
+    let value = limit_value(scrubbed, options.max_value_bytes, &mut truncated);
+    (value, depth_cut || truncated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{diff_values, DiffOptions};

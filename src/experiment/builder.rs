@@ -229,6 +229,16 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// Keeps the input a trial names with [`Trial::input`](crate::Trial::input) on the runs
+    /// that need it (mismatches, candidate errors, timeouts, and a share of matches), cleaned,
+    /// redacted and capped as `inputs` says: see [`crate::input`]. Without it, inputs are not
+    /// even serialized.
+    #[cfg(feature = "serde")]
+    pub fn record_inputs(mut self, inputs: crate::input::RecordInputs) -> Self {
+        self.settings.record_inputs = Some(inputs);
+        self
+    }
+
     /// Names the control in results (default `control`).
     pub fn control_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.settings.control_name = name.into();

@@ -67,6 +67,9 @@ pub(crate) struct Settings<T, E> {
     /// The most results the publish queue holds; more are dropped.
     pub(crate) publish_capacity: usize,
     pub(crate) randomize_order: bool,
+    /// Which trial inputs are kept, and how (`record_inputs`).
+    #[cfg(feature = "serde")]
+    pub(crate) record_inputs: Option<crate::input::RecordInputs>,
     /// Where sampling and behaviour order draw from (a thread's generator, or a seeded one).
     pub(crate) draws: Draws,
     pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
@@ -108,6 +111,8 @@ impl<T, E> Settings<T, E> {
             publish_capacity: DEFAULT_PUBLISH_CAPACITY,
             randomize_order: true,
             draws: Draws::Thread,
+            #[cfg(feature = "serde")]
+            record_inputs: None,
             raise_on_mismatches: None,
             clock: Clock::system(),
             hook: default_hook(),
@@ -158,6 +163,10 @@ impl<T, E> Settings<T, E> {
             return Err(ConfigError::EmptyName);
         }
         self.sampler.validate()?;
+        #[cfg(feature = "serde")]
+        if let Some(inputs) = &self.record_inputs {
+            inputs.validate()?;
+        }
         if self.candidate_timeout == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroDuration {
                 setting: "candidate_timeout",

@@ -47,6 +47,7 @@ pub struct Trial<'e, T, E, C = NoControl, K = (), N = NoCalibration> {
     experiment: &'e Experiment<T, E>,
     key: Option<u64>,
     context: Context,
+    input: InputRef<'e>,
     control: C,
     candidates: K,
     calibration: N,
@@ -83,6 +84,7 @@ impl<'e, T, E> Trial<'e, T, E> {
             experiment,
             key: None,
             context: Context::new(),
+            input: Default::default(),
             control: NoControl,
             candidates: (),
             calibration: NoCalibration,
@@ -113,6 +115,18 @@ impl<'e, T, E, C, K, N> Trial<'e, T, E, C, K, N> {
         self
     }
 
+    /// The call's input, recorded with the runs that need it when the experiment is built with
+    /// [`record_inputs`](crate::ExperimentBuilder::record_inputs) (see [`crate::input`]), so
+    /// that a mismatch can be replayed against a fixed candidate ([`crate::replay`]). It is
+    /// serialized only on a sampled-in call of such an experiment; otherwise it is not touched.
+    #[cfg(feature = "serde")]
+    pub fn input<I: serde::Serialize>(mut self, input: &'e I) -> Self {
+        if self.experiment.inner.settings.record_inputs.is_some() {
+            self.input = Some(input);
+        }
+        self
+    }
+
     /// Adds a named candidate. Names must differ from each other and from the control's; a
     /// candidate whose name is taken is not run and is reported to the error hook
     /// ([`Operation::Trial`]).
@@ -125,6 +139,7 @@ impl<'e, T, E, C, K, N> Trial<'e, T, E, C, K, N> {
             experiment: self.experiment,
             key: self.key,
             context: self.context,
+            input: self.input,
             control: self.control,
             candidates: (
                 self.candidates,
@@ -153,6 +168,7 @@ impl<'e, T, E, K, N> Trial<'e, T, E, NoControl, K, N> {
             experiment: self.experiment,
             key: self.key,
             context: self.context,
+            input: self.input,
             control: Control(control),
             candidates: self.candidates,
             calibration: self.calibration,
@@ -213,6 +229,7 @@ impl<'e, T, E, F, K> Trial<'e, T, E, Control<F>, K, NoCalibration> {
             experiment: self.experiment,
             key: self.key,
             context: self.context,
+            input: self.input,
             control: self.control,
             candidates: self.candidates,
             calibration: Calibration(Some(behavior)),
@@ -266,7 +283,7 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
         run::run_sync(
             inner,
             active,
-            self.context,
+            with_input(inner, self.context, self.input),
             self.control.0,
             &mut slots,
             served,
@@ -317,7 +334,7 @@ impl<'e, T, E, F, K, N> Trial<'e, T, E, Control<F>, K, N> {
         run::run_concurrent(
             inner,
             active,
-            self.context,
+            with_input(inner, self.context, self.input),
             self.control.0,
             &mut boxed,
             served,
@@ -470,11 +487,19 @@ where
             // The caller waits for the candidate it is served, and the control is its
             // fallback: both run in the caller's task.
             let control = self.control.0;
-            return run::run_concurrent(inner, active, self.context, control, &mut boxed, served)
-                .await;
+            return run::run_concurrent(
+                inner,
+                active,
+                with_input(inner, self.context, self.input),
+                control,
+                &mut boxed,
+                served,
+            )
+            .await;
         }
         let (control, returned) = experiment.observe_control(self.control.0).await;
-        let context = (!self.context.is_empty()).then(|| Box::new(self.context));
+        let context = with_input(inner, self.context, self.input);
+        let context = (!context.is_blank()).then(|| Box::new(context));
         let run = active.detach(&experiment.inner);
         run::detach_boxed(&experiment.inner, run, context, control, boxed);
         returned.into_output()
@@ -563,7 +588,7 @@ where
             return run::run_sync(
                 inner,
                 active,
-                self.context,
+                with_input(inner, self.context, self.input),
                 self.control.0,
                 &mut slots,
                 served,
@@ -573,11 +598,42 @@ where
         run::run_detached_blocking(
             &experiment.inner,
             run,
-            self.context,
+            with_input(inner, self.context, self.input),
             self.control.0,
             boxed.into_iter().collect(),
         )
     }
+}
+
+/// A trial's input until the run is sampled in.
+#[cfg(feature = "serde")]
+type InputRef<'e> = Option<&'e dyn crate::input::InputSource>;
+#[cfg(not(feature = "serde"))]
+type InputRef<'e> = std::marker::PhantomData<&'e ()>;
+
+/// The run's context, carrying the trial's input captured now (a detached run outlives the
+/// borrow) when the experiment records inputs. A failed capture goes to the error hook and
+/// the run goes on without it.
+#[cfg(feature = "serde")]
+fn with_input<T, E>(inner: &Inner<T, E>, mut context: Context, input: InputRef<'_>) -> Context {
+    let Some(input) = input else {
+        return context;
+    };
+    match inner.guarded(Operation::Input, None, || input.capture()) {
+        Some(Ok(captured)) => context.input = Some(Box::new(captured)),
+        Some(Err(error)) => inner.report(
+            Operation::Input,
+            None,
+            format!("the input could not be serialized: {}", error.message()),
+        ),
+        None => {}
+    }
+    context
+}
+
+#[cfg(not(feature = "serde"))]
+fn with_input<T, E>(_: &Inner<T, E>, context: Context, _: InputRef<'_>) -> Context {
+    context
 }
 
 /// Whether this call is served: the experiment serves a candidate this trial has, and the

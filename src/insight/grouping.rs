@@ -172,6 +172,9 @@ pub(crate) fn sample_of<T: Serialize, E: Display>(
         candidate: render_outcome(actual, max_value_chars, whole),
         diff: diff.map(|diff| capped_diff(diff, max_value_chars)),
         note,
+        input: result
+            .input()
+            .map(|input| crate::insight::bounded::json_of_value(input.value(), max_value_chars).0),
     }
 }
 

@@ -430,6 +430,13 @@ fn sample_html(number: usize, sample: &MismatchSample, noise_paths: &[&str], out
     if let Some(note) = &sample.note {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(note));
     }
+    if let Some(input) = &sample.input {
+        let _ = writeln!(
+            out,
+            "<p class=\"input\">input <code>{}</code></p>",
+            escape(input)
+        );
+    }
     match &sample.diff {
         Some(diff) if !diff.differences.is_empty() => diff_table(diff, noise_paths, out),
         _ => {
@@ -683,6 +690,7 @@ mod tests {
                     candidate: String::from("{}"),
                     diff: Some(diff),
                     note: Some(String::from("<note>\u{1b}[2J")),
+                    input: None,
                 },
                 MismatchSample {
                     seen_at: crate::real_clock::wall(),
@@ -691,6 +699,7 @@ mod tests {
                     candidate: String::from("error: <boom>\nverdict: safe"),
                     diff: None,
                     note: None,
+                    input: None,
                 },
             ],
         });

@@ -180,6 +180,9 @@ pub struct MismatchSample {
     /// What the sample leaves out, when it matters: e.g. that the values differ but the diff
     /// found no difference on the compared paths (so there is nothing to show).
     pub note: Option<String>,
+    /// The run's recorded input ([`crate::input`]) as compact JSON, as it was kept (cleaned,
+    /// redacted, capped), cut to `max_value_chars` bytes here; `None` when the run kept none.
+    pub input: Option<String>,
 }
 
 /// Runs and mismatches of one candidate during one interval.

@@ -344,5 +344,8 @@ fn render_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut St
         if let Some(note) = &sample.note {
             let _ = writeln!(out, "    note: {}", esc(note));
         }
+        if let Some(input) = &sample.input {
+            let _ = writeln!(out, "    input: {}", esc(input));
+        }
     }
 }

@@ -22,6 +22,8 @@
 //! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`](crate::Outcome::kind): `value`, `error`, `panicked`, `timed_out` |
 //! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
+//! | `input` | the run's recorded input ([`crate::input`]), only on runs that kept one |
+//! | `input_cut` | `true` when that input was cut (over its cap, or too deep): it cannot be replayed |
 //! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::noise::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
 //!
 //! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
@@ -250,6 +252,10 @@ struct Record<'a> {
     #[cfg(feature = "serde")]
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     noise: &'a [crate::noise::PathNoise],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a crate::input::RecordedInput>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    input_cut: bool,
 }
 
 impl<T, E> Publisher<T, E> for JsonLinesPublisher {
@@ -345,6 +351,8 @@ fn record<'a, T, E>(
         diff: candidate.diff(),
         #[cfg(feature = "serde")]
         noise: candidate.noise(),
+        input: result.input(),
+        input_cut: result.input().is_some_and(|input| input.is_cut()),
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) struct Prepared<T, E> {
 /// `served` is the index of the candidate whose outcome the caller gets, on a served call.
 pub(crate) fn prepare<T, E>(
     inner: &Inner<T, E>,
-    context: Context,
+    mut context: Context,
     mut control: Observation<T, E>,
     mut candidates: Vec<CandidateResult<T, E>>,
     calibrated: bool,
@@ -110,6 +110,8 @@ pub(crate) fn prepare<T, E>(
                 fell_back: !crate::run::serve::reaches_caller(inner, outcome),
             }
         });
+    #[cfg(feature = "serde")]
+    let input = recorded_input(inner, context.input.take(), &candidates, publishable);
     Prepared {
         result: ExperimentResult {
             experiment: inner.settings.name.clone(),
@@ -117,11 +119,37 @@ pub(crate) fn prepare<T, E>(
             control,
             candidates,
             served,
+            #[cfg(feature = "serde")]
+            input,
         },
         original_control,
         publishable,
         original_served,
     }
+}
+
+/// The run's input as it may be published, when the experiment records inputs and this run's
+/// verdicts (or the share of matches) want it.
+#[cfg(feature = "serde")]
+fn recorded_input<T, E>(
+    inner: &Inner<T, E>,
+    captured: Option<Box<crate::capture::Captured>>,
+    candidates: &[CandidateResult<T, E>],
+    publishable: bool,
+) -> Option<crate::input::RecordedInput> {
+    let (Some(captured), Some(options), true) =
+        (captured, &inner.settings.record_inputs, publishable)
+    else {
+        return None;
+    };
+    let verdicts = candidates.iter().map(|candidate| candidate.verdict);
+    if !options.wants(verdicts, || inner.settings.draws.u64()) {
+        return None;
+    }
+    options.publishable(*captured, |value| {
+        let clean = options.clean.as_ref()?;
+        inner.guarded(Operation::Input, None, || clean(value))
+    })
 }
 
 /// Diffs the (cleaned) values of every mismatched candidate, when a differ is configured.

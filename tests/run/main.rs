@@ -18,6 +18,7 @@ mod control_unchanged;
 #[cfg(feature = "openfeature")]
 mod flags;
 mod guards;
+mod inputs;
 mod run_forms;
 mod sampled_run;
 mod sampling;
