@@ -123,6 +123,8 @@ mod output;
 pub mod publish;
 mod random;
 mod real_clock;
+#[cfg(feature = "serde")]
+pub mod replay;
 mod run;
 mod sample;
 mod serve;

@@ -434,11 +434,23 @@ impl NoiseModel {
     /// Records a candidate's differences and classifies each one; the evidence is index-aligned
     /// with `diff.differences`.
     pub(crate) fn classify(&self, diff: &Diff) -> Vec<PathNoise> {
+        self.classify_counting(diff, true)
+    }
+
+    /// Classifies a diff judged outside a run (a replay, a property test) by what the window
+    /// knows, without counting it in.
+    pub(crate) fn classify_uncounted(&self, diff: &Diff) -> Vec<PathNoise> {
+        self.classify_counting(diff, false)
+    }
+
+    fn classify_counting(&self, diff: &Diff, count: bool) -> Vec<PathNoise> {
         let paths = keys_of(&diff.differences);
         let now = self.comparisons.load(Relaxed);
         let mut window = self.lock();
         window.slide(now, self.settings.window);
-        count_once(&mut window.current.raw, &paths, self.settings.max_paths);
+        if count {
+            count_once(&mut window.current.raw, &paths, self.settings.max_paths);
+        }
         let totals = window.totals(now);
         paths
             .into_iter()

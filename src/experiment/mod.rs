@@ -17,6 +17,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::observation::{CandidateResult, Outcome};
 use crate::sample::hash_with_seed;
 use crate::stats::Stats;
 use builder::{DefaultCompare, ExperimentBuilder};
@@ -101,6 +102,33 @@ impl<T, E> Experiment<T, E> {
     pub fn samples<K: Hash + ?Sized>(&self, key: &K) -> bool {
         let hash = hash_with_seed(self.inner.settings.salt_seed, key);
         self.inner.decide(Some(hash))
+    }
+
+    /// Judges `candidate`'s outcome against `control`'s as a sampled run would, with this
+    /// experiment's compare, ignore rules, clean, diff and noise calibration, but outside any
+    /// run: nothing is counted, published or held by guard rails, and noise calibration learns
+    /// nothing from it. A panicking callback goes to the error hook, as in a run. What
+    /// [`replay`](crate::replay) and the property-test helpers judge with.
+    ///
+    /// ```
+    /// use darklaunch::{Experiment, Outcome, Verdict};
+    ///
+    /// let experiment: Experiment<Vec<u32>> = Experiment::builder("sort")
+    ///     .diff(darklaunch::diff::DiffOptions::new())
+    ///     .build()
+    ///     .unwrap();
+    /// let judged = experiment.compare_outcomes(Outcome::Value(vec![1, 2]), Outcome::Value(vec![2, 1]));
+    /// assert_eq!(judged.verdict(), Verdict::Mismatch);
+    /// assert_eq!(judged.diff().unwrap().differences[0].path, "$");
+    /// assert_eq!(experiment.stats().mismatched, 0, "nothing is counted");
+    /// ```
+    pub fn compare_outcomes(
+        &self,
+        control: Outcome<T, E>,
+        candidate: Outcome<T, E>,
+    ) -> CandidateResult<T, E> {
+        let name = self.inner.settings.candidate_name.clone();
+        crate::run::judge_offline(&self.inner, control, name, candidate)
     }
 
     /// Starts one call with per-call options: a sampling key, context, several named

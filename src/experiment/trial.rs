@@ -120,7 +120,7 @@ impl<'e, T, E, C, K, N> Trial<'e, T, E, C, K, N> {
     /// that a mismatch can be replayed against a fixed candidate ([`crate::replay`]). It is
     /// serialized only on a sampled-in call of such an experiment; otherwise it is not touched.
     #[cfg(feature = "serde")]
-    pub fn input<I: serde::Serialize>(mut self, input: &'e I) -> Self {
+    pub fn input<I: serde::Serialize + Sync>(mut self, input: &'e I) -> Self {
         if self.experiment.inner.settings.record_inputs.is_some() {
             self.input = Some(input);
         }
@@ -607,7 +607,7 @@ where
 
 /// A trial's input until the run is sampled in.
 #[cfg(feature = "serde")]
-type InputRef<'e> = Option<&'e dyn crate::input::InputSource>;
+type InputRef<'e> = Option<&'e (dyn crate::input::InputSource + Sync)>;
 #[cfg(not(feature = "serde"))]
 type InputRef<'e> = std::marker::PhantomData<&'e ()>;
 

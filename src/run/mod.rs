@@ -10,6 +10,7 @@ mod detached;
 mod finish;
 mod guarding;
 mod judge;
+mod offline;
 mod outcome;
 mod prepare;
 pub(crate) mod raise;
@@ -23,6 +24,7 @@ pub(crate) use detached::{
     detach_boxed, dispatch, run_detached_blocking, DetachedCandidate, QueuedRun,
 };
 pub(crate) use finish::finish;
+pub(crate) use offline::judge_offline;
 pub(crate) use outcome::{
     candidate_outcome, outcome_and_payload, panic_message, returned_outcome, unless_late,
 };

@@ -154,7 +154,7 @@ fn recorded_input<T, E>(
 
 /// Diffs the (cleaned) values of every mismatched candidate, when a differ is configured.
 #[cfg(feature = "serde")]
-fn attach_diffs<T, E>(
+pub(super) fn attach_diffs<T, E>(
     inner: &Inner<T, E>,
     control: &Outcome<T, E>,
     candidates: &mut [CandidateResult<T, E>],

@@ -418,3 +418,30 @@ impl std::io::Write for SharedBuffer {
         Ok(())
     }
 }
+
+#[cfg(feature = "insight")]
+#[test]
+fn insight_samples_show_the_recorded_input() {
+    let insight = darklaunch::insight::Insight::<u64>::new();
+    let experiment: Experiment<u64> = Experiment::builder("insight-inputs")
+        .record_inputs(RecordInputs::new().try_redact("$.card").unwrap())
+        .publisher(insight.clone())
+        .build()
+        .unwrap();
+    experiment
+        .trial()
+        .input(&order(5))
+        .control(|| 1)
+        .candidate("v2", || 2)
+        .run();
+    let report = insight.report();
+    let sample = &report.candidates[0].groups[0].samples[0];
+    assert_eq!(
+        sample.input.as_deref(),
+        Some(r#"{"card":"[redacted]","id":5,"items":[5,6]}"#)
+    );
+    assert!(report
+        .to_terminal()
+        .contains(r#"input: {"card":"[redacted]""#));
+    assert!(report.to_html().contains("<p class=\"input\">input <code>"));
+}

@@ -19,6 +19,7 @@ mod control_unchanged;
 mod flags;
 mod guards;
 mod inputs;
+mod replay;
 mod run_forms;
 mod sampled_run;
 mod sampling;
