@@ -106,6 +106,8 @@ mod context;
 mod deprecated;
 #[cfg(feature = "serde")]
 pub mod diff;
+#[cfg(feature = "serde")]
+pub mod effects;
 mod error;
 mod experiment;
 #[cfg(feature = "openfeature")]

@@ -15,6 +15,7 @@ mod callbacks;
 mod candidate_isolation;
 mod config_errors;
 mod control_unchanged;
+mod effects;
 #[cfg(feature = "openfeature")]
 mod flags;
 mod guards;
