@@ -15,11 +15,14 @@ mod callbacks;
 mod candidate_isolation;
 mod config_errors;
 mod control_unchanged;
+#[cfg(feature = "serde")]
 mod effects;
 #[cfg(feature = "openfeature")]
 mod flags;
 mod guards;
+#[cfg(feature = "serde")]
 mod inputs;
+#[cfg(feature = "serde")]
 mod replay;
 mod run_forms;
 mod sampled_run;
