@@ -138,6 +138,23 @@ impl Context {
         self.entries.is_empty()
     }
 
+    /// This context laid over `defaults`: the defaults' entries first (where this one does
+    /// not replace them), then this one's own; the captured input is this one's.
+    pub(crate) fn over(self, defaults: &Context) -> Context {
+        let mut merged = defaults.entries.clone();
+        for (key, value) in self.entries {
+            match merged.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => merged.push((key, value)),
+            }
+        }
+        Context {
+            entries: merged,
+            #[cfg(feature = "serde")]
+            input: self.input,
+        }
+    }
+
     /// Whether there are no entries and no captured input.
     pub(crate) fn is_blank(&self) -> bool {
         #[cfg(feature = "serde")]

@@ -171,6 +171,7 @@ pub use observation::{
 };
 pub use output::BehaviorOutput;
 pub use publish::Publisher;
+pub use run::raise::MismatchError;
 pub use run::sampled_run::{Candidates, SampledRun, SyncCandidates};
 pub use sample::{stable_key_hash, Sampler, SamplerHandle};
 pub use serve::ServeShare;

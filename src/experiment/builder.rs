@@ -239,6 +239,98 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// Adds an entry to the context every run of this experiment starts from (Scientist's
+    /// experiment-level `context`): a trial's own entry with the same key replaces it. Like all
+    /// context, it goes to traces and logs, never to metric attributes.
+    ///
+    /// ```
+    /// use darklaunch::publish::Recorder;
+    /// use darklaunch::Experiment;
+    ///
+    /// let recorder = Recorder::new();
+    /// let experiment: Experiment<u8> = Experiment::builder("defaults")
+    ///     .context("service", "checkout")
+    ///     .context("route", "unknown")
+    ///     .publisher(recorder.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// experiment.trial().context("route", "/pay").control(|| 1).candidate("v2", || 1).run();
+    /// let context = recorder.results()[0].context().clone();
+    /// assert_eq!(context.get("service").unwrap().to_string(), "checkout");
+    /// assert_eq!(context.get("route").unwrap().to_string(), "/pay");
+    /// ```
+    pub fn context(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<crate::context::ContextValue>,
+    ) -> Self {
+        self.settings.default_context.insert(key, value);
+        self
+    }
+
+    /// Compares two panics' messages with `compare` (a control and a candidate that both
+    /// panicked match when it returns true) instead of requiring the same text; for messages
+    /// that carry an address, a time or an id. A panic in it counts as "not equal" and goes to
+    /// the error hook.
+    ///
+    /// ```
+    /// use darklaunch::{Experiment, Verdict};
+    /// use darklaunch::publish::Recorder;
+    ///
+    /// let recorder = Recorder::new();
+    /// let experiment: Experiment<u8> = Experiment::builder("panics")
+    ///     .compare_panics(|control, candidate| {
+    ///         control.split(" at ").next() == candidate.split(" at ").next()
+    ///     })
+    ///     .publisher(recorder.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// let _ = std::panic::catch_unwind(|| {
+    ///     experiment.run(|| -> u8 { panic!("out of stock at 12:00") }, || -> u8 { panic!("out of stock at 12:01") })
+    /// });
+    /// assert_eq!(recorder.results()[0].candidates()[0].verdict(), Verdict::Match);
+    /// ```
+    pub fn compare_panics(
+        mut self,
+        compare: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.settings.compare_panics = Some(Box::new(compare));
+        self
+    }
+
+    /// Reports `duration` as the duration of the behaviour called `name` (the control's or a
+    /// candidate's name) instead of the measured one, while the others are measured — Ruby
+    /// Scientist's `fabricate_durations_for_testing_purposes`, for testing publishers, latency
+    /// reports and guards on slowness. Timeouts are still decided on the measured time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use darklaunch::publish::Recorder;
+    /// use darklaunch::Experiment;
+    ///
+    /// let recorder = Recorder::new();
+    /// let experiment: Experiment<u8> = Experiment::builder("fabricated")
+    ///     .fabricate_duration("candidate", Duration::from_millis(250))
+    ///     .publisher(recorder.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// experiment.run(|| 1, || 1);
+    /// let result = &recorder.results()[0];
+    /// assert_eq!(result.candidates()[0].observation().duration(), Duration::from_millis(250));
+    /// assert!(result.control().duration() < Duration::from_millis(250));
+    /// ```
+    pub fn fabricate_duration(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        duration: Duration,
+    ) -> Self {
+        let name = name.into();
+        self.settings.fabricated.retain(|(known, _)| *known != name);
+        self.settings.fabricated.push((name, duration));
+        self
+    }
+
     /// Names the control in results (default `control`).
     pub fn control_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.settings.control_name = name.into();
@@ -350,7 +442,8 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
 
     /// With true, a run in which a candidate mismatched or panicked panics — after it was
     /// published — with a message naming the experiment and the candidate, showing both
-    /// outcomes and, with [`diff`](Self::diff), the differing paths. Meant for tests:
+    /// outcomes and, with [`diff`](Self::diff), the differing paths; the panic's payload is a
+    /// [`MismatchError`](crate::MismatchError) a test can downcast. Meant for tests:
     /// `.raise_on_mismatches(cfg!(test))`. A control panic still wins: it is resumed as is.
     pub fn raise_on_mismatches(mut self, raise: bool) -> Self
     where
@@ -362,6 +455,42 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         } else {
             None
         };
+        self
+    }
+
+    /// Raises mismatches (as [`raise_on_mismatches(true)`](Self::raise_on_mismatches)) through
+    /// `raiser` instead of the default panic, as Scientist's `raise_with`: it gets the
+    /// [`MismatchError`](crate::MismatchError) and may panic with a payload of its own (say,
+    /// the test framework's error type) — that panic reaches the caller, unlike any other
+    /// callback's — or record the mismatch and return, and then the run returns the control's
+    /// outcome.
+    ///
+    /// ```
+    /// use darklaunch::{Experiment, MismatchError};
+    ///
+    /// #[derive(Debug)]
+    /// struct PricingRegression(String);
+    ///
+    /// let experiment: Experiment<u32> = Experiment::builder("pricing")
+    ///     .raise_with(|error: MismatchError| {
+    ///         std::panic::panic_any(PricingRegression(error.experiment().to_owned()))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// let raised = std::panic::catch_unwind(|| experiment.run(|| 1, || 2)).unwrap_err();
+    /// assert_eq!(raised.downcast_ref::<PricingRegression>().unwrap().0, "pricing");
+    /// ```
+    pub fn raise_with(
+        mut self,
+        raiser: impl Fn(crate::MismatchError) + Send + Sync + 'static,
+    ) -> Self
+    where
+        T: Debug,
+        E: Debug,
+    {
+        self.settings.raise_on_mismatches = Some(mismatch_message::<T, E>);
+        self.settings.raiser = Some(Box::new(raiser));
         self
     }
 

@@ -31,6 +31,7 @@ pub(crate) type Differ<T> = Box<dyn Fn(&T, &T) -> Result<Diff, String> + Send + 
 pub(crate) type Cleaner<T> = Box<dyn Fn(&T) -> T + Send + Sync>;
 pub(crate) type OutcomeRule<T, E> =
     Box<dyn Fn(&Outcome<T, E>, &Outcome<T, E>) -> bool + Send + Sync>;
+pub(crate) type Raiser = Box<dyn Fn(crate::run::raise::MismatchError) + Send + Sync>;
 pub(crate) type MismatchFormatter<T, E> =
     fn(&ExperimentResult<T, E>, &CandidateResult<T, E>, bool) -> String;
 
@@ -73,6 +74,15 @@ pub(crate) struct Settings<T, E> {
     /// Where sampling and behaviour order draw from (a thread's generator, or a seeded one).
     pub(crate) draws: Draws,
     pub(crate) raise_on_mismatches: Option<MismatchFormatter<T, E>>,
+    /// What raises a mismatch instead of the default panic (`raise_with`).
+    pub(crate) raiser: Option<Raiser>,
+    /// Compares two panics' messages (`compare_panics`); `None`: equal text.
+    pub(crate) compare_panics: Option<Comparator<str>>,
+    /// Context every run starts from (`context`); a run's own entries replace these.
+    pub(crate) default_context: crate::context::Context,
+    /// Durations reported instead of the measured ones, by behaviour name
+    /// (`fabricate_duration`).
+    pub(crate) fabricated: Vec<(Cow<'static, str>, Duration)>,
     pub(crate) clock: Clock,
     pub(crate) hook: ErrorHook,
     /// Every candidate's guard (made by `build`, which knows the names and the clock).
@@ -114,6 +124,10 @@ impl<T, E> Settings<T, E> {
             #[cfg(feature = "serde")]
             record_inputs: None,
             raise_on_mismatches: None,
+            raiser: None,
+            compare_panics: None,
+            default_context: crate::context::Context::new(),
+            fabricated: Vec::new(),
             clock: Clock::system(),
             hook: default_hook(),
             guards: Vec::new(),

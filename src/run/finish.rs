@@ -17,7 +17,7 @@ pub(crate) type ControlOutcome<T, E> = Result<Result<T, E>, String>;
 /// message to raise when `raise_on_mismatches` applies.
 pub(crate) struct ControlReturn<T, E> {
     pub(crate) outcome: ControlOutcome<T, E>,
-    pub(crate) raise: Option<String>,
+    pub(crate) raise: Option<crate::run::raise::MismatchError>,
     /// On a served call, the served candidate's own outcome.
     pub(crate) served: Option<Outcome<T, E>>,
 }
@@ -74,16 +74,31 @@ impl<T, E> Prepared<T, E> {
 
     /// The message to raise, when `raise_on_mismatches` is on and a candidate mismatched or
     /// panicked (a control panic is resumed instead).
-    pub(crate) fn raise_message(&self, inner: &Inner<T, E>) -> Option<String> {
+    pub(crate) fn raise_message(
+        &self,
+        inner: &Inner<T, E>,
+    ) -> Option<crate::run::raise::MismatchError> {
         let message = inner.settings.raise_on_mismatches?;
         if matches!(self.result.control.outcome, Outcome::Panicked(_)) {
             return None;
         }
-        self.result
-            .candidates
-            .iter()
-            .find(|c| matches!(c.verdict, Verdict::Mismatch | Verdict::CandidateError))
-            .map(|candidate| message(&self.result, candidate, inner.settings.has_differ()))
+        let raised = |c: &&crate::observation::CandidateResult<T, E>| {
+            matches!(c.verdict, Verdict::Mismatch | Verdict::CandidateError)
+        };
+        let first = self.result.candidates.iter().find(raised)?;
+        Some(crate::run::raise::MismatchError {
+            experiment: self.result.experiment.to_string(),
+            candidates: self
+                .result
+                .candidates
+                .iter()
+                .filter(raised)
+                .map(|c| c.name().to_owned())
+                .collect(),
+            #[cfg(feature = "serde")]
+            diff: first.diff().cloned(),
+            message: message(&self.result, first, inner.settings.has_differ()),
+        })
     }
 
     /// The control's original outcome (as [`into_control`](Self::into_control)) and, on a

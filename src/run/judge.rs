@@ -14,7 +14,18 @@ pub(crate) fn judge<T, E>(
 ) -> Verdict {
     let equal = match (control, candidate) {
         (_, Outcome::TimedOut) => return Verdict::TimedOut,
-        (Outcome::Panicked(expected), Outcome::Panicked(actual)) if expected == actual => true,
+        (Outcome::Panicked(expected), Outcome::Panicked(actual)) => {
+            let same = match &inner.settings.compare_panics {
+                None => expected == actual,
+                Some(compare) => inner
+                    .guarded(Operation::Compare, Some(name), || compare(expected, actual))
+                    .unwrap_or(false),
+            };
+            if !same {
+                return Verdict::CandidateError;
+            }
+            true
+        }
         (_, Outcome::Panicked(_)) => return Verdict::CandidateError,
         (Outcome::Value(expected), Outcome::Value(actual)) => inner
             .guarded(Operation::Compare, Some(name), || {

@@ -33,6 +33,10 @@ pub(crate) fn prepare<T, E>(
     calibrated: bool,
     served: Option<usize>,
 ) -> Prepared<T, E> {
+    if !inner.settings.default_context.is_empty() {
+        context = context.over(&inner.settings.default_context);
+    }
+    fabricate_durations(inner, &mut control, &mut candidates);
     // The calibration's result is the last, when the run has one.
     let calibration = calibrated.then(|| candidates.pop()).flatten();
     #[cfg(feature = "serde")]
@@ -125,6 +129,28 @@ pub(crate) fn prepare<T, E>(
         original_control,
         publishable,
         original_served,
+    }
+}
+
+/// Replaces the measured durations of the behaviours named in `fabricate_duration`.
+fn fabricate_durations<T, E>(
+    inner: &Inner<T, E>,
+    control: &mut Observation<T, E>,
+    candidates: &mut [CandidateResult<T, E>],
+) {
+    let fabricated = &inner.settings.fabricated;
+    if fabricated.is_empty() {
+        return;
+    }
+    let observations =
+        std::iter::once(control).chain(candidates.iter_mut().map(|c| &mut c.observation));
+    for observation in observations {
+        if let Some((_, duration)) = fabricated
+            .iter()
+            .find(|(name, _)| *name == observation.name)
+        {
+            observation.duration = *duration;
+        }
     }
 }
 

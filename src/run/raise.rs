@@ -73,3 +73,76 @@ fn outcome_text<T: Debug, E: Debug>(outcome: &Outcome<T, E>, values_hidden: bool
         Outcome::TimedOut => String::from("timed out"),
     }
 }
+
+/// The panic payload of [`raise_on_mismatches`](crate::ExperimentBuilder::raise_on_mismatches):
+/// a test that catches the panic can downcast it to this and look at the experiment, the
+/// candidates and the diff. Its [`Display`](std::fmt::Display) is the readable message (also
+/// written to standard error when it is raised, since a panic hook prints only text payloads).
+///
+/// ```
+/// use darklaunch::{Experiment, MismatchError};
+///
+/// let experiment: Experiment<u32> = Experiment::builder("raising")
+///     .raise_on_mismatches(true)
+///     .build()
+///     .unwrap();
+/// # std::panic::set_hook(Box::new(|_| {}));
+/// let raised = std::panic::catch_unwind(|| experiment.run(|| 1, || 2)).unwrap_err();
+/// let error = raised.downcast::<MismatchError>().unwrap();
+/// assert_eq!(error.experiment(), "raising");
+/// assert_eq!(error.candidates(), ["candidate"]);
+/// assert!(error.to_string().contains("candidate \"candidate\" mismatched"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MismatchError {
+    pub(crate) experiment: String,
+    pub(crate) candidates: Vec<String>,
+    #[cfg(feature = "serde")]
+    pub(crate) diff: Option<crate::diff::Diff>,
+    pub(crate) message: String,
+}
+
+impl MismatchError {
+    /// The experiment's name.
+    pub fn experiment(&self) -> &str {
+        &self.experiment
+    }
+
+    /// Every candidate that mismatched or panicked in the run, in order.
+    pub fn candidates(&self) -> &[String] {
+        &self.candidates
+    }
+
+    /// The first such candidate's diff, when the experiment computes diffs.
+    #[cfg(feature = "serde")]
+    pub fn diff(&self) -> Option<&crate::diff::Diff> {
+        self.diff.as_ref()
+    }
+
+    /// The readable message: the experiment, the candidate, the differing paths, both
+    /// outcomes and the context (redacted, capped, control characters escaped).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for MismatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for MismatchError {}
+
+/// Raises `error` in the caller: through the experiment's raiser
+/// ([`raise_with`](crate::ExperimentBuilder::raise_with)) if it has one, else as a panic whose
+/// payload is the [`MismatchError`], its message written to standard error first.
+pub(crate) fn raise<T, E>(inner: &crate::experiment::Inner<T, E>, error: MismatchError) {
+    match &inner.settings.raiser {
+        Some(raiser) => raiser(error),
+        None => {
+            eprintln!("{}", error.message);
+            std::panic::panic_any(error)
+        }
+    }
+}

@@ -109,8 +109,8 @@ where
         served,
     } = finish(inner, run, context, control, observed, served);
     // Raised only where the control returned (a control panic is resumed instead).
-    if let (Some(message), true) = (&raise, outcome.is_ok()) {
-        panic!("{message}");
+    if let (Some(error), true) = (raise, outcome.is_ok()) {
+        crate::run::raise::raise(inner, error);
     }
     if let Some(output) = served.and_then(|served| served_output(inner, served, served_payload)) {
         return output;

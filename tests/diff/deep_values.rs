@@ -222,9 +222,9 @@ fn the_mismatch_panic_of_a_deep_value_is_bounded_and_does_not_overflow() {
             }));
             let payload = raised.expect_err("the mismatch raises");
             payload
-                .downcast_ref::<String>()
-                .cloned()
-                .expect("a text message")
+                .downcast_ref::<darklaunch::MismatchError>()
+                .map(|error| error.to_string())
+                .expect("a MismatchError")
         });
         assert!(
             message.contains("candidate \"candidate\" mismatched"),

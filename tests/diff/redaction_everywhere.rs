@@ -140,9 +140,9 @@ fn one_secret_reaches_no_output() {
     });
     let message = raised
         .expect_err("the mismatch raises")
-        .downcast::<String>()
-        .map(|m| *m)
-        .expect("a text message");
+        .downcast::<darklaunch::MismatchError>()
+        .map(|error| error.to_string())
+        .expect("a MismatchError");
 
     let result = &recorder.results()[0];
     assert_eq!(result.candidates()[0].verdict(), Verdict::Mismatch);

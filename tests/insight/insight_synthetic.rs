@@ -349,7 +349,10 @@ fn noise_never_raises() {
         },
     )
     .unwrap_err();
-    let message = raised.downcast_ref::<String>().unwrap();
+    let message = raised
+        .downcast_ref::<darklaunch::MismatchError>()
+        .unwrap()
+        .to_string();
     assert!(message.contains("$.total"), "{message}");
     assert_eq!(experiment.stats().noise, 50);
 }

@@ -27,6 +27,7 @@ mod replay;
 mod run_forms;
 mod sampled_run;
 mod sampling;
+mod scientist;
 mod serving;
 mod timerless_runtime;
 mod trial_shape;

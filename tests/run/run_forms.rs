@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::common;
 
 const TIMEOUT: Duration = Duration::from_millis(50);
+const FABRICATED: Duration = Duration::from_secs(7);
 
 type Out = Result<u8, String>;
 
@@ -151,6 +152,10 @@ impl Bench {
         let clock = ManualClock::new();
         let recorder = Recorder::new();
         let experiment = Experiment::builder("run-forms")
+            // Experiment-level context and a fabricated control duration reach every form's
+            // result (checked in `published`).
+            .context("suite", "run-forms")
+            .fabricate_duration("control", FABRICATED)
             .candidate_timeout(TIMEOUT)
             .clock(Clock::manual(&clock))
             .publisher(recorder.clone())
@@ -297,6 +302,11 @@ impl Bench {
         let results = self.recorder.take();
         assert_eq!(results.len(), 1, "one published result");
         let result = &results[0];
+        assert_eq!(
+            result.context().get("suite").unwrap().to_string(),
+            "run-forms"
+        );
+        assert_eq!(result.control().duration(), FABRICATED);
         let candidate = &result.candidates()[0];
         (
             result.control().outcome().clone(),

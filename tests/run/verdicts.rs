@@ -167,9 +167,9 @@ fn raise_message(run: impl FnOnce()) -> String {
     common::silence_expected_panics(&["darklaunch: experiment"]);
     let payload = catch_unwind(AssertUnwindSafe(run)).expect_err("a mismatch must raise");
     payload
-        .downcast::<String>()
-        .map(|s| *s)
-        .expect("the message is text")
+        .downcast::<darklaunch::MismatchError>()
+        .map(|error| error.to_string())
+        .expect("the payload is a MismatchError")
 }
 
 #[test]

@@ -1,0 +1,202 @@
+//! Scientist's remaining behaviours: a typed mismatch error and a custom raiser, panics
+//! compared with a comparator, fabricated durations beside measured ones, an experiment-level
+//! context (its every-form check is in `run_forms`).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use darklaunch::publish::Recorder;
+use darklaunch::{Clock, Experiment, ManualClock, MismatchError, Operation, Verdict};
+
+use crate::common;
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_mismatch_raises_a_typed_error_naming_every_failing_candidate_with_the_diff() {
+    common::silence_expected_panics(&["v3 panics on purpose"]);
+    let experiment: Experiment<Vec<u32>> = Experiment::builder("typed")
+        .diff(darklaunch::diff::DiffOptions::new())
+        .raise_on_mismatches(true)
+        .build()
+        .unwrap();
+    let raised = catch_unwind(AssertUnwindSafe(|| {
+        experiment
+            .trial()
+            .control(|| vec![1, 2])
+            .candidate("v1", || vec![1, 2])
+            .candidate("v2", || vec![1, 3])
+            .candidate("v3", || panic!("v3 panics on purpose"))
+            .run()
+    }))
+    .unwrap_err();
+    let error = raised
+        .downcast::<MismatchError>()
+        .expect("a MismatchError payload");
+    assert_eq!(error.experiment(), "typed");
+    assert_eq!(error.candidates(), ["v2", "v3"]);
+    let diff = error.diff().expect("v2's diff");
+    assert_eq!(diff.differences[0].path, "$[1]");
+    assert!(
+        error.message().contains("candidate \"v2\" mismatched"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(error.to_string(), error.message());
+}
+
+#[tokio::test]
+async fn run_async_raises_the_typed_error_too() {
+    let experiment: Experiment<u32> = Experiment::builder("typed-async")
+        .raise_on_mismatches(true)
+        .build()
+        .unwrap();
+    let raised = futures::FutureExt::catch_unwind(AssertUnwindSafe(
+        experiment.run_async(async { 1 }, async { 2 }),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        raised.downcast_ref::<MismatchError>().unwrap().candidates(),
+        ["candidate"]
+    );
+}
+
+#[derive(Debug, PartialEq)]
+struct MyTestFailure {
+    experiment: String,
+    candidates: usize,
+}
+
+#[test]
+fn a_custom_raiser_raises_its_own_payload_or_lets_the_run_return() {
+    let experiment: Experiment<u32> = Experiment::builder("custom")
+        .raise_with(|error| {
+            std::panic::panic_any(MyTestFailure {
+                experiment: error.experiment().to_owned(),
+                candidates: error.candidates().len(),
+            })
+        })
+        .build()
+        .unwrap();
+    assert_eq!(experiment.run(|| 1, || 1), 1, "a match raises nothing");
+    let raised = catch_unwind(AssertUnwindSafe(|| experiment.run(|| 1, || 2))).unwrap_err();
+    assert_eq!(
+        *raised.downcast::<MyTestFailure>().unwrap(),
+        MyTestFailure {
+            experiment: "custom".into(),
+            candidates: 1
+        }
+    );
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let collecting: Experiment<u32> = Experiment::builder("collecting")
+        .raise_with(move |error| log.lock().unwrap().push(error.candidates().to_vec()))
+        .build()
+        .unwrap();
+    assert_eq!(
+        collecting.run(|| 1, || 2),
+        1,
+        "a raiser that returns lets the run return"
+    );
+    assert_eq!(*seen.lock().unwrap(), [vec![String::from("candidate")]]);
+}
+
+#[test]
+fn panics_are_compared_by_text_or_by_a_comparator() {
+    common::silence_expected_panics(&["sold out", "comparator panics on purpose"]);
+    let run = |experiment: &Experiment<u8>| {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            experiment.run(
+                || -> u8 { panic!("sold out (request 1)") },
+                || -> u8 { panic!("sold out (request 2)") },
+            )
+        }));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            experiment.run(
+                || -> u8 { panic!("sold out (request 1)") },
+                || -> u8 { panic!("sold out (request 1)") },
+            )
+        }));
+    };
+    let verdicts = |recorder: &Recorder<u8>| -> Vec<Verdict> {
+        recorder
+            .take()
+            .iter()
+            .map(|r| r.candidates()[0].verdict())
+            .collect()
+    };
+
+    let recorder = Recorder::new();
+    let by_text: Experiment<u8> = Experiment::builder("by-text")
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    run(&by_text);
+    assert_eq!(
+        verdicts(&recorder),
+        [Verdict::CandidateError, Verdict::Match]
+    );
+
+    let by_prefix: Experiment<u8> = Experiment::builder("by-prefix")
+        .compare_panics(|a, b| a.split(" (").next() == b.split(" (").next())
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    run(&by_prefix);
+    assert_eq!(verdicts(&recorder), [Verdict::Match, Verdict::Match]);
+
+    let errors = Arc::new(AtomicUsize::new(0));
+    let count = errors.clone();
+    let panicking: Experiment<u8> = Experiment::builder("panicking-comparator")
+        .compare_panics(|_, _| panic!("comparator panics on purpose"))
+        .on_error(move |error| {
+            assert_eq!(error.operation, Operation::Compare);
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    run(&panicking);
+    assert_eq!(
+        verdicts(&recorder),
+        [Verdict::CandidateError, Verdict::CandidateError]
+    );
+    assert_eq!(errors.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn fabricated_durations_replace_only_the_named_behaviours() {
+    let clock = ManualClock::new();
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("fabricated")
+        .clock(Clock::manual(&clock))
+        .randomize_order(false)
+        .fabricate_duration("v2", Duration::from_secs(1))
+        .fabricate_duration("v2", Duration::from_secs(3)) // the last one given wins
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let step = |by: u64, value: u8| {
+        clock.advance(Duration::from_millis(by));
+        value
+    };
+    experiment
+        .trial()
+        .control(|| step(5, 1))
+        .candidate("v2", || step(7, 1))
+        .candidate("v3", || step(11, 1))
+        .run();
+    let result = &recorder.results()[0];
+    assert_eq!(result.control().duration(), Duration::from_millis(5));
+    assert_eq!(
+        result.candidate("v2").unwrap().observation().duration(),
+        Duration::from_secs(3)
+    );
+    assert_eq!(
+        result.candidate("v3").unwrap().observation().duration(),
+        Duration::from_millis(11)
+    );
+}
