@@ -200,3 +200,53 @@ fn fabricated_durations_replace_only_the_named_behaviours() {
         Duration::from_millis(11)
     );
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn a_candidate_of_another_type_is_judged_by_a_cross_type_comparator_and_diffed_by_shape() {
+    use darklaunch::cross::{self, Cross};
+
+    #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+    struct Price {
+        amount: f64,
+    }
+    #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+    struct PriceV2 {
+        cents: u64,
+    }
+    let recorder = Recorder::new();
+    let experiment: Experiment<Cross<Price, PriceV2>> = Experiment::builder("cross")
+        .compare(cross::compare(|old: &Price, new: &PriceV2| {
+            (old.amount * 100.0).round() as u64 == new.cents
+        }))
+        .diff(darklaunch::diff::DiffOptions::new())
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    for (amount, cents) in [(12.5, 1250), (3.0, 301)] {
+        let price = experiment
+            .trial()
+            .control(|| Cross::Control(Price { amount }))
+            .candidate("v2", || Cross::Candidate(PriceV2 { cents }))
+            .run();
+        assert_eq!(price.into_control(), Some(Price { amount }));
+    }
+    let results = recorder.results();
+    assert_eq!(results[0].candidates()[0].verdict(), Verdict::Match);
+    let mismatch = &results[1].candidates()[0];
+    assert_eq!(mismatch.verdict(), Verdict::Mismatch);
+    let kinds: Vec<(String, String)> = mismatch
+        .diff()
+        .unwrap()
+        .differences
+        .iter()
+        .map(|d| (d.path.clone(), format!("{:?}", d.kind)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("$.amount".to_owned(), "Removed".to_owned()),
+            ("$.cents".to_owned(), "Added".to_owned())
+        ]
+    );
+}
