@@ -103,6 +103,7 @@ mod background;
 mod capture;
 mod clock;
 mod context;
+mod cpu;
 pub mod cross;
 mod deprecated;
 #[cfg(feature = "serde")]

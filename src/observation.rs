@@ -61,6 +61,7 @@ pub struct Observation<T, E = Infallible> {
     pub(crate) name: Cow<'static, str>,
     pub(crate) duration: Duration,
     pub(crate) outcome: Outcome<T, E>,
+    pub(crate) cpu_time: Option<Duration>,
 }
 
 impl<T, E> Observation<T, E> {
@@ -74,7 +75,22 @@ impl<T, E> Observation<T, E> {
             name: name.into(),
             duration,
             outcome,
+            cpu_time: None,
         }
+    }
+
+    /// This observation with `cpu_time` (useful for testing publishers).
+    pub fn with_cpu_time(mut self, cpu_time: Option<Duration>) -> Self {
+        self.cpu_time = cpu_time;
+        self
+    }
+
+    /// The thread CPU time the behaviour took, summed over its calls or polls, in an
+    /// experiment built with [`cpu_time`](crate::ExperimentBuilder::cpu_time) (feature
+    /// `cpu-time`); `None` otherwise, or where the platform cannot tell. Work a future hands to
+    /// other threads is not counted.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        self.cpu_time
     }
 
     /// The behaviour's name (`control` by default for the control, `candidate` for the single

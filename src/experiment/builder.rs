@@ -331,6 +331,17 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         self
     }
 
+    /// Measures each behaviour's thread CPU time (Ruby Scientist's `cpu_time`): read before
+    /// and after each call of a closure or poll of a future, summed, and published as
+    /// [`Observation::cpu_time`](crate::Observation::cpu_time). Opt-in: two reads of the
+    /// thread's CPU clock per call or poll (a system call each; the figure is in
+    /// `benches/overhead.rs`). Sampled-out calls read nothing.
+    #[cfg(feature = "cpu-time")]
+    pub fn cpu_time(mut self, measure: bool) -> Self {
+        self.settings.cpu_time = measure;
+        self
+    }
+
     /// Names the control in results (default `control`).
     pub fn control_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.settings.control_name = name.into();

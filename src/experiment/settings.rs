@@ -83,6 +83,8 @@ pub(crate) struct Settings<T, E> {
     /// Durations reported instead of the measured ones, by behaviour name
     /// (`fabricate_duration`).
     pub(crate) fabricated: Vec<(Cow<'static, str>, Duration)>,
+    /// Whether each behaviour's thread CPU time is measured (`cpu_time`).
+    pub(crate) cpu_time: bool,
     pub(crate) clock: Clock,
     pub(crate) hook: ErrorHook,
     /// Every candidate's guard (made by `build`, which knows the names and the clock).
@@ -128,6 +130,7 @@ impl<T, E> Settings<T, E> {
             compare_panics: None,
             default_context: crate::context::Context::new(),
             fabricated: Vec::new(),
+            cpu_time: false,
             clock: Clock::system(),
             hook: default_hook(),
             guards: Vec::new(),

@@ -19,6 +19,7 @@
 //! | `verdict` | [`Verdict::as_str`]: `match`, `mismatch`, `ignored`, `noise`, `candidate_error`, `timeout` |
 //! | `context` | the run's context as an object (`{}` when empty) |
 //! | `control_duration_us`, `candidate_duration_us` | durations in microseconds |
+//! | `control_cpu_us`, `candidate_cpu_us` | thread CPU time in microseconds, only with [`cpu_time`](crate::ExperimentBuilder::cpu_time) (feature `cpu-time`) |
 //! | `control_outcome`, `candidate_outcome` | [`Outcome::kind`](crate::Outcome::kind): `value`, `error`, `panicked`, `timed_out` |
 //! | `control_panic`, `candidate_panic` | the panic message, only for a behaviour that panicked |
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
@@ -241,6 +242,10 @@ struct Record<'a> {
     context: &'a Context,
     control_duration_us: u64,
     candidate_duration_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control_cpu_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_cpu_us: Option<u64>,
     control_outcome: &'static str,
     candidate_outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -344,6 +349,8 @@ fn record<'a, T, E>(
         context: result.context(),
         control_duration_us: micros(control.duration()),
         candidate_duration_us: micros(observation.duration()),
+        control_cpu_us: control.cpu_time().map(micros),
+        candidate_cpu_us: observation.cpu_time().map(micros),
         control_outcome: control.outcome().kind(),
         candidate_outcome: observation.outcome().kind(),
         control_panic: panic_message(control.outcome()),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::context::Context;
+use crate::cpu::CpuMeter;
 use crate::experiment::Inner;
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
@@ -91,10 +92,13 @@ where
     poller.served = served;
     let mut control = pin!(control);
     let mut control_done = None;
+    let mut control_cpu = CpuMeter::new(inner.settings.cpu_time);
 
     poll_fn(|cx| {
         if control_done.is_none() {
-            match catch_unwind(AssertUnwindSafe(|| control.as_mut().poll(cx))) {
+            let polled = control_cpu
+                .measure(|| catch_unwind(AssertUnwindSafe(|| control.as_mut().poll(cx))));
+            match polled {
                 Ok(Poll::Pending) => {}
                 Ok(Poll::Ready(output)) => {
                     control_done = Some((Ok(output), inner.settings.clock.now()))
@@ -121,7 +125,8 @@ where
     };
     let (outcome, payload) = outcome_and_payload(returned);
     let took = finished_at.saturating_duration_since(start);
-    let control = Observation::new(inner.settings.control_name.clone(), took, outcome);
+    let control = Observation::new(inner.settings.control_name.clone(), took, outcome)
+        .with_cpu_time(control_cpu.total());
     let ControlReturn {
         outcome,
         raise,
@@ -147,6 +152,8 @@ pub(crate) struct CandidatePoller<'c, T, E, P> {
     start: Tick,
     deadline: Deadline,
     finished: Finished<T, E, Tick>,
+    /// Each candidate's CPU time, when the experiment measures it.
+    cpu: smallvec::SmallVec<[CpuMeter; 1]>,
     remaining: usize,
     /// The served candidate's index, whose panic payload is kept for the caller.
     pub(crate) served: Option<usize>,
@@ -165,6 +172,9 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
             start,
             deadline: Deadline::new(inner, start),
             finished: (0..count).map(|_| None).collect(),
+            cpu: (0..count)
+                .map(|_| CpuMeter::new(inner.settings.cpu_time))
+                .collect(),
             remaining: count,
             served: None,
             served_payload: None,
@@ -177,12 +187,14 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
         P: PendingCandidates<O>,
         O: BehaviorOutput<T, E>,
     {
-        for (index, slot) in self.finished.iter_mut().enumerate() {
+        for (index, (slot, cpu)) in self.finished.iter_mut().zip(&mut self.cpu).enumerate() {
             if slot.is_some() {
                 continue;
             }
             let candidates = &mut *self.candidates;
-            let polled = catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx)));
+            let polled = cpu.measure(|| {
+                catch_unwind(AssertUnwindSafe(|| candidates.poll_candidate(index, cx)))
+            });
             let outcome = match polled {
                 Ok(Poll::Pending) => continue,
                 Ok(Poll::Ready(output)) => candidate_outcome(Ok(output)),
@@ -214,13 +226,15 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
             candidates,
             start,
             finished,
+            cpu,
             ..
         } = self;
         let timeout = inner.settings.candidate_timeout;
         finished
             .into_iter()
+            .zip(cpu)
             .enumerate()
-            .map(|(index, done)| {
+            .map(|(index, (done, cpu))| {
                 let (outcome, duration) = match done {
                     Some((outcome, at)) => {
                         let took = at.saturating_duration_since(start);
@@ -234,7 +248,9 @@ impl<'c, T, E, P> CandidatePoller<'c, T, E, P> {
                     ),
                 };
                 let name = candidates.take_name(index);
-                CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
+                let observation =
+                    Observation::new(name, duration, outcome).with_cpu_time(cpu.total());
+                CandidateResult::new(observation, Verdict::Match)
             })
             .collect()
     }

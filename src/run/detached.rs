@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::background::{Drain, Job};
 use crate::clock::Tick;
 use crate::context::Context;
+use crate::cpu::CpuMeter;
 use crate::experiment::{Experiment, Inner};
 use crate::hook::Operation;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
@@ -187,6 +188,7 @@ pin_project_lite::pin_project! {
         run: Option<OwnedRun<T, E>>,
         control: Option<Observation<T, E>>,
         started: Option<(Tick, Deadline)>,
+        cpu: CpuMeter,
     }
 }
 
@@ -198,6 +200,7 @@ impl<T, E, K> DetachedCandidate<T, E, K> {
         candidate: K,
     ) -> Self {
         Self {
+            cpu: CpuMeter::new(inner.settings.cpu_time),
             candidate,
             inner,
             run: Some(run),
@@ -226,7 +229,10 @@ where
             let start = inner.settings.clock.now();
             (start, Deadline::new(inner, start))
         });
-        let polled = catch_unwind(AssertUnwindSafe(|| this.candidate.as_mut().poll(cx)));
+        let candidate = &mut this.candidate;
+        let polled = this
+            .cpu
+            .measure(|| catch_unwind(AssertUnwindSafe(|| candidate.as_mut().poll(cx))));
         let outcome = match polled {
             Ok(Poll::Pending) => match deadline.poll(inner, cx) {
                 Poll::Pending => return Poll::Pending,
@@ -242,7 +248,7 @@ where
         };
         let name = inner.settings.candidate_name.clone();
         let observed = smallvec::smallvec![CandidateResult::new(
-            Observation::new(name, took, outcome),
+            Observation::new(name, took, outcome).with_cpu_time(this.cpu.total()),
             Verdict::Match,
         )];
         queue_for_publication(this.inner, run, None, control, observed);
@@ -361,14 +367,16 @@ where
             .into_iter()
             .map(|(name, candidate)| {
                 let start = inner.settings.clock.now();
-                let returned = catch_unwind(AssertUnwindSafe(candidate));
+                let mut cpu = CpuMeter::new(inner.settings.cpu_time);
+                let returned = cpu.measure(|| catch_unwind(AssertUnwindSafe(candidate)));
                 let took = inner.settings.clock.now().saturating_duration_since(start);
                 let outcome = unless_late(
                     candidate_outcome(returned),
                     took,
                     inner.settings.candidate_timeout,
                 );
-                CandidateResult::new(Observation::new(name, took, outcome), Verdict::Match)
+                let observation = Observation::new(name, took, outcome).with_cpu_time(cpu.total());
+                CandidateResult::new(observation, Verdict::Match)
             })
             .collect();
         // Already off the caller's path: judge and publish here.
@@ -397,9 +405,11 @@ where
     F: FnOnce() -> O + Send + 'static,
 {
     let start = inner.settings.clock.now();
-    let returned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(control));
+    let mut cpu = CpuMeter::new(inner.settings.cpu_time);
+    let returned = cpu.measure(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(control)));
     let took = inner.settings.clock.now().saturating_duration_since(start);
     let (control, returned) = ControlReturned::split(inner, took, returned);
+    let control = control.with_cpu_time(cpu.total());
     inner
         .state
         .background()
@@ -431,10 +441,12 @@ where
     {
         let start = self.inner.settings.clock.now();
         let mut control = pin!(control);
+        let mut cpu = CpuMeter::new(self.inner.settings.cpu_time);
         let returned = std::future::poll_fn(|cx| {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                control.as_mut().poll(cx)
-            })) {
+            let polled = cpu.measure(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| control.as_mut().poll(cx)))
+            });
+            match polled {
                 Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
                 Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Ok(output)),
                 Err(payload) => std::task::Poll::Ready(Err(payload)),
@@ -447,7 +459,8 @@ where
             .clock
             .now()
             .saturating_duration_since(start);
-        ControlReturned::split(&self.inner, took, returned)
+        let (control, returned) = ControlReturned::split(&self.inner, took, returned);
+        (control.with_cpu_time(cpu.total()), returned)
     }
 }
 

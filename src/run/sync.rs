@@ -7,6 +7,7 @@ use smallvec::SmallVec;
 
 use crate::clock::Tick;
 use crate::context::Context;
+use crate::cpu::CpuMeter;
 use crate::experiment::Inner;
 use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
 use crate::output::BehaviorOutput;
@@ -56,11 +57,16 @@ where
         0
     };
     let mut finished: Finished<T, E, Duration> = candidates.iter().map(|_| None).collect();
+    let measure_cpu = inner.settings.cpu_time;
+    let mut cpu: SmallVec<[Option<Duration>; 4]> = candidates.iter().map(|_| None).collect();
     let mut served_payload = None;
     let mut run_candidates = |indices: &[usize], last: &mut Tick| {
         for &index in indices {
             let slot = &mut candidates[index];
-            let returned = catch_unwind(AssertUnwindSafe(|| slot.behavior.run_once()));
+            let mut meter = CpuMeter::new(measure_cpu);
+            let returned =
+                meter.measure(|| catch_unwind(AssertUnwindSafe(|| slot.behavior.run_once())));
+            cpu[index] = meter.total();
             let now = inner.settings.clock.now();
             let duration = now.saturating_duration_since(*last);
             *last = now;
@@ -82,7 +88,8 @@ where
     // One clock read per behaviour: each one's end is the next one's start.
     let mut last = inner.settings.clock.now();
     run_candidates(&order[..control_at], &mut last);
-    let returned = catch_unwind(AssertUnwindSafe(control));
+    let mut control_cpu = CpuMeter::new(measure_cpu);
+    let returned = control_cpu.measure(|| catch_unwind(AssertUnwindSafe(control)));
     let now = inner.settings.clock.now();
     let control_duration = now.saturating_duration_since(last);
     last = now;
@@ -91,10 +98,12 @@ where
     let observed = candidates
         .iter_mut()
         .zip(finished)
-        .map(|(slot, done)| {
+        .zip(cpu)
+        .map(|((slot, done), cpu)| {
             let (outcome, duration) = done.unwrap_or((Outcome::TimedOut, Duration::ZERO));
             let name = std::mem::take(&mut slot.name);
-            CandidateResult::new(Observation::new(name, duration, outcome), Verdict::Match)
+            let observation = Observation::new(name, duration, outcome).with_cpu_time(cpu);
+            CandidateResult::new(observation, Verdict::Match)
         })
         .collect();
     let (outcome, payload) = outcome_and_payload(returned);
@@ -102,7 +111,8 @@ where
         inner.settings.control_name.clone(),
         control_duration,
         outcome,
-    );
+    )
+    .with_cpu_time(control_cpu.total());
     let ControlReturn {
         outcome,
         raise,

@@ -250,3 +250,84 @@ fn a_candidate_of_another_type_is_judged_by_a_cross_type_comparator_and_diffed_b
         ]
     );
 }
+
+/// Spins for `millis` of wall time: CPU time close to it.
+#[cfg(feature = "cpu-time")]
+fn spin(millis: u64) -> u8 {
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < Duration::from_millis(millis) {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    }
+    1
+}
+
+#[cfg(feature = "cpu-time")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_time_is_measured_per_behaviour_in_every_run_form_when_asked() {
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("cpu")
+        .cpu_time(true)
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    // The control sleeps (little CPU), the candidate spins (about 40 ms of CPU).
+    let sleepy = || {
+        std::thread::sleep(Duration::from_millis(40));
+        1
+    };
+    experiment.run(sleepy, || spin(40));
+    experiment
+        .trial()
+        .control(sleepy)
+        .candidate("v2", || spin(40))
+        .run();
+    experiment
+        .run_async(
+            async {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                1
+            },
+            async { spin(40) },
+        )
+        .await;
+    experiment
+        .run_detached(
+            async {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                1
+            },
+            async { spin(40) },
+        )
+        .await;
+    let blocking = experiment.clone();
+    tokio::task::spawn_blocking(move || blocking.run_detached_blocking(sleepy, || spin(40)))
+        .await
+        .unwrap();
+    assert!(experiment
+        .flush(Duration::from_secs(10))
+        .await
+        .is_complete());
+    let results = recorder.results();
+    assert_eq!(results.len(), 5);
+    for result in &results {
+        let control = result.control().cpu_time().expect("measured");
+        let candidate = result.candidates()[0]
+            .observation()
+            .cpu_time()
+            .expect("measured");
+        assert!(control < Duration::from_millis(20), "control {control:?}");
+        assert!(
+            candidate >= Duration::from_millis(20),
+            "candidate {candidate:?}"
+        );
+    }
+
+    let unmeasured = Recorder::new();
+    let off: Experiment<u8> = Experiment::builder("no-cpu")
+        .publisher(unmeasured.clone())
+        .build()
+        .unwrap();
+    off.run(|| 1, || spin(1));
+    assert_eq!(unmeasured.results()[0].control().cpu_time(), None);
+}
