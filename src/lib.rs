@@ -108,6 +108,8 @@ pub mod cross;
 mod deprecated;
 #[cfg(feature = "serde")]
 pub mod diff;
+#[cfg(feature = "proptest")]
+pub mod differential;
 #[cfg(feature = "serde")]
 pub mod effects;
 mod error;

@@ -15,6 +15,8 @@ mod callbacks;
 mod candidate_isolation;
 mod config_errors;
 mod control_unchanged;
+#[cfg(feature = "proptest")]
+mod differential;
 #[cfg(feature = "serde")]
 mod effects;
 #[cfg(feature = "openfeature")]
