@@ -10,6 +10,7 @@ use darklaunch::diff::DiffOptions;
 use darklaunch::differential::{assert_agree, check, Config};
 use darklaunch::{Experiment, Verdict};
 
+#[allow(clippy::ptr_arg)] // the strategy generates `Vec`s; the helpers take what it gives
 fn sort_old(xs: &Vec<u32>) -> Vec<u32> {
     let mut xs = xs.clone();
     xs.sort_unstable();
@@ -17,6 +18,7 @@ fn sort_old(xs: &Vec<u32>) -> Vec<u32> {
 }
 
 /// Loses every value of 40 or more: the minimal input that shows it is `[40]`.
+#[allow(clippy::ptr_arg)]
 fn sort_planted(xs: &Vec<u32>) -> Vec<u32> {
     let mut out = sort_old(xs);
     out.retain(|x| *x < 40);
