@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::experiment::Inner;
 use crate::hook::Operation;
-use crate::observation::{CandidateResult, Observation, Outcome, Verdict};
+#[cfg(feature = "serde")]
+use crate::observation::Verdict;
+use crate::observation::{CandidateResult, Observation, Outcome};
 use crate::run::judge::judge;
 
 /// The candidate's outcome judged against the control's, as a run would judge it: its verdict,
