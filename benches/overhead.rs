@@ -72,6 +72,11 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
     let serve = |builder: Builder| builder.serve(ServeShare::new(100.0));
     let served_out = with("bench-served-out", Sampler::percent(0.0), serve);
     let served_in = with("bench-served-in", Sampler::always(), serve);
+    let recording = with("bench-recording", Sampler::always(), |builder| {
+        builder.record_inputs(darklaunch::input::RecordInputs::new())
+    });
+    #[cfg(feature = "cpu-time")]
+    let cpu_timed = with("bench-cpu-time", Sampler::always(), |builder| builder.cpu_time(true));
 
     let mut group = c.benchmark_group(group_name);
     group.warm_up_time(Duration::from_millis(500));
@@ -121,6 +126,23 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
                 .candidate("v2", || work(black_box(1)))
                 .run()
         })
+    });
+    // A recording experiment's matching run with an input: the input is serialized, then
+    // dropped (matches keep none by default).
+    group.bench_function("trial_input_sampled_in", |b| {
+        let input = [1u64, 2, 3, 4];
+        b.iter(|| {
+            recording
+                .trial()
+                .input(&input)
+                .control(|| work(black_box(1)))
+                .candidate("v2", || work(black_box(1)))
+                .run()
+        })
+    });
+    #[cfg(feature = "cpu-time")]
+    group.bench_function("cpu_time_sampled_in", |b| {
+        b.iter(|| cpu_timed.run(|| work(black_box(1)), || work(black_box(1))))
     });
     group.bench_function("scientisto", |b| {
         b.iter(|| {
@@ -229,6 +251,20 @@ fn summary(since: std::time::SystemTime) {
                 "    served, sampled in {s_in:8.1} ns  = control+candidate + {:6.1} ns   (budget ≤ sampled-in overhead {:.1} ns)",
                 s_in - both,
                 sync_in - both
+            );
+        }
+        if let (Some(trial_in), Some(input_in)) =
+            (get("trial_sampled_in"), get("trial_input_sampled_in"))
+        {
+            println!(
+                "    recorded input     {input_in:8.1} ns  = trial without input + {:6.1} ns   (a 4-number input serialized per sampled run)",
+                input_in - trial_in
+            );
+        }
+        if let Some(cpu) = get("cpu_time_sampled_in") {
+            println!(
+                "    cpu_time(true)     {cpu:8.1} ns  = sampled in + {:6.1} ns   (two thread-CPU reads per behaviour)",
+                cpu - sync_in
             );
         }
         if let (Some(async_both), Some(async_in)) = (

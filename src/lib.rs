@@ -93,6 +93,15 @@
 //!   and terminal and HTML reports, with what noise calibration learnt.
 //! * `opentelemetry`: `publish::OtelPublisher`, metrics and spans.
 //! * `tower`: `tower::ShadowLayer`, dark-launching whole HTTP endpoints.
+//! * `cpu-time`: per-behaviour thread CPU time (`ExperimentBuilder::cpu_time`).
+//! * `proptest`: differential property tests (`differential`).
+//!
+//! ## The developer's loop
+//!
+//! With `serde`: [`input`] records a trial's input on the runs that mismatched, [`replay`]
+//! reads them back from JSON lines and checks a fixed candidate against them, [`effects`] lets
+//! code paths that write be dark-launched by comparing the writes instead of making them
+//! twice, and [`cross`] compares a candidate of another type.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
