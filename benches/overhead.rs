@@ -76,7 +76,9 @@ fn bench_group(c: &mut Criterion, group_name: &str, work: fn(u64) -> u64) {
         builder.record_inputs(darklaunch::input::RecordInputs::new())
     });
     #[cfg(feature = "cpu-time")]
-    let cpu_timed = with("bench-cpu-time", Sampler::always(), |builder| builder.cpu_time(true));
+    let cpu_timed = with("bench-cpu-time", Sampler::always(), |builder| {
+        builder.cpu_time(true)
+    });
 
     let mut group = c.benchmark_group(group_name);
     group.warm_up_time(Duration::from_millis(500));

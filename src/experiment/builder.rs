@@ -286,9 +286,9 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     ///     .build()
     ///     .unwrap();
     /// # std::panic::set_hook(Box::new(|_| {}));
-    /// let _ = std::panic::catch_unwind(|| {
+    /// let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
     ///     experiment.run(|| -> u8 { panic!("out of stock at 12:00") }, || -> u8 { panic!("out of stock at 12:01") })
-    /// });
+    /// }));
     /// assert_eq!(recorder.results()[0].candidates()[0].verdict(), Verdict::Match);
     /// ```
     pub fn compare_panics(
@@ -489,7 +489,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
     ///     .build()
     ///     .unwrap();
     /// # std::panic::set_hook(Box::new(|_| {}));
-    /// let raised = std::panic::catch_unwind(|| experiment.run(|| 1, || 2)).unwrap_err();
+    /// let raised = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| experiment.run(|| 1, || 2))).unwrap_err();
     /// assert_eq!(raised.downcast_ref::<PricingRegression>().unwrap().0, "pricing");
     /// ```
     pub fn raise_with(

@@ -87,7 +87,7 @@ fn outcome_text<T: Debug, E: Debug>(outcome: &Outcome<T, E>, values_hidden: bool
 ///     .build()
 ///     .unwrap();
 /// # std::panic::set_hook(Box::new(|_| {}));
-/// let raised = std::panic::catch_unwind(|| experiment.run(|| 1, || 2)).unwrap_err();
+/// let raised = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| experiment.run(|| 1, || 2))).unwrap_err();
 /// let error = raised.downcast::<MismatchError>().unwrap();
 /// assert_eq!(error.experiment(), "raising");
 /// assert_eq!(error.candidates(), ["candidate"]);
