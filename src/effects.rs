@@ -235,6 +235,8 @@ mod tests {
     fn the_control_carries_out_and_a_candidate_only_records() {
         let mut done = Vec::new();
         let control = Effects::carrying_out();
+        assert!(control.carries_out());
+        assert!(!Effects::<u8>::recording_only().carries_out());
         assert_eq!(
             control.perform(1, |w| {
                 done.push(*w);

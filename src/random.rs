@@ -119,6 +119,13 @@ mod tests {
     }
 
     #[test]
+    fn the_fallback_seeds_differ_and_draws_say_what_they_are() {
+        assert_ne!(fallback(), fallback());
+        assert_eq!(format!("{:?}", Draws::Thread), "Draws::Thread");
+        assert_eq!(format!("{:?}", Draws::seeded(1)), "Draws::Seeded");
+    }
+
+    #[test]
     fn thread_draws_differ_between_threads() {
         let here = Draws::Thread.u64();
         let there = std::thread::spawn(|| Draws::Thread.u64()).join().unwrap();

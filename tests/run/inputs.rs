@@ -445,3 +445,57 @@ fn insight_samples_show_the_recorded_input() {
         .contains(r#"input: {"card":"[redacted]""#));
     assert!(report.to_html().contains("<p class=\"input\">input <code>"));
 }
+
+#[test]
+fn the_default_cap_is_16_kib() {
+    let recorder = Recorder::new();
+    let (experiment, _) = experiment(RecordInputs::new(), &recorder);
+    let under = "x".repeat(16 * 1024 - 2); // 16 KiB of JSON with its quotes
+    let over = "x".repeat(16 * 1024 - 1);
+    for input in [&under, &over] {
+        experiment
+            .trial()
+            .input(input)
+            .control(|| 1)
+            .candidate("v2", || 2)
+            .run();
+    }
+    let results = recorder.results();
+    let kept = results[0].input().unwrap();
+    assert!(!kept.is_cut());
+    assert_eq!(kept.value().as_str().unwrap().len(), 16 * 1024 - 2);
+    assert!(results[1].input().unwrap().is_cut());
+    assert_eq!(darklaunch::input::DEFAULT_MAX_INPUT_BYTES, 16 * 1024);
+}
+
+/// Recording inputs of non-matching runs only draws nothing for matches, so a seeded
+/// experiment's sampling decisions are the same with or without it.
+#[test]
+fn recording_without_a_match_share_leaves_seeded_decisions_alone() {
+    let decisions = |record: bool| {
+        let mut builder = Experiment::<u64>::builder("seeded-inputs")
+            .sampler(Sampler::percent(50.0))
+            .seed(9);
+        if record {
+            builder = builder.record_inputs(RecordInputs::new());
+        }
+        let experiment = builder.build().unwrap();
+        let ran = AtomicUsize::new(0);
+        (0..200u64)
+            .map(|i| {
+                let before = ran.load(Ordering::SeqCst);
+                experiment
+                    .trial()
+                    .input(&i)
+                    .control(|| i)
+                    .candidate("v2", || {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        i
+                    })
+                    .run();
+                ran.load(Ordering::SeqCst) > before
+            })
+            .collect::<Vec<bool>>()
+    };
+    assert_eq!(decisions(true), decisions(false));
+}

@@ -152,6 +152,7 @@ fn recorded_mismatches_replay_exactly_then_are_fixed_and_a_new_defect_is_named()
     assert_eq!(unfixed.still_differ.len(), recorded_mismatches);
     assert!(unfixed.fixed.is_empty() && unfixed.newly_differ.is_empty());
     assert_eq!(unfixed.still_agree, carts().len() - recorded_mismatches);
+    assert_eq!(unfixed.cases(), carts().len());
     for case in &unfixed.still_differ {
         assert!(case.same_shape_as_recorded(), "{case:?}");
         assert_eq!(
@@ -186,6 +187,11 @@ fn recorded_mismatches_replay_exactly_then_are_fixed_and_a_new_defect_is_named()
     let fixed = experiment.replay(&cases, price_today, price_fixed);
     assert_eq!(fixed.fixed.len(), recorded_mismatches);
     assert!(fixed.still_differ.is_empty() && fixed.newly_differ.is_empty());
+    assert_eq!(fixed.cases(), carts().len());
+    assert!(fixed.summary().contains(&format!(
+        "{} cases: {recorded_mismatches} fixed",
+        carts().len()
+    )));
     fixed.assert_fixed();
 
     // A candidate with a new defect: exactly the carts of three items are named.
@@ -209,6 +215,7 @@ fn recorded_mismatches_replay_exactly_then_are_fixed_and_a_new_defect_is_named()
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(named, expected);
+    assert_eq!(broken.cases(), carts().len());
     assert!(
         broken.summary().contains("newly differs: "),
         "{}",
@@ -332,4 +339,94 @@ fn a_panicking_candidate_is_judged_as_a_panic_in_a_replay() {
     );
     assert_eq!(report.still_differ[0].now, Verdict::CandidateError);
     assert!(report.still_differ[0].outcome.contains("panics on purpose"));
+}
+
+#[test]
+fn a_summary_lists_twenty_cases_of_a_kind_and_counts_the_rest() {
+    let lines = |n: u64, verdict: &str| -> String {
+        (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "experiment": "many", "candidate": "v2", "verdict": verdict, "context": {},
+                    "control_outcome": "value", "candidate_outcome": "value", "input": i
+                })
+                .to_string()
+                    + "\n"
+            })
+            .collect()
+    };
+    let experiment: Experiment<u64> = Experiment::builder("many").build().unwrap();
+    let differ = |n: &u64| n + 1;
+    for (count, more) in [(20u64, None), (25, Some(5u64))] {
+        let text =
+            lines(count, "mismatch") + &lines(count, "match") + &"{bad\n".repeat(count as usize);
+        let cases = Cases::<u64>::from_reader("many", "inline", text.as_bytes()).unwrap();
+        let report = experiment.replay(&cases, |n: &u64| *n, differ);
+        assert_eq!(report.to_string(), report.summary());
+        let summary = report.summary();
+        for title in ["still differs", "newly differs"] {
+            let listed = summary.matches(&format!("  {title}: ")).count();
+            assert_eq!(listed, 20, "{title}: {summary}");
+            match more {
+                Some(more) => assert!(
+                    summary.contains(&format!("… and {more} more that {title}")),
+                    "{summary}"
+                ),
+                None => assert!(
+                    !summary.contains(&format!("more that {title}")),
+                    "{summary}"
+                ),
+            }
+        }
+        assert_eq!(summary.matches("  unreadable: ").count(), 20);
+        match more {
+            Some(more) => assert!(summary.contains(&format!("… and {more} more unreadable lines"))),
+            None => assert!(!summary.contains("more unreadable lines")),
+        }
+    }
+}
+
+/// Offline judging classifies by what noise calibration learnt, without counting itself in.
+#[test]
+fn offline_judging_knows_the_noise_calibration_has_learnt() {
+    use darklaunch::noise::NoiseCalibration;
+    use darklaunch::Outcome;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static CLOCK: AtomicU64 = AtomicU64::new(0);
+    fn now() -> u64 {
+        CLOCK.fetch_add(1, Ordering::Relaxed)
+    }
+    let experiment: Experiment<(u64, u64)> = Experiment::builder("stamped-replay")
+        .diff(DiffOptions::new())
+        .calibrate_noise(NoiseCalibration::new().percent(100.0))
+        .build()
+        .unwrap();
+    for _ in 0..200 {
+        experiment
+            .trial()
+            .control(|| (42, now()))
+            .calibration(|| (42, now()))
+            .candidate("v2", || (42, now()))
+            .run();
+    }
+    let noise_before = experiment.noise().unwrap();
+    let only_the_stamp =
+        experiment.compare_outcomes(Outcome::Value((42, 1)), Outcome::Value((42, 999)));
+    assert_eq!(only_the_stamp.verdict(), Verdict::Noise);
+    assert!(only_the_stamp.noise()[0].is_noise);
+    let the_value = experiment.compare_outcomes(Outcome::Value((42, 1)), Outcome::Value((43, 1)));
+    assert_eq!(the_value.verdict(), Verdict::Mismatch);
+    let both = experiment.compare_outcomes(Outcome::Value((42, 1)), Outcome::Value((43, 9)));
+    assert_eq!(
+        both.verdict(),
+        Verdict::Mismatch,
+        "a real difference beside noise is a mismatch"
+    );
+    assert_eq!(both.noise().len(), 2);
+    assert_eq!(
+        format!("{:?}", experiment.noise().unwrap()),
+        format!("{noise_before:?}"),
+        "judging offline teaches the model nothing"
+    );
 }

@@ -331,3 +331,43 @@ async fn cpu_time_is_measured_per_behaviour_in_every_run_form_when_asked() {
     off.run(|| 1, || spin(1));
     assert_eq!(unmeasured.results()[0].control().cpu_time(), None);
 }
+
+#[test]
+fn the_experiment_context_is_laid_under_each_runs_own() {
+    let recorder = Recorder::new();
+    let experiment: Experiment<u8> = Experiment::builder("layered")
+        .context("service", "checkout")
+        .context("route", "unknown")
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    experiment
+        .trial()
+        .context("user", 7u32)
+        .context("route", "/pay")
+        .control(|| 1)
+        .candidate("v2", || 1)
+        .run();
+    experiment.run(|| 1, || 1);
+    let rendered = |index: usize| -> Vec<(String, String)> {
+        recorder.results()[index]
+            .context()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_string()))
+            .collect()
+    };
+    let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        rendered(0),
+        pairs(&[("service", "checkout"), ("route", "/pay"), ("user", "7")])
+    );
+    assert_eq!(
+        rendered(1),
+        pairs(&[("service", "checkout"), ("route", "unknown")])
+    );
+}
