@@ -147,6 +147,7 @@ mod stats;
 mod text;
 mod thread_slot;
 mod timer;
+pub mod trace;
 #[cfg(feature = "tower")]
 pub mod tower;
 

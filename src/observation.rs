@@ -246,6 +246,7 @@ pub struct ExperimentResult<T, E = Infallible> {
     pub(crate) served: Option<ServedCall>,
     #[cfg(feature = "serde")]
     pub(crate) input: Option<crate::input::RecordedInput>,
+    pub(crate) trace: Option<Box<crate::trace::RunTrace>>,
 }
 
 /// On a served call ([`serve`](crate::ExperimentBuilder::serve)): which candidate was served,
@@ -291,7 +292,26 @@ impl<T, E> ExperimentResult<T, E> {
             served: None,
             #[cfg(feature = "serde")]
             input: None,
+            trace: None,
         }
+    }
+
+    /// Where the run sits in the caller's distributed trace, and when it really started and
+    /// ended ([`crate::trace`]): captured on sampled runs of an experiment whose publishers
+    /// [want it](crate::Publisher::wants_trace).
+    pub fn trace(&self) -> Option<&crate::trace::RunTrace> {
+        self.trace.as_deref()
+    }
+
+    /// The id of the caller's trace (32 lowercase hex digits), when the run was inside one.
+    pub fn trace_id_hex(&self) -> Option<String> {
+        self.trace.as_ref()?.trace_id_hex()
+    }
+
+    /// This result with `trace` (useful for testing publishers).
+    pub fn with_trace(mut self, trace: crate::trace::RunTrace) -> Self {
+        self.trace = Some(Box::new(trace));
+        self
     }
 
     /// The run's input as it was recorded ([`crate::input`]): only on runs that needed it, in

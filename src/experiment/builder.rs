@@ -629,7 +629,7 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
             }
             None => None,
         };
-        let inner = Inner {
+        let mut inner = Inner {
             settings: self.settings,
             state: State::new(
                 self.background,
@@ -646,6 +646,12 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         for publisher in &inner.settings.publishers {
             inner.guarded(Operation::Publish, None, || publisher.attach(&attachment));
         }
+        let traces = inner.settings.publishers.iter().any(|publisher| {
+            inner
+                .guarded(Operation::Publish, None, || publisher.wants_trace())
+                .unwrap_or(false)
+        });
+        inner.settings.traces = traces;
         Ok(Experiment {
             inner: Arc::new(inner),
         })

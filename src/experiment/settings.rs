@@ -62,6 +62,8 @@ pub(crate) struct Settings<T, E> {
     #[cfg(feature = "serde")]
     pub(crate) differ: Option<Differ<T>>,
     pub(crate) publishers: Vec<Box<dyn Publisher<T, E>>>,
+    /// Whether a publisher wants each sampled run's trace (decided by `build`).
+    pub(crate) traces: bool,
     pub(crate) before_run: Option<Box<dyn Fn() + Send + Sync>>,
     pub(crate) candidate_timeout: Option<Duration>,
     pub(crate) max_in_flight: usize,
@@ -117,6 +119,7 @@ impl<T, E> Settings<T, E> {
             #[cfg(feature = "serde")]
             differ: None,
             publishers: Vec::new(),
+            traces: false,
             before_run: None,
             candidate_timeout: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,

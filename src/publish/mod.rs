@@ -76,6 +76,14 @@ pub trait Publisher<T, E = Infallible>: Send + Sync {
     fn attach(&self, experiment: &Attachment<'_>) {
         let _ = experiment;
     }
+
+    /// Whether this publisher uses a run's [`trace`](ExperimentResult::trace): its parent span
+    /// and real start and end. An experiment captures them on its sampled runs when one of its
+    /// publishers says yes (a context lookup and two wall-clock reads a run); the default says
+    /// no.
+    fn wants_trace(&self) -> bool {
+        false
+    }
 }
 
 impl<T, E, F> Publisher<T, E> for F

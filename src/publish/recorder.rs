@@ -30,6 +30,7 @@ use crate::publish::Publisher;
 pub struct Recorder<T, E = Infallible> {
     results: Arc<Mutex<Vec<ExperimentResult<T, E>>>>,
     guard_events: Arc<Mutex<Vec<GuardEvent>>>,
+    traces: bool,
 }
 
 impl<T, E> Recorder<T, E> {
@@ -38,7 +39,15 @@ impl<T, E> Recorder<T, E> {
         Self {
             results: Arc::new(Mutex::new(Vec::new())),
             guard_events: Arc::new(Mutex::new(Vec::new())),
+            traces: false,
         }
+    }
+
+    /// The same recorder, asking experiments to capture each run's
+    /// [trace](ExperimentResult::trace) (see [`Publisher::wants_trace`]).
+    pub fn with_traces(mut self) -> Self {
+        self.traces = true;
+        self
     }
 
     /// Every guard trip and re-arm announced so far ([`crate::guard`]), oldest first.
@@ -91,6 +100,7 @@ impl<T, E> Clone for Recorder<T, E> {
         Self {
             results: self.results.clone(),
             guard_events: self.guard_events.clone(),
+            traces: self.traces,
         }
     }
 }
@@ -124,5 +134,9 @@ where
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(event.clone());
+    }
+
+    fn wants_trace(&self) -> bool {
+        self.traces
     }
 }

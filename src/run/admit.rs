@@ -8,6 +8,7 @@ use crate::experiment::Inner;
 use crate::hook::Operation;
 use crate::run::{ActiveRun, EndRun, PendingRun};
 use crate::stats::RunEnd;
+use crate::trace::RunTrace;
 
 impl<T, E> Inner<T, E> {
     /// Counts the call and decides whether it runs candidates. `None`: run only the control.
@@ -56,6 +57,7 @@ impl<T, E> Inner<T, E> {
         Some(PendingRun {
             inner: self.clone(),
             ended: false,
+            trace: self.capture_trace(),
         })
     }
 
@@ -79,7 +81,15 @@ impl<T, E> Inner<T, E> {
             }
         }
         self.state.counters.sampled();
-        Some(run)
+        Some(run.traced(self.capture_trace()))
+    }
+
+    /// The run's place in the caller's trace, captured now when a publisher wants it.
+    #[inline]
+    fn capture_trace(&self) -> Option<Box<RunTrace>> {
+        self.settings
+            .traces
+            .then(|| Box::new(RunTrace::start(None)))
     }
 
     /// Ends a run as shed and tells the publishers.

@@ -272,7 +272,7 @@ pub(crate) struct QueuedRun<T, E> {
 /// worker. A full queue drops the result (counted as publish-dropped).
 pub(crate) fn queue_for_publication<T, E>(
     inner: &Arc<Inner<T, E>>,
-    run: OwnedRun<T, E>,
+    mut run: OwnedRun<T, E>,
     context: Option<Box<Context>>,
     control: Observation<T, E>,
     candidates: Observed<T, E>,
@@ -280,6 +280,8 @@ pub(crate) fn queue_for_publication<T, E>(
     T: Send + 'static,
     E: Send + 'static,
 {
+    // The run ends here, not when its result is published after waiting in the queue.
+    run.mark_ended();
     let background = inner.state.background();
     let workers_running = *inner.state.draining.get_or_init(|| {
         let drain: Weak<dyn Drain> = Arc::downgrade(inner) as Weak<dyn Drain>;
@@ -311,7 +313,7 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
                 break;
             };
             let QueuedRun {
-                run,
+                mut run,
                 context,
                 control,
                 candidates,
@@ -325,6 +327,7 @@ impl<T: Send + 'static, E: Send + 'static> Drain for Inner<T, E> {
                 candidates.into_vec(),
                 calibrated,
                 None,
+                run.take_trace(),
             );
             run.end(prepared.publish(self));
             // Counted as queued until published, so that a flush waits for it.
@@ -357,7 +360,7 @@ where
         let BlockingCandidates {
             waiting,
             inner,
-            run,
+            mut run,
             context,
             control,
             candidates,
@@ -380,7 +383,8 @@ where
             })
             .collect();
         // Already off the caller's path: judge and publish here.
-        let prepared = prepare(&inner, context, control, observed, run.calibrated(), None);
+        let calibrated = run.calibrated();
+        let prepared = prepare(&inner, context, control, observed, calibrated, None, run.take_trace());
         run.end(prepared.publish(&inner));
     }
 

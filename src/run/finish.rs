@@ -25,7 +25,7 @@ pub(crate) struct ControlReturn<T, E> {
 /// Judges, cleans, diffs, publishes and ends the run; hands back the control's original outcome.
 pub(crate) fn finish<T, E>(
     inner: &Inner<T, E>,
-    run: impl EndRun,
+    mut run: impl EndRun,
     context: Context,
     control: Observation<T, E>,
     candidates: Vec<CandidateResult<T, E>>,
@@ -38,6 +38,7 @@ pub(crate) fn finish<T, E>(
         candidates,
         run.calibrated(),
         served,
+        run.take_trace(),
     );
     run.end_as(prepared.publish(inner));
     let raise = prepared.raise_message(inner);

@@ -32,6 +32,7 @@ pub(crate) fn prepare<T, E>(
     mut candidates: Vec<CandidateResult<T, E>>,
     calibrated: bool,
     served: Option<usize>,
+    trace: Option<Box<crate::trace::RunTrace>>,
 ) -> Prepared<T, E> {
     if !inner.settings.default_context.is_empty() {
         context = context.over(&inner.settings.default_context);
@@ -125,6 +126,7 @@ pub(crate) fn prepare<T, E>(
             served,
             #[cfg(feature = "serde")]
             input,
+            trace,
         },
         original_control,
         publishable,

@@ -132,6 +132,43 @@ impl<T, E> SampledRun<T, E> {
         &mut self.context
     }
 
+    /// Makes `parent` the parent of the run's span, unless the run was begun inside a span of
+    /// the calling thread (that span, a child of the same request, is the closer parent). For
+    /// integrations that receive their caller's trace context with the work, such as the shadow
+    /// layer reading a request's W3C `traceparent` header. Does nothing when no publisher of the
+    /// experiment [wants traces](crate::Publisher::wants_trace).
+    ///
+    /// ```
+    /// use darklaunch::publish::Recorder;
+    /// use darklaunch::trace::TraceParent;
+    /// use darklaunch::{Experiment, SyncCandidates};
+    ///
+    /// let recorder = Recorder::new().with_traces();
+    /// let experiment: Experiment<u32> = Experiment::builder("traced")
+    ///     .publisher(recorder.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    ///     .parse()
+    ///     .unwrap();
+    /// let run = experiment.begin().unwrap().trace_parent(parent);
+    /// run.run(|| 1, SyncCandidates::new().add("v2", || 1));
+    /// let result = &recorder.results()[0];
+    /// assert_eq!(result.trace().unwrap().parent(), Some(&parent));
+    /// ```
+    pub fn trace_parent(mut self, parent: crate::trace::TraceParent) -> Self {
+        if let Some(trace) = self.run.trace_mut() {
+            trace.adopt(parent);
+        }
+        self
+    }
+
+    /// The run's place in the caller's trace so far, when the experiment captures traces: an
+    /// integration forwarding the work elsewhere propagates [`parent`](crate::trace::RunTrace::parent).
+    pub fn trace(&self) -> Option<&crate::trace::RunTrace> {
+        self.run.trace()
+    }
+
     /// Whether this run was drawn for noise calibration
     /// ([`calibrate_noise`](crate::ExperimentBuilder::calibrate_noise)): then a second,
     /// independent run of the control, given through [`Candidates::calibration`], teaches the

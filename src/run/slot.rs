@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::experiment::Inner;
 use crate::stats::RunEnd;
+use crate::trace::RunTrace;
 
 /// A sampled run that holds one of the experiment's in-flight slots, with the experiment held
 /// as `H`: borrowed on the caller's path ([`ActiveRun`]) or owned once detached
@@ -18,6 +19,8 @@ pub(crate) struct SlotRun<H: HoldsExperiment> {
     /// Whether the last of the run's candidate slots is noise calibration's second run of the
     /// control.
     calibrated: bool,
+    /// Where the run sits in the caller's trace, when the publishers want it.
+    trace: Option<Box<RunTrace>>,
 }
 
 /// A run on the caller's path, borrowing the experiment.
@@ -56,6 +59,22 @@ impl<H: HoldsExperiment> SlotRun<H> {
             inner,
             ended: false,
             calibrated: false,
+            trace: None,
+        }
+    }
+
+    /// The run with its trace captured now, if the experiment's publishers want one.
+    #[inline]
+    pub(super) fn traced(mut self, trace: Option<Box<RunTrace>>) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// Marks the run's end in its trace: its last behaviour has finished.
+    #[inline]
+    pub(crate) fn mark_ended(&mut self) {
+        if let Some(trace) = &mut self.trace {
+            trace.end();
         }
     }
 
@@ -79,14 +98,16 @@ impl<H: HoldsExperiment> SlotRun<H> {
 
 impl<T, E> ActiveRun<'_, T, E> {
     /// The same run, holding the experiment itself so that it can outlive the caller.
-    pub(crate) fn detach(self, inner: &Arc<Inner<T, E>>) -> OwnedRun<T, E> {
+    pub(crate) fn detach(mut self, inner: &Arc<Inner<T, E>>) -> OwnedRun<T, E> {
         // The slot and the duty to end the run move to the owned run.
         let calibrated = self.calibrated;
+        let trace = self.trace.take();
         std::mem::forget(self);
         OwnedRun {
             inner: inner.clone(),
             ended: false,
             calibrated,
+            trace,
         }
     }
 }
@@ -117,12 +138,23 @@ impl<H: HoldsExperiment> Drop for SlotRun<H> {
 pub(crate) struct PendingRun<T, E> {
     pub(super) inner: Arc<Inner<T, E>>,
     pub(super) ended: bool,
+    pub(super) trace: Option<Box<RunTrace>>,
 }
 
 impl<T, E> PendingRun<T, E> {
     /// The experiment the run belongs to.
     pub(crate) fn inner(&self) -> &Arc<Inner<T, E>> {
         &self.inner
+    }
+
+    /// The run's trace, when the experiment captures one.
+    pub(crate) fn trace(&self) -> Option<&RunTrace> {
+        self.trace.as_deref()
+    }
+
+    /// The run's trace, to change, when the experiment captures one.
+    pub(crate) fn trace_mut(&mut self) -> Option<&mut RunTrace> {
+        self.trace.as_deref_mut()
     }
 
     /// Takes an in-flight slot for candidates that start now. Over `max_in_flight` the run is
@@ -132,7 +164,7 @@ impl<T, E> PendingRun<T, E> {
         self.ended = true;
         let inner = self.inner.clone();
         let already = inner.state.in_flight.fetch_add(1, Ordering::AcqRel);
-        let run = OwnedRun::new(inner.clone());
+        let run = OwnedRun::new(inner.clone()).traced(self.trace.take());
         if inner.state.closed.load(Ordering::Acquire) {
             run.end(RunEnd::Skipped);
             return None;
@@ -167,6 +199,9 @@ pub(crate) trait EndRun {
     /// run a second time), to be taken out before judging: the calibration is told apart by
     /// its place, never by its name, so a candidate may have any name.
     fn calibrated(&self) -> bool;
+
+    /// Takes the run's trace (to go into its result), marking its end if no runner did.
+    fn take_trace(&mut self) -> Option<Box<RunTrace>>;
 }
 
 impl<H: HoldsExperiment> EndRun for SlotRun<H> {
@@ -176,5 +211,10 @@ impl<H: HoldsExperiment> EndRun for SlotRun<H> {
 
     fn calibrated(&self) -> bool {
         self.calibrated
+    }
+
+    fn take_trace(&mut self) -> Option<Box<RunTrace>> {
+        self.mark_ended();
+        self.trace.take()
     }
 }
