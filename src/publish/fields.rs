@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::observation::Outcome;
+use crate::observation::{ExperimentResult, Outcome};
 
 /// `duration` in whole microseconds, saturating at `u64::MAX` (about 584 000 years).
 pub(crate) fn micros(duration: Duration) -> u64 {
@@ -14,6 +14,22 @@ pub(crate) fn panic_message<T, E>(outcome: &Outcome<T, E>) -> Option<&str> {
     match outcome {
         Outcome::Panicked(message) => Some(message),
         _ => None,
+    }
+}
+
+/// A run's trace id and parent span id in hex, when it ran inside a trace.
+pub(crate) struct TraceIds {
+    pub(crate) trace_id: Option<String>,
+    pub(crate) parent_span_id: Option<String>,
+}
+
+impl TraceIds {
+    pub(crate) fn of<T, E>(result: &ExperimentResult<T, E>) -> Self {
+        let parent = result.trace().and_then(|trace| trace.parent());
+        Self {
+            trace_id: parent.map(|parent| parent.trace_id_hex()),
+            parent_span_id: parent.map(|parent| parent.span_id_hex()),
+        }
     }
 }
 

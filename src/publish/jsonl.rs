@@ -25,6 +25,7 @@
 //! | `diff` | the [`Diff`] (after `clean`, redaction and truncation), only when one was computed |
 //! | `input` | the run's recorded input ([`crate::input`]), only on runs that kept one |
 //! | `input_cut` | `true` when that input was cut (over its cap, or too deep): it cannot be replayed |
+//! | `trace_id`, `parent_span_id` | the caller's trace and span (32 and 16 lowercase hex digits), only for a run inside a trace ([`crate::trace`]) |
 //! | `noise` | with noise calibration, per kept difference: `path` (as [`noise_key`](crate::noise::noise_key) renders it), `raw`, `noise`, `comparisons`, `calibrations`, `is_noise` |
 //!
 //! Values themselves appear only inside `diff`; `Err` values are reported by outcome kind.
@@ -54,7 +55,7 @@ use crate::context::Context;
 use crate::diff::Diff;
 use crate::guard::GuardEvent;
 use crate::observation::{CandidateResult, ExperimentResult, Verdict};
-use crate::publish::fields::{micros, panic_message};
+use crate::publish::fields::{micros, panic_message, TraceIds};
 use crate::publish::Publisher;
 
 /// Writes one JSON object per line for every mismatch, candidate error and timeout (and, if
@@ -261,11 +262,16 @@ struct Record<'a> {
     input: Option<&'a crate::input::RecordedInput>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     input_cut: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_span_id: Option<&'a str>,
 }
 
 impl<T, E> Publisher<T, E> for JsonLinesPublisher {
     fn publish(&self, result: &ExperimentResult<T, E>) {
         let mut timestamp: Option<String> = None;
+        let mut trace: Option<TraceIds> = None;
         let mut line = Vec::new();
         for candidate in result.candidates() {
             if !self.includes(candidate.verdict()) {
@@ -275,8 +281,9 @@ impl<T, E> Publisher<T, E> for JsonLinesPublisher {
                 let now = crate::text::rfc3339_range(crate::real_clock::wall());
                 humantime::format_rfc3339_micros(now).to_string()
             });
+            let trace = trace.get_or_insert_with(|| TraceIds::of(result));
             line.clear();
-            let record = record(timestamp, result, candidate);
+            let record = record(timestamp, trace, result, candidate);
             match serde_json::to_writer(&mut line, &record) {
                 Ok(()) => {
                     line.push(b'\n');
@@ -291,6 +298,11 @@ impl<T, E> Publisher<T, E> for JsonLinesPublisher {
 
     fn guard(&self, event: &GuardEvent) {
         self.write_guard(event);
+    }
+
+    /// Yes: records carry the caller's trace id and parent span id.
+    fn wants_trace(&self) -> bool {
+        true
     }
 }
 
@@ -336,6 +348,7 @@ impl JsonLinesPublisher {
 
 fn record<'a, T, E>(
     timestamp: &'a str,
+    trace: &'a TraceIds,
     result: &'a ExperimentResult<T, E>,
     candidate: &'a CandidateResult<T, E>,
 ) -> Record<'a> {
@@ -360,6 +373,8 @@ fn record<'a, T, E>(
         noise: candidate.noise(),
         input: result.input(),
         input_cut: result.input().is_some_and(|input| input.is_cut()),
+        trace_id: trace.trace_id.as_deref(),
+        parent_span_id: trace.parent_span_id.as_deref(),
     }
 }
 

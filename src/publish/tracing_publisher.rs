@@ -46,7 +46,7 @@ use tracing::Level;
 use crate::context::{Context, ContextValue};
 use crate::guard::{GuardEvent, GuardEventKind};
 use crate::observation::{CandidateResult, ExperimentResult, Verdict};
-use crate::publish::fields::{micros, panic_message};
+use crate::publish::fields::{micros, panic_message, TraceIds};
 use crate::publish::Publisher;
 
 /// Emits an event at a level chosen at run time (a `tracing` macro needs a static level).
@@ -176,6 +176,7 @@ impl TracingPublisher {
         result: &ExperimentResult<T, E>,
         candidate: &CandidateResult<T, E>,
         context: &mut Option<Option<String>>,
+        trace: &mut Option<TraceIds>,
     ) {
         let level = self.level_for(candidate.verdict());
         if !enabled_at!(level) {
@@ -184,6 +185,7 @@ impl TracingPublisher {
         let control = result.control();
         let observation = candidate.observation();
         let context = context.get_or_insert_with(|| context_json(result.context()));
+        let trace = trace.get_or_insert_with(|| TraceIds::of(result));
         #[cfg(feature = "serde")]
         let differences = candidate.diff().map(|diff| saturating_u64(diff.len()));
         #[cfg(not(feature = "serde"))]
@@ -201,6 +203,8 @@ impl TracingPublisher {
             candidate_panic = panic_message(observation.outcome()),
             differences,
             context = context.as_deref(),
+            trace_id = trace.trace_id.as_deref(),
+            parent_span_id = trace.parent_span_id.as_deref(),
             "darklaunch run"
         );
         #[cfg(feature = "serde")]
@@ -243,9 +247,12 @@ impl<T, E> Publisher<T, E> for TracingPublisher {
             }
             let control = result.control();
             let context = context_json(result.context());
+            let trace = TraceIds::of(result);
             event_at!(
                 self.match_level,
                 experiment = result.name(),
+                trace_id = trace.trace_id.as_deref(),
+                parent_span_id = trace.parent_span_id.as_deref(),
                 control_outcome = control.outcome().kind(),
                 control_duration_us = micros(control.duration()),
                 control_panic = panic_message(control.outcome()),
@@ -254,9 +261,15 @@ impl<T, E> Publisher<T, E> for TracingPublisher {
             );
             return;
         }
+        let mut trace = None;
         for candidate in result.candidates() {
-            self.candidate_events(result, candidate, &mut context);
+            self.candidate_events(result, candidate, &mut context, &mut trace);
         }
+    }
+
+    /// Yes: events carry the caller's trace id and parent span id.
+    fn wants_trace(&self) -> bool {
+        true
     }
 
     fn shed(&self, experiment: &str) {

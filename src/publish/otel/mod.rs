@@ -52,6 +52,7 @@
 
 mod cache;
 mod metrics;
+mod policy;
 mod spans;
 
 use std::fmt;
@@ -66,6 +67,7 @@ pub use metrics::{
     DEFAULT_DURATION_BUCKETS, DURATION_METRIC, GUARD_REARMS_METRIC, GUARD_TRIPS_METRIC,
     RUNS_METRIC, SHED_OUTCOME,
 };
+pub use policy::{SpanPolicy, DEFAULT_MATCH_SPAN_PERCENT};
 pub use spans::{DEFAULT_MAX_DIFF_BYTES, MAX_EVENT_PATHS, MISMATCH_EVENT, NOISE_EVENT, SPAN_NAME};
 
 use crate::observation::ExperimentResult;
@@ -172,6 +174,7 @@ struct Config {
     tracer: Option<Arc<BoxedTracer>>,
     buckets: Vec<f64>,
     max_diff_bytes: usize,
+    span_policy: SpanPolicy,
 }
 
 struct Inner {
@@ -201,6 +204,7 @@ impl fmt::Debug for OtelPublisher {
             )
             .field("duration_buckets", &config.buckets)
             .field("max_diff_bytes", &config.max_diff_bytes)
+            .field("span_policy", &config.span_policy)
             .finish()
     }
 }
@@ -214,6 +218,7 @@ impl OtelPublisher {
             tracer: None,
             buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
             max_diff_bytes: DEFAULT_MAX_DIFF_BYTES,
+            span_policy: SpanPolicy::default(),
         })
     }
 
@@ -272,6 +277,12 @@ impl OtelPublisher {
     pub fn with_max_diff_bytes(self, bytes: usize) -> Self {
         self.reconfigure(|config| config.max_diff_bytes = bytes)
     }
+
+    /// Which runs get a span (default [`SpanPolicy::default`]: every noteworthy run and
+    /// [`DEFAULT_MATCH_SPAN_PERCENT`] of the others). Metrics count every run either way.
+    pub fn with_span_policy(self, policy: SpanPolicy) -> Self {
+        self.reconfigure(|config| config.span_policy = policy)
+    }
 }
 
 impl<T, E> Publisher<T, E> for OtelPublisher {
@@ -287,7 +298,12 @@ impl<T, E> Publisher<T, E> for OtelPublisher {
                 Some(attrs) => attrs.name.clone(),
                 None => experiment_value(result.name()),
             };
-            let mut span = spans::start_span(tracer, experiment, result);
+            let mut span = inner
+                .config
+                .span_policy
+                .wants(result)
+                .then(|| spans::start_span(tracer, experiment, result))
+                .flatten();
             let missed_keys = match span.as_mut() {
                 Some((span, end)) => {
                     spans::annotate_span(span, &cache, result, inner.config.max_diff_bytes, *end)
@@ -323,6 +339,11 @@ impl<T, E> Publisher<T, E> for OtelPublisher {
 
     fn guard(&self, event: &crate::guard::GuardEvent) {
         self.inner.instruments().record_guard(event);
+    }
+
+    /// Yes: a run's span is a child of the caller's span, with the run's real start and end.
+    fn wants_trace(&self) -> bool {
+        true
     }
 }
 

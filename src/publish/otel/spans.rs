@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Tracer};
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, TraceContextExt as _, Tracer};
 use opentelemetry::{KeyValue, Value};
 
 use super::cache::{context_key, Cache};
@@ -22,30 +22,52 @@ pub const DEFAULT_MAX_DIFF_BYTES: usize = 4096;
 /// At most this many paths (and kinds) go into a mismatch event's arrays.
 pub const MAX_EVENT_PATHS: usize = 64;
 
-/// Starts the run's span; `None` if the tracer does not record it.
+/// Starts the run's span, a child of the span the run was captured in, from the run's real
+/// start; `None` if the tracer does not record it.
 pub(super) fn start_span<T, E>(
     tracer: &BoxedTracer,
     experiment: Value,
     result: &ExperimentResult<T, E>,
 ) -> Option<(global::BoxedSpan, SystemTime)> {
-    let end = crate::real_clock::wall();
-    let longest = result
-        .candidates()
-        .iter()
-        .map(|c| c.observation().duration())
-        .fold(result.control().duration(), Duration::max);
-    let start = end.checked_sub(longest).unwrap_or(end);
+    let (start, end) = extent(result);
     let builder = SpanBuilder::from_name(SPAN_NAME)
         .with_kind(SpanKind::Internal)
         .with_start_time(start)
         .with_attributes([KeyValue::new("darklaunch.experiment", experiment)]);
-    let mut span = tracer.build(builder);
+    let mut span = match result.trace().and_then(|trace| trace.parent()) {
+        Some(parent) => {
+            let parent = opentelemetry::Context::new().with_remote_span_context(parent.to_otel());
+            tracer.build_with_context(builder, &parent)
+        }
+        // No captured parent: a root span, not a child of whatever is current where the run
+        // happens to be published.
+        None if result.trace().is_some() => {
+            tracer.build_with_context(builder, &opentelemetry::Context::new())
+        }
+        None => tracer.build(builder),
+    };
     if span.is_recording() {
         Some((span, end))
     } else {
         span.end_with_timestamp(end);
         None
     }
+}
+
+/// The run's start and end: its real ones when its trace was captured; otherwise it ends now
+/// and starts the longest behaviour's duration before.
+fn extent<T, E>(result: &ExperimentResult<T, E>) -> (SystemTime, SystemTime) {
+    if let Some(trace) = result.trace() {
+        let end = trace.ended().unwrap_or_else(crate::real_clock::wall);
+        return (trace.started(), end.max(trace.started()));
+    }
+    let end = crate::real_clock::wall();
+    let longest = result
+        .candidates()
+        .iter()
+        .map(|c| c.observation().duration())
+        .fold(result.control().duration(), Duration::max);
+    (end.checked_sub(longest).unwrap_or(end), end)
 }
 
 /// Adds the run's attributes and mismatch events to a recording span; returns whether a
