@@ -10,4 +10,5 @@ mod common;
 
 mod jsonl_publisher;
 mod otel_publisher;
+mod trace_links;
 mod tracing_publisher;

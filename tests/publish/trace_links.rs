@@ -1,0 +1,382 @@
+//! Trace links with the SDK's in-memory exporter: in every run form, a sampled run's
+//! `darklaunch.experiment` span is a child of the span current where the run began (the
+//! request's), with the request's trace id and parent span id, and its real start and end lie
+//! within the request's; detached runs too, though they are published on a background worker.
+//! With `tracing` + `tracing-opentelemetry`, the current `tracing` span is the parent. The span
+//! policy: every noteworthy run gets a span, and by default few matching runs do. Sampled-out
+//! calls capture nothing.
+//!
+//! Every publisher here has its own meter (the `otel_publisher` module owns the global one).
+
+#![cfg(feature = "opentelemetry")]
+
+use std::time::{Duration, SystemTime};
+
+use darklaunch::publish::otel::SpanPolicy;
+use darklaunch::publish::OtelPublisher;
+use darklaunch::trace::TraceParent;
+use darklaunch::{Experiment, Sampler, SyncCandidates};
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{SpanId, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::Context;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+
+/// A tracer provider exporting to memory, with an application tracer for request spans.
+struct Traces {
+    provider: SdkTracerProvider,
+    exporter: InMemorySpanExporter,
+    meters: SdkMeterProvider,
+}
+
+impl Traces {
+    fn new() -> Self {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        Self {
+            provider,
+            exporter,
+            meters: SdkMeterProvider::builder().build(),
+        }
+    }
+
+    fn publisher(&self, policy: SpanPolicy) -> OtelPublisher {
+        OtelPublisher::new()
+            .with_meter(self.meters.meter("darklaunch"))
+            .with_tracer(self.provider.tracer("darklaunch"))
+            .with_span_policy(policy)
+    }
+
+    fn experiment(&self, name: &str) -> Experiment<u32> {
+        Experiment::builder(name)
+            .publisher(self.publisher(SpanPolicy::every_run()))
+            .build()
+            .unwrap()
+    }
+
+    fn app(&self) -> opentelemetry_sdk::trace::Tracer {
+        self.provider.tracer("app")
+    }
+
+    fn spans(&self) -> Vec<SpanData> {
+        self.provider.force_flush().unwrap();
+        self.exporter.get_finished_spans().unwrap()
+    }
+}
+
+fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
+    spans.iter().filter(|span| span.name == name).collect()
+}
+
+/// Each `darklaunch.experiment` span is a child of the one `request` span, inside its time;
+/// returns them.
+fn children_of_the_request(spans: &[SpanData], runs: usize) -> Vec<&SpanData> {
+    let requests = named(spans, "request");
+    assert_eq!(requests.len(), 1, "{spans:#?}");
+    let request = requests[0];
+    let experiments = named(spans, "darklaunch.experiment");
+    assert_eq!(experiments.len(), runs, "{spans:#?}");
+    for span in &experiments {
+        assert_eq!(
+            span.span_context.trace_id(),
+            request.span_context.trace_id(),
+            "the request's trace: {span:#?}"
+        );
+        assert_eq!(
+            span.parent_span_id,
+            request.span_context.span_id(),
+            "a child of the request's span: {span:#?}"
+        );
+        assert!(
+            request.start_time <= span.start_time
+                && span.start_time <= span.end_time
+                && span.end_time <= request.end_time,
+            "within the request: request {:?}..{:?}, run {:?}..{:?}",
+            request.start_time,
+            request.end_time,
+            span.start_time,
+            span.end_time
+        );
+    }
+    experiments
+}
+
+fn slow(value: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(5));
+    value
+}
+
+#[test]
+fn run_and_trial_run_spans_are_children_of_the_request() {
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-run");
+    traces.app().in_span("request", |_| {
+        assert_eq!(experiment.run(|| slow(1), || 2), 1);
+        let got = experiment
+            .trial()
+            .control(|| 1)
+            .candidate("v2", || 1)
+            .candidate("v3", || 3)
+            .run();
+        assert_eq!(got, 1);
+    });
+    let spans = traces.spans();
+    let runs = children_of_the_request(&spans, 2);
+    // The first run's span covers its behaviours' real time (the control sleeps 5 ms).
+    let first = runs
+        .iter()
+        .min_by_key(|span| span.start_time)
+        .expect("two runs");
+    let lasted = first.end_time.duration_since(first.start_time).unwrap();
+    assert!(lasted >= Duration::from_millis(5), "{lasted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_async_and_run_detached_spans_are_children_of_the_request() {
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-async");
+    let request = Context::current_with_span(traces.app().start("request"));
+    async {
+        let got = experiment
+            .run_async(async { 1 }, async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                1
+            })
+            .await;
+        assert_eq!(got, 1);
+        // Detached: the candidate runs on another task and the result is published on a
+        // background worker, after the caller has its answer.
+        let got = experiment
+            .run_detached(async { 1 }, async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                2
+            })
+            .await;
+        assert_eq!(got, 1);
+        let got = experiment
+            .trial()
+            .control(async { 1 })
+            .candidate("v2", async { 1 })
+            .run_detached()
+            .await;
+        assert_eq!(got, 1);
+        assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+    }
+    .with_context(request.clone())
+    .await;
+    request.span().end();
+    let spans = traces.spans();
+    let runs = children_of_the_request(&spans, 3);
+    // The detached mismatch's span lasts until its candidate finished, 20 ms after it began.
+    let detached = runs
+        .iter()
+        .find(|span| span.events.iter().any(|e| e.name == "darklaunch.mismatch"))
+        .expect("the detached mismatch");
+    let lasted = detached
+        .end_time
+        .duration_since(detached.start_time)
+        .unwrap();
+    assert!(lasted >= Duration::from_millis(20), "{lasted:?}");
+}
+
+#[test]
+fn run_detached_blocking_spans_are_children_of_the_request() {
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-blocking");
+    traces.app().in_span("request", |_| {
+        assert_eq!(experiment.run_detached_blocking(|| 1, || slow(2)), 1);
+        let got = experiment
+            .trial()
+            .control(|| 1)
+            .candidate("v2", || 1)
+            .run_detached_blocking();
+        assert_eq!(got, 1);
+        assert!(experiment
+            .flush_blocking(Duration::from_secs(5))
+            .is_complete());
+    });
+    let spans = traces.spans();
+    let runs = children_of_the_request(&spans, 2);
+    let mismatch = runs
+        .iter()
+        .find(|span| !span.events.is_empty())
+        .expect("the mismatch");
+    let lasted = mismatch
+        .end_time
+        .duration_since(mismatch.start_time)
+        .unwrap();
+    assert!(lasted >= Duration::from_millis(5), "{lasted:?}");
+}
+
+#[test]
+fn a_parent_given_to_the_seam_is_used_unless_the_run_began_inside_a_span() {
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-seam");
+    let header: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        .parse()
+        .unwrap();
+    // Outside any span: the given parent (a remote one, as from a `traceparent` header).
+    let run = experiment.begin().unwrap().trace_parent(header);
+    run.run(|| 1, SyncCandidates::new().add("v2", || 1));
+    // Inside a span: that span, which is closer to the run than the header's.
+    traces.app().in_span("request", |_| {
+        let run = experiment.begin().unwrap().trace_parent(header);
+        run.run(|| 1, SyncCandidates::new().add("v2", || 1));
+    });
+    let spans = traces.spans();
+    let experiments = named(&spans, "darklaunch.experiment");
+    assert_eq!(experiments.len(), 2);
+    let by_header = experiments
+        .iter()
+        .find(|span| span.parent_span_id == SpanId::from_bytes(header.span_id()))
+        .expect("a span under the header's parent");
+    assert_eq!(
+        by_header.span_context.trace_id().to_bytes(),
+        header.trace_id()
+    );
+    let request = named(&spans, "request")[0];
+    assert!(experiments
+        .iter()
+        .any(|span| span.parent_span_id == request.span_context.span_id()));
+}
+
+#[test]
+fn outside_any_span_a_run_is_a_root_span() {
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-root");
+    experiment.run(|| 1, || 1);
+    assert_eq!(
+        experiment.run_detached_blocking(|| 1, || 1),
+        1,
+        "the control's value"
+    );
+    assert!(experiment
+        .flush_blocking(Duration::from_secs(5))
+        .is_complete());
+    let spans = traces.spans();
+    let experiments = named(&spans, "darklaunch.experiment");
+    assert_eq!(experiments.len(), 2);
+    for span in experiments {
+        assert_eq!(span.parent_span_id, SpanId::INVALID, "{span:#?}");
+    }
+}
+
+#[test]
+fn the_default_span_policy_keeps_every_noteworthy_run_and_few_matches() {
+    let traces = Traces::new();
+    let experiment: Experiment<u32> = Experiment::builder("trace-policy")
+        .publisher(traces.publisher(SpanPolicy::default()))
+        .candidate_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    for _ in 0..500 {
+        experiment.run(|| 1, || 1);
+    }
+    for value in 2..6 {
+        experiment.run(|| 1, || value);
+    }
+    crate::common::silence_expected_panics(&["policy candidate panicked"]);
+    experiment.run(|| 1, || panic!("policy candidate panicked"));
+    experiment.run(|| 1, || slow(1));
+    let spans = traces.spans();
+    let experiments = named(&spans, "darklaunch.experiment");
+    let noteworthy = experiments
+        .iter()
+        .filter(|span| {
+            span.attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "darklaunch.matched" && kv.value.as_str() == "false")
+        })
+        .count();
+    // Four mismatches, one panic and one timeout.
+    assert_eq!(noteworthy, 6, "{experiments:#?}");
+    let matches = experiments.len() - noteworthy;
+    // 1 % of 500 is 5; 25 or more has a probability below 1e-9.
+    assert!(matches < 25, "{matches} spans of 500 matching runs");
+    assert_eq!(experiment.stats().matched, 500);
+
+    let none = Traces::new();
+    let quiet: Experiment<u32> = Experiment::builder("trace-policy-quiet")
+        .publisher(none.publisher(SpanPolicy::noteworthy_only()))
+        .build()
+        .unwrap();
+    for _ in 0..100 {
+        quiet.run(|| 1, || 1);
+    }
+    quiet.run(|| 1, || 2);
+    assert_eq!(named(&none.spans(), "darklaunch.experiment").len(), 1);
+}
+
+#[cfg(feature = "test-probes")]
+#[test]
+fn a_sampled_out_call_captures_no_trace_and_reads_no_clock() {
+    let traces = Traces::new();
+    let experiment: Experiment<u32> = Experiment::builder("trace-sampled-out")
+        .sampler(Sampler::never())
+        .publisher(traces.publisher(SpanPolicy::every_run()))
+        .build()
+        .unwrap();
+    traces.app().in_span("request", |_| {
+        let before = darklaunch::probe::real_clock_reads();
+        for _ in 0..100 {
+            assert_eq!(experiment.run(|| 1, || 2), 1);
+        }
+        assert_eq!(darklaunch::probe::real_clock_reads(), before);
+    });
+    assert!(named(&traces.spans(), "darklaunch.experiment").is_empty());
+}
+
+#[test]
+fn run_traces_carry_the_real_start_and_end() {
+    let traces = Traces::new();
+    let recorder = darklaunch::publish::Recorder::new();
+    let experiment: Experiment<u32> = Experiment::builder("trace-times")
+        .publisher(traces.publisher(SpanPolicy::every_run()))
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let before = SystemTime::now();
+    traces.app().in_span("request", |cx| {
+        experiment.run(|| slow(1), || 1);
+        let request = cx.span().span_context().clone();
+        let result = &recorder.results()[0];
+        let trace = result
+            .trace()
+            .expect("captured: the OTel publisher wants it");
+        let parent = trace.parent().expect("inside the request");
+        assert_eq!(parent.trace_id(), request.trace_id().to_bytes());
+        assert_eq!(parent.span_id(), request.span_id().to_bytes());
+        assert_eq!(
+            result.trace_id_hex().as_deref(),
+            Some(request.trace_id().to_string().as_str())
+        );
+        let ended = trace.ended().expect("ended before it was published");
+        assert!(before <= trace.started() && trace.started() <= ended);
+        assert!(ended.duration_since(trace.started()).unwrap() >= Duration::from_millis(5));
+    });
+}
+
+#[cfg(feature = "tracing-opentelemetry")]
+#[test]
+fn with_tracing_opentelemetry_the_current_tracing_span_is_the_parent() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-tracing");
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(traces.app()));
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request");
+        let _entered = request.enter();
+        assert_eq!(experiment.run(|| slow(1), || 1), 1);
+        assert_eq!(experiment.run_detached_blocking(|| 1, || 2), 1);
+        assert!(experiment
+            .flush_blocking(Duration::from_secs(5))
+            .is_complete());
+    });
+    let spans = traces.spans();
+    children_of_the_request(&spans, 2);
+}
