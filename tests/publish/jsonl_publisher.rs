@@ -544,3 +544,27 @@ fn a_guard_trip_and_rearm_are_one_record_each() {
         assert!((before..=after).contains(&at), "{line}");
     }
 }
+
+#[test]
+fn records_carry_the_callers_trace_id_and_parent_span_id() {
+    let buf = SharedBuf::default();
+    let publisher = JsonLinesPublisher::new(buf.clone());
+    let experiment: Experiment<u32> = Experiment::builder("jsonl-trace")
+        .publisher(publisher)
+        .build()
+        .unwrap();
+    let parent: darklaunch::trace::TraceParent =
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap();
+    let run = experiment.begin().unwrap().trace_parent(parent);
+    run.run(|| 1, darklaunch::SyncCandidates::new().add("v2", || 2));
+    // Outside a trace: no trace fields at all.
+    experiment.run(|| 1, || 3);
+    let lines = buf.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(lines[0]["parent_span_id"], "00f067aa0ba902b7");
+    assert!(lines[1].get("trace_id").is_none(), "{}", lines[1]);
+    assert!(lines[1].get("parent_span_id").is_none(), "{}", lines[1]);
+}

@@ -568,3 +568,34 @@ fn guard_trips_and_rearms_are_one_event_each_with_structured_fields() {
     );
     assert_eq!(rearmed.fields.get("reason"), Some(&s("manual")));
 }
+
+#[test]
+fn run_events_carry_the_callers_trace_id_and_parent_span_id() {
+    let experiment: Experiment<u32> = Experiment::builder("tracing-trace")
+        .publisher(TracingPublisher::new())
+        .build()
+        .unwrap();
+    let parent: darklaunch::trace::TraceParent =
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap();
+    let events = capture(|| {
+        let run = experiment.begin().unwrap().trace_parent(parent);
+        run.run(|| 1, darklaunch::SyncCandidates::new().add("v2", || 2));
+        experiment.run(|| 1, || 3);
+    });
+    let runs: Vec<&Captured> = events
+        .iter()
+        .filter(|event| event.fields.get("message") == Some(&V::Debug("darklaunch run".into())))
+        .collect();
+    assert_eq!(runs.len(), 2, "{events:#?}");
+    assert_eq!(
+        runs[0].fields.get("trace_id"),
+        Some(&V::Str("4bf92f3577b34da6a3ce929d0e0e4736".into()))
+    );
+    assert_eq!(
+        runs[0].fields.get("parent_span_id"),
+        Some(&V::Str("00f067aa0ba902b7".into()))
+    );
+    assert_eq!(runs[1].fields.get("trace_id"), None, "{:?}", runs[1]);
+}
