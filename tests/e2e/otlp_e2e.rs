@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use darklaunch::diff::DiffOptions;
+use darklaunch::publish::otel::SpanPolicy;
 use darklaunch::publish::OtelPublisher;
 use darklaunch::{Experiment, Sampler};
 use opentelemetry::trace::TracerProvider as _;
@@ -220,7 +221,11 @@ fn inner_spans_reach_the_sink() {
     let experiment = Experiment::<Quote>::builder("otlp-e2e")
         .sampler(Sampler::always())
         .randomize_order(false)
-        .publisher(OtelPublisher::new().with_tracer(provider.tracer("darklaunch")))
+        .publisher(
+            OtelPublisher::new()
+                .with_tracer(provider.tracer("darklaunch"))
+                .with_span_policy(SpanPolicy::every_run()),
+        )
         .diff(DiffOptions::default())
         .build()
         .expect("valid experiment");
@@ -242,6 +247,7 @@ fn inner_spans_reach_the_sink() {
     assert_eq!(mismatched, quote(1005, 100));
     let stats = experiment.stats();
     assert_eq!((stats.matched, stats.mismatched), (1, 1), "{stats:?}");
+    run_inside_requests(&provider);
 
     // The batch processor exports on its own thread (the blocking reqwest client never runs on
     // a tokio worker); flush, then shut down, so both spans are sent before we look.
@@ -250,8 +256,9 @@ fn inner_spans_reach_the_sink() {
         .expect("force_flush the OTLP exporter");
     provider.shutdown().expect("shut down the tracer provider");
 
-    let spans = sink.wait_for_spans(2, SPANS_DEADLINE);
+    let spans = sink.wait_for_spans(2 + 2 * FORMS.len(), SPANS_DEADLINE);
     assert_spans(&spans);
+    assert_trace_links(&spans);
     drop(sink);
     println!(
         "{INNER_PASSED} {} spans received by the oteltest sink",
@@ -264,6 +271,7 @@ fn assert_spans(spans: &[Value]) {
     let experiments: Vec<&Value> = spans
         .iter()
         .filter(|s| s["name"] == "darklaunch.experiment")
+        .filter(|s| s["attributes"]["darklaunch.experiment"] == "otlp-e2e")
         .collect();
     assert_eq!(
         experiments.len(),
@@ -355,6 +363,117 @@ fn assert_spans(spans: &[Value]) {
         ],
         "{diff}"
     );
+}
+
+/// The run forms whose spans must land in the request's trace, each inside its own request span.
+const FORMS: [&str; 4] = ["run", "run_async", "run_detached", "run_detached_blocking"];
+
+/// One run of each form inside a request span of the application's tracer (same provider);
+/// the detached forms are flushed before their request ends.
+fn run_inside_requests(provider: &SdkTracerProvider) {
+    use opentelemetry::context::FutureExt as _;
+    use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
+
+    let app = provider.tracer("app");
+    let experiment = Experiment::<u32>::builder("otlp-e2e-traces")
+        .publisher(
+            OtelPublisher::new()
+                .with_tracer(provider.tracer("darklaunch"))
+                .with_span_policy(SpanPolicy::every_run()),
+        )
+        .build()
+        .expect("valid experiment");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    for form in FORMS {
+        let request =
+            opentelemetry::Context::current_with_span(app.start(format!("request {form}")));
+        let trial = || experiment.trial().context("form", form);
+        let got = match form {
+            "run" => {
+                let _attached = request.clone().attach();
+                trial().control(|| 1).candidate("v2", || 2).run()
+            }
+            "run_detached_blocking" => {
+                let _attached = request.clone().attach();
+                let got = trial()
+                    .control(|| 1)
+                    .candidate("v2", || 2)
+                    .run_detached_blocking();
+                assert!(experiment
+                    .flush_blocking(Duration::from_secs(5))
+                    .is_complete());
+                got
+            }
+            _ => runtime.block_on(
+                async {
+                    let got = if form == "run_async" {
+                        trial()
+                            .control(async { 1 })
+                            .candidate("v2", async { 2 })
+                            .run_async()
+                            .await
+                    } else {
+                        trial()
+                            .control(async { 1 })
+                            .candidate("v2", async { 2 })
+                            .run_detached()
+                            .await
+                    };
+                    assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+                    got
+                }
+                .with_context(request.clone()),
+            ),
+        };
+        assert_eq!(got, 1, "{form}: the control's value");
+        request.span().end();
+    }
+}
+
+/// Each form's `darklaunch.experiment` span arrived with its request's trace id and the
+/// request's span as parent, and lies within the request's time.
+fn assert_trace_links(spans: &[Value]) {
+    let all = || serde_json::to_string_pretty(spans).unwrap_or_default();
+    for form in FORMS {
+        let request = spans
+            .iter()
+            .find(|s| s["name"] == format!("request {form}"))
+            .unwrap_or_else(|| panic!("no request span for {form}; received:\n{}", all()));
+        let run = spans
+            .iter()
+            .find(|s| {
+                s["name"] == "darklaunch.experiment"
+                    && s["attributes"]["darklaunch.context.form"] == form
+            })
+            .unwrap_or_else(|| panic!("no experiment span for {form}; received:\n{}", all()));
+        assert_eq!(
+            run["trace_id_hex"], request["trace_id_hex"],
+            "{form}: {run}"
+        );
+        assert_eq!(
+            run["parent_span_id_hex"], request["span_id_hex"],
+            "{form}: {run}"
+        );
+        assert_eq!(
+            request["parent_span_id_hex"], "",
+            "{form}: the request is a root: {request}"
+        );
+        let time = |span: &Value, key: &str| {
+            span[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{key}: {span}"))
+        };
+        assert!(
+            time(request, "start_unix_nano") <= time(run, "start_unix_nano")
+                && time(run, "start_unix_nano") <= time(run, "end_unix_nano")
+                && time(run, "end_unix_nano") <= time(request, "end_unix_nano"),
+            "{form}: the run lies within its request: {request} {run}"
+        );
+    }
 }
 
 fn mismatch_events(span: &Value) -> Vec<&Value> {

@@ -6,6 +6,8 @@
 writes every received span as one JSON line to `--out`:
 
     {"name": ..., "trace_id": ..., "span_id": ..., "scope": ...,
+     "trace_id_hex": ..., "span_id_hex": ..., "parent_span_id_hex": ...,
+     "start_unix_nano": ..., "end_unix_nano": ...,
      "resource": {key: value}, "attributes": {key: value},
      "events": [{"name": ..., "attributes": {key: value}}]}
 
@@ -20,6 +22,7 @@ Usage: otlp_sink.py --out FILE [--port 4318]
 """
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -51,6 +54,11 @@ def plain(any_value):
     return None
 
 
+def hex_id(encoded):
+    """A trace or span id (base64 in MessageToDict's rendering) as lowercase hex; "" if absent."""
+    return base64.b64decode(encoded).hex() if encoded else ""
+
+
 def attributes(key_values):
     return {kv["key"]: plain(kv.get("value")) for kv in key_values}
 
@@ -73,6 +81,11 @@ class SpanLines:
                         "name": span.get("name"),
                         "trace_id": span.get("traceId"),
                         "span_id": span.get("spanId"),
+                        "trace_id_hex": hex_id(span.get("traceId")),
+                        "span_id_hex": hex_id(span.get("spanId")),
+                        "parent_span_id_hex": hex_id(span.get("parentSpanId")),
+                        "start_unix_nano": int(span.get("startTimeUnixNano", 0)),
+                        "end_unix_nano": int(span.get("endTimeUnixNano", 0)),
                         "scope": scope,
                         "resource": resource,
                         "attributes": attributes(span.get("attributes", [])),
