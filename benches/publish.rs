@@ -3,6 +3,11 @@
 //! serialization, no formatting), and the cost of one mismatch publication (diff, tracing
 //! events, a JSON line, metrics and a span).
 //!
+//! The span policy: a matching run with the OpenTelemetry publisher (SDK meter and tracer) and
+//! the default policy (a span for 1 % of matching runs), against the same publisher with a
+//! span for every run, as before span policies; both inside a request span, so the run's
+//! trace is captured from the caller's context.
+//!
 //! Run: `cargo bench --all-features --bench publish`
 
 use std::hint::black_box;
@@ -10,10 +15,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use darklaunch::diff::DiffOptions;
+use darklaunch::publish::otel::SpanPolicy;
 use darklaunch::publish::{JsonLinesPublisher, OtelPublisher, TracingPublisher};
 use darklaunch::{Experiment, Sampler};
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use serde::Serialize;
@@ -117,6 +123,31 @@ fn publishers(c: &mut Criterion) {
     ] {
         group.bench_function(format!("match/{name}_only"), |b| {
             b.iter(|| experiment.run(|| quote(100), || quote(100)))
+        });
+    }
+    let spans = |name: &str, policy: SpanPolicy| {
+        let meter = telemetry.meters.meter("darklaunch");
+        let tracer = telemetry.tracers.tracer("darklaunch");
+        with_one(name, |b| {
+            b.publisher(
+                OtelPublisher::new()
+                    .with_meter(meter)
+                    .with_tracer(tracer)
+                    .with_span_policy(policy),
+            )
+        })
+    };
+    let every_run = spans("bench-spans-every-run", SpanPolicy::every_run());
+    let default_policy = spans("bench-spans-default", SpanPolicy::default());
+    let app = telemetry.tracers.tracer("app");
+    for (name, experiment) in [
+        ("otel_span_every_run", &every_run),
+        ("otel_span_default_policy", &default_policy),
+    ] {
+        app.in_span("request", |_| {
+            group.bench_function(format!("match/{name}"), |b| {
+                b.iter(|| experiment.run(|| quote(100), || quote(100)))
+            });
         });
     }
     group.bench_function("mismatch/no_publishers", |b| {

@@ -92,6 +92,8 @@
 //! * `insight` (default): [`insight`] — mismatches grouped by diff shape, verdict statistics
 //!   and terminal and HTML reports, with what noise calibration learnt.
 //! * `opentelemetry`: `publish::OtelPublisher`, metrics and spans.
+//! * `tracing-opentelemetry`: a run's span is a child of the current `tracing` span's
+//!   OpenTelemetry context ([`trace`]).
 //! * `tower`: `tower::ShadowLayer`, dark-launching whole HTTP endpoints.
 //! * `cpu-time`: per-behaviour thread CPU time (`ExperimentBuilder::cpu_time`).
 //! * `proptest`: differential property tests (`differential`).

@@ -21,12 +21,16 @@
 //!
 //!   Metric attributes are only those: never context, never values, so their cardinality is
 //!   bounded by the number of experiments and candidates.
-//! * a span [`darklaunch.experiment`](SPAN_NAME) per published run, a child of the
-//!   OpenTelemetry context current where the run is published (the caller's, for synchronous and
-//!   `run_async` runs). It ends when the run is published and starts the longest behaviour's
-//!   duration before that (the behaviours of a run overlap or follow each other, so this is an
-//!   approximation of the run's real extent; for detached runs it is shifted by the time the
-//!   result waited in the publish queue). Attributes: `darklaunch.experiment`,
+//! * a span [`darklaunch.experiment`](SPAN_NAME) per published run that the
+//!   [`SpanPolicy`] keeps (by default every noteworthy run — a mismatch, noise, a candidate
+//!   error or timeout, a failed control, a served fallback — and
+//!   [`DEFAULT_MATCH_SPAN_PERCENT`] of the rest). The span is a child of the caller's span,
+//!   captured when the run was sampled in ([`crate::trace`]: OpenTelemetry's current context,
+//!   the current `tracing` span's with feature `tracing-opentelemetry`, or a parent given to
+//!   the seam, such as the shadow layer's request `traceparent`), in every run form, detached
+//!   ones included although they are published on a background worker; a run outside any
+//!   trace is a root span. It starts when the run was sampled in and ends when its last
+//!   behaviour finished, by the wall clock (not when it was published). Attributes: `darklaunch.experiment`,
 //!   `darklaunch.matched` (every candidate matched) and every context entry as
 //!   `darklaunch.context.<key>`. Context goes to traces only.
 //! * a span event [`darklaunch.mismatch`](MISMATCH_EVENT) per mismatched candidate, with
