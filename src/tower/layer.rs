@@ -195,24 +195,45 @@ impl<C> ShadowLayer<C> {
     /// it.
     ///
     /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
     /// use bytes::Bytes;
-    /// use darklaunch::tower::{ShadowExperiment, ShadowLayer};
+    /// use darklaunch::tower::{ShadowBody, ShadowExperiment, ShadowLayer};
     /// use darklaunch::Experiment;
-    /// use http::header::{HeaderName, HeaderValue};
+    /// use http::header::{HeaderMap, HeaderName, HeaderValue};
     /// use http::{Request, Response};
-    /// use http_body_util::Full;
-    /// use tower::service_fn;
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower::{service_fn, Layer, ServiceExt};
     ///
-    /// let experiment: ShadowExperiment = Experiment::builder("search-v2").build().unwrap();
-    /// let candidate = service_fn(|req: Request<Full<Bytes>>| async move {
-    ///     assert_eq!(req.headers()["x-traffic"], "shadow");
-    ///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let experiment: ShadowExperiment = Experiment::builder("search-v2").build()?;
+    /// let seen: Arc<Mutex<Option<HeaderMap>>> = Arc::default();
+    /// let candidate = service_fn({
+    ///     let seen = seen.clone();
+    ///     move |req: Request<Full<Bytes>>| {
+    ///         *seen.lock().unwrap() = Some(req.headers().clone());
+    ///         async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+    ///     }
     /// });
-    /// let layer = ShadowLayer::new(experiment, candidate).shadow_marker(
+    /// let primary = service_fn(|req: Request<ShadowBody<Full<Bytes>>>| async move {
+    ///     assert!(req.headers().get("x-traffic").is_none(), "never on the primary");
+    ///     Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    /// });
+    /// let layer = ShadowLayer::new(experiment.clone(), candidate).shadow_marker(
     ///     HeaderName::from_static("x-traffic"),
     ///     HeaderValue::from_static("shadow"),
     /// );
-    /// # let _ = layer;
+    /// let request = Request::get("/search?q=tea").body(Full::new(Bytes::new()))?;
+    /// let response = layer.layer(primary).oneshot(request).await?;
+    /// response.into_body().collect().await?;
+    /// experiment.flush(Duration::from_secs(5)).await;
+    /// let headers = seen.lock().unwrap().take().expect("the candidate was called");
+    /// assert_eq!(headers["x-traffic"], "shadow");
+    /// assert!(headers.get("x-darklaunch-shadow").is_none());
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn shadow_marker(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.config().shadow_marker = Some((name, value));
