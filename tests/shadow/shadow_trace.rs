@@ -292,8 +292,12 @@ async fn a_malformed_traceparent_is_ignored_and_the_run_published_without_a_pare
         // A state without a parent is no trace context either.
         vec![("tracestate", STATE.as_bytes().to_vec())],
     ];
-    for case in &cases {
-        let headers: Vec<(&str, &[u8])> = case.iter().map(|(n, v)| (*n, &v[..])).collect();
+    for (at, case) in cases.iter().enumerate() {
+        // The case's number, to find its requests by: candidates run in the background, in
+        // any order.
+        let number = at.to_string();
+        let mut headers: Vec<(&str, &[u8])> = vec![("x-case", number.as_bytes())];
+        headers.extend(case.iter().map(|(n, v)| (*n, &v[..])));
         let reply = send(&client, apps.shadowed, Method::GET, "/items/1", &headers).await;
         assert_eq!(
             reply,
@@ -317,9 +321,13 @@ async fn a_malformed_traceparent_is_ignored_and_the_run_published_without_a_pare
         apps.candidate.all(),
     );
     assert_eq!(candidate.len(), cases.len());
-    for ((primary, plain), candidate) in primary.iter().zip(&plain).zip(&candidate) {
-        let (primary, candidate) = (without_host(primary), without_host(candidate));
-        assert_eq!(primary, without_host(plain));
+    let case = |all: &[HeaderMap], at: usize| {
+        let found = all.iter().find(|h| h["x-case"] == at.to_string().as_str());
+        without_host(found.expect("each case arrived"))
+    };
+    for at in 0..cases.len() {
+        let (primary, candidate) = (case(&primary, at), case(&candidate, at));
+        assert_eq!(primary, case(&plain, at));
         assert!(primary.get(MARKER).is_none());
         // No parent to name: the copy carries the request's trace headers as they came.
         let mut expected = primary.clone();
