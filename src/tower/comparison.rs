@@ -16,6 +16,7 @@ use tower::{Service, ServiceExt};
 
 use super::body::{Ending, Launch, RequestCopy, ShadowBody};
 use super::layer::Shared;
+use super::propagation::shadow_headers;
 use super::response::{ShadowError, ShadowResponse};
 use super::service::BoxError;
 use super::stats::{bump, Counters};
@@ -96,7 +97,11 @@ where
         } = *self;
         let config = &shared.config;
         compared.body = body;
-        let copy = replayed(&head, Full::new(request_body.clone()));
+        // The candidate's copy says what it is; the calibration copy below, the primary's,
+        // is the request as the primary saw it.
+        let mut copy = replayed(&head, Full::new(request_body.clone()));
+        let parent = run.trace().and_then(|trace| trace.parent());
+        shadow_headers(copy.headers_mut(), parent, config.shadow_marker.as_ref());
         let names = config.headers.clone();
         let limit = config.max_response_body;
         let head_only = copy.method() == Method::HEAD;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use tower::Layer;
 
 use super::response::{ShadowError, ShadowResponse};
@@ -36,6 +36,8 @@ pub(super) struct Config {
     pub(super) headers: Vec<HeaderName>,
     pub(super) key_header: Option<HeaderName>,
     pub(super) unsafe_methods: bool,
+    /// The header the candidate's copy carries; `None` for none.
+    pub(super) shadow_marker: Option<(HeaderName, HeaderValue)>,
 }
 
 /// What a layer and every service it makes share: the experiment, the settings and the
@@ -54,8 +56,26 @@ pub(super) struct Shared {
 /// The wrapped primary receives `Request<ShadowBody<B>>` and the client receives
 /// `Response<ShadowBody<_>>`: the original bodies, every frame forwarded as it comes (a copy
 /// taken on the side when the request is shadowed). The candidate receives a copy,
-/// `Request<Full<Bytes>>` (method, URI, version and headers; not extensions). Bodies must be
-/// `Unpin` with `Bytes` data (hyper's and axum's are).
+/// `Request<Full<Bytes>>` (method, URI, version and headers; not extensions), which says what
+/// it is: it carries the [shadow marker](Self::shadow_marker) and the request's trace context
+/// (see [`traceparent` below](#trace-context)). Bodies must be `Unpin` with `Bytes` data
+/// (hyper's and axum's are).
+///
+/// # Trace context
+///
+/// When the experiment captures traces (one of its publishers
+/// [wants them](crate::Publisher::wants_trace)), a request's W3C `traceparent` header becomes
+/// the parent of the run's span ([`SampledRun::trace_parent`](crate::SampledRun::trace_parent);
+/// a span current when the request reaches the layer, such as the server's own, comes first).
+/// A missing, repeated, malformed or overlong header is ignored: the run is shadowed as
+/// without it, with no parent. The candidate's copy then carries a `traceparent` naming the
+/// run's parent, so **the candidate service's own spans become children of the request's span,
+/// in the same trace** as the primary's: one trace shows both answers. The request's
+/// `tracestate` goes with it (dropped only when the run's parent is in another trace). When
+/// the experiment captures no traces, the copy carries the request's `traceparent` and
+/// `tracestate` unchanged. The primary always receives the request's own headers (guarantee
+/// 12), and so does the primary's second call for noise calibration: it must answer the same
+/// request.
 #[derive(Clone)]
 pub struct ShadowLayer<C> {
     candidate: C,
@@ -77,6 +97,7 @@ impl<C> ShadowLayer<C> {
                     headers: vec![CONTENT_TYPE],
                     key_header: None,
                     unsafe_methods: false,
+                    shadow_marker: Some(super::propagation::default_marker()),
                 },
                 counters: Arc::default(),
             }),
@@ -163,6 +184,84 @@ impl<C> ShadowLayer<C> {
     /// writes nowhere real, that can charge a card twice or create duplicate records.
     pub fn shadow_unsafe_methods(mut self, shadow: bool) -> Self {
         self.config().unsafe_methods = shadow;
+        self
+    }
+
+    /// The header the candidate's copy of each request carries, so that services behind the
+    /// candidate (payments, analytics, e-mail) can refuse shadow calls
+    /// ([`RefuseShadow`](super::RefuseShadow)) or tag them; default
+    /// [`DEFAULT_SHADOW_MARKER`](super::DEFAULT_SHADOW_MARKER), `x-darklaunch-shadow: 1`. The
+    /// marker replaces any value the request had under that name; the primary never receives
+    /// it.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use bytes::Bytes;
+    /// use darklaunch::tower::{ShadowBody, ShadowExperiment, ShadowLayer};
+    /// use darklaunch::Experiment;
+    /// use http::header::{HeaderMap, HeaderName, HeaderValue};
+    /// use http::{Request, Response};
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let experiment: ShadowExperiment = Experiment::builder("search-v2").build()?;
+    /// let seen: Arc<Mutex<Option<HeaderMap>>> = Arc::default();
+    /// let candidate = service_fn({
+    ///     let seen = seen.clone();
+    ///     move |req: Request<Full<Bytes>>| {
+    ///         *seen.lock().unwrap() = Some(req.headers().clone());
+    ///         async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+    ///     }
+    /// });
+    /// let primary = service_fn(|req: Request<ShadowBody<Full<Bytes>>>| async move {
+    ///     assert!(req.headers().get("x-traffic").is_none(), "never on the primary");
+    ///     Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    /// });
+    /// let layer = ShadowLayer::new(experiment.clone(), candidate).shadow_marker(
+    ///     HeaderName::from_static("x-traffic"),
+    ///     HeaderValue::from_static("shadow"),
+    /// );
+    /// let request = Request::get("/search?q=tea").body(Full::new(Bytes::new()))?;
+    /// let response = layer.layer(primary).oneshot(request).await?;
+    /// response.into_body().collect().await?;
+    /// experiment.flush(Duration::from_secs(5)).await;
+    /// let headers = seen.lock().unwrap().take().expect("the candidate was called");
+    /// assert_eq!(headers["x-traffic"], "shadow");
+    /// assert!(headers.get("x-darklaunch-shadow").is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shadow_marker(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.config().shadow_marker = Some((name, value));
+        self
+    }
+
+    /// The candidate's copy carries no marker: the request's headers as they came (and the
+    /// trace context, see [above](#trace-context)). For candidates whose downstream calls
+    /// need no telling apart.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use darklaunch::tower::{ShadowExperiment, ShadowLayer};
+    /// use darklaunch::Experiment;
+    /// use http::{Request, Response};
+    /// use http_body_util::Full;
+    /// use tower::service_fn;
+    ///
+    /// let experiment: ShadowExperiment = Experiment::builder("render-v2").build().unwrap();
+    /// let candidate = service_fn(|req: Request<Full<Bytes>>| async move {
+    ///     assert!(!darklaunch::tower::is_shadow(&req));
+    ///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    /// });
+    /// let layer = ShadowLayer::new(experiment, candidate).without_shadow_marker();
+    /// # let _ = layer;
+    /// ```
+    pub fn without_shadow_marker(mut self) -> Self {
+        self.config().shadow_marker = None;
         self
     }
 

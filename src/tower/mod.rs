@@ -51,6 +51,14 @@
 //! * [`ShadowLayer::key_header`] makes a header (a user id) the sampling key, so that a keyed
 //!   sampler gives one user the same decision on every request and every instance; every
 //!   sampler of the experiment applies.
+//! * **Shadow traffic says what it is.** The candidate's copy carries a marker header
+//!   ([`DEFAULT_SHADOW_MARKER`], `x-darklaunch-shadow: 1`;
+//!   [`ShadowLayer::shadow_marker`], [`ShadowLayer::without_shadow_marker`]) that services
+//!   behind the candidate can refuse with [`RefuseShadow`] or tag with [`is_shadow`], and
+//!   the request's W3C trace context: a `traceparent` header makes the run's span, and the
+//!   candidate service's own spans, children of the request's span in the same trace (see
+//!   [`ShadowLayer`'s trace context](ShadowLayer#trace-context)). The primary receives
+//!   neither change.
 //! * The run's context has `method` and `route` (the request's path). The control's duration
 //!   runs from the call of the primary to the end of its response body.
 //! * Noise calibration: when the experiment
@@ -118,7 +126,9 @@
 mod body;
 mod comparison;
 mod future;
+mod guard;
 mod layer;
+mod propagation;
 mod response;
 mod service;
 mod stats;
@@ -127,10 +137,12 @@ mod tests;
 
 pub use body::ShadowBody;
 pub use future::ShadowFuture;
+pub use guard::{is_shadow, RefuseShadow, RefuseShadowFuture, RefuseShadowService};
 pub use layer::{
     ShadowExperiment, ShadowLayer, DEFAULT_MAX_REQUEST_BODY, DEFAULT_MAX_REQUEST_WAIT,
     DEFAULT_MAX_RESPONSE_BODY, DEFAULT_MAX_RESPONSE_WAIT,
 };
+pub use propagation::DEFAULT_SHADOW_MARKER;
 pub use response::{ShadowError, ShadowResponse};
 pub use service::ShadowService;
 pub use stats::ShadowStats;

@@ -17,6 +17,7 @@ use super::body::{self, Ending, Launch, RequestCopy, ShadowBody, Sink};
 use super::comparison::Comparison;
 use super::future::{ShadowFuture, ShadowOutput};
 use super::layer::{ShadowExperiment, Shared};
+use super::propagation::request_parent;
 use super::response::{ShadowError, ShadowResponse};
 use super::stats::{bump, ShadowStats};
 use crate::SampledRun;
@@ -114,6 +115,12 @@ where
         };
         let Some(run) = sampled else {
             return direct(&mut self.primary, request);
+        };
+        // Only runs that capture a trace read the request's trace context.
+        let parent = run.trace().and_then(|_| request_parent(request.headers()));
+        let run = match parent {
+            Some(parent) => run.trace_parent(parent),
+            None => run,
         };
         // The primary that was driven to readiness handles this request.
         let fresh = self.primary.clone();

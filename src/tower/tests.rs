@@ -276,3 +276,106 @@ fn json_equal_ignores_configured_paths_and_compares_the_rest() {
     ));
     assert!(is_safe(&Method::HEAD) && !is_safe(&Method::POST));
 }
+
+/// A primary (or candidate) answering `body`, keeping the headers of every request it gets.
+fn recording<B: Send + 'static>(
+    seen: &Arc<std::sync::Mutex<Vec<HeaderMap>>>,
+    body: &'static str,
+) -> impl tower::Service<
+    Request<B>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send,
+> + Clone
+       + Send
+       + Sync
+       + 'static {
+    let seen = seen.clone();
+    service_fn(move |req: Request<B>| {
+        seen.lock().unwrap().push(req.headers().clone());
+        async move { Ok::<_, Infallible>(text(body)) }
+    })
+}
+
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[cfg(feature = "opentelemetry")]
+#[tokio::test]
+async fn a_span_current_at_the_layer_is_the_closer_parent_in_the_same_trace() {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceState};
+
+    let recorder = Recorder::new().with_traces();
+    let experiment: ShadowExperiment = Experiment::builder("server-span")
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let (primary_seen, candidate_seen) = (Arc::default(), Arc::default());
+    let service = ShadowLayer::new(experiment.clone(), recording(&candidate_seen, "b"))
+        .layer(recording(&primary_seen, "a"));
+    let requested: crate::trace::TraceParent = PARENT.parse().unwrap();
+    // The server's own span for the request: a child of the request's, in its trace.
+    let server_span = SpanContext::new(
+        opentelemetry::trace::TraceId::from_bytes(requested.trace_id()),
+        SpanId::from_bytes([7; 8]),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    );
+    let request = Request::get("/x")
+        .header("traceparent", PARENT)
+        .header("tracestate", "a=1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    {
+        let _entered = opentelemetry::Context::new()
+            .with_remote_span_context(server_span)
+            .attach();
+        let response = service.oneshot(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+    }
+    assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+    let closer = "00-4bf92f3577b34da6a3ce929d0e0e4736-0707070707070707-01";
+    let parent = *recorder.results()[0].trace().unwrap().parent().unwrap();
+    assert_eq!(parent.to_string(), closer);
+    let candidate = candidate_seen.lock().unwrap()[0].clone();
+    assert_eq!(candidate["traceparent"], closer);
+    assert_eq!(
+        candidate["tracestate"], "a=1",
+        "the same trace: its state goes along"
+    );
+    assert_eq!(candidate["x-darklaunch-shadow"], "1");
+    let primary = primary_seen.lock().unwrap()[0].clone();
+    assert_eq!(primary["traceparent"], PARENT);
+    assert!(primary.get("x-darklaunch-shadow").is_none());
+}
+
+#[tokio::test]
+async fn the_primarys_calibration_call_gets_the_request_as_the_client_sent_it() {
+    use crate::noise::NoiseCalibration;
+
+    let recorder = Recorder::new().with_traces();
+    let experiment: ShadowExperiment = Experiment::builder("calibrated-headers")
+        .calibrate_noise(NoiseCalibration::new().percent(100.0))
+        .publisher(recorder.clone())
+        .build()
+        .unwrap();
+    let (primary_seen, candidate_seen) = (Arc::default(), Arc::default());
+    let service = ShadowLayer::new(experiment.clone(), recording(&candidate_seen, "b"))
+        .layer(recording(&primary_seen, "a"));
+    let request = Request::get("/x")
+        .header("traceparent", PARENT)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+    let primary = primary_seen.lock().unwrap().clone();
+    assert_eq!(primary.len(), 2, "the request and the calibration copy");
+    for headers in &primary {
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert_eq!(headers["traceparent"], PARENT);
+    }
+    let candidate = candidate_seen.lock().unwrap().clone();
+    assert_eq!(candidate.len(), 1);
+    assert_eq!(candidate[0]["x-darklaunch-shadow"], "1");
+}

@@ -9,3 +9,4 @@ mod common;
 mod live_report;
 mod shadow_in_process;
 mod shadow_layer;
+mod shadow_trace;
