@@ -248,6 +248,8 @@ fn inner_spans_reach_the_sink() {
     let stats = experiment.stats();
     assert_eq!((stats.matched, stats.mismatched), (1, 1), "{stats:?}");
     run_inside_requests(&provider);
+    #[cfg(feature = "tower")]
+    shadow_request_inside_trace(&provider);
 
     // The batch processor exports on its own thread (the blocking reqwest client never runs on
     // a tokio worker); flush, then shut down, so both spans are sent before we look.
@@ -256,9 +258,12 @@ fn inner_spans_reach_the_sink() {
         .expect("force_flush the OTLP exporter");
     provider.shutdown().expect("shut down the tracer provider");
 
-    let spans = sink.wait_for_spans(2 + 2 * FORMS.len(), SPANS_DEADLINE);
+    let shadowed = usize::from(cfg!(feature = "tower"));
+    let spans = sink.wait_for_spans(2 + 2 * FORMS.len() + 2 * shadowed, SPANS_DEADLINE);
     assert_spans(&spans);
     assert_trace_links(&spans);
+    #[cfg(feature = "tower")]
+    assert_shadow_trace_link(&spans);
     drop(sink);
     println!(
         "{INNER_PASSED} {} spans received by the oteltest sink",
@@ -432,6 +437,101 @@ fn run_inside_requests(provider: &SdkTracerProvider) {
         assert_eq!(got, 1, "{form}: the control's value");
         request.span().end();
     }
+}
+
+/// Over real HTTP: a client's span sends its `traceparent` to an axum service behind the shadow
+/// layer; the client's span ends after the shadow run was flushed.
+#[cfg(feature = "tower")]
+fn shadow_request_inside_trace(provider: &SdkTracerProvider) {
+    use axum::routing::get;
+    use darklaunch::tower::{ShadowExperiment, ShadowLayer};
+    use http_body_util::{BodyExt as _, Full};
+    use opentelemetry::trace::{Span as _, Tracer as _};
+
+    let experiment: ShadowExperiment = Experiment::builder("otlp-e2e-shadow")
+        .candidate_timeout(Duration::from_secs(5))
+        .publisher(
+            OtelPublisher::new()
+                .with_tracer(provider.tracer("darklaunch"))
+                .with_span_policy(SpanPolicy::every_run()),
+        )
+        .build()
+        .expect("valid experiment");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let candidate = axum::Router::new().route("/items/{id}", get(|| async { "candidate" }));
+        let primary = axum::Router::new()
+            .route("/items/{id}", get(|| async { "primary" }))
+            .layer(ShadowLayer::new(experiment.clone(), candidate));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, primary).await;
+        });
+
+        let mut span = provider.tracer("client").start("client GET /items/7");
+        let context = span.span_context().clone();
+        let traceparent = format!("00-{}-{}-01", context.trace_id(), context.span_id());
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<bytes::Bytes>>();
+        let request = hyper::Request::get(format!("http://{addr}/items/7"))
+            .header("traceparent", traceparent)
+            .body(Full::new(bytes::Bytes::new()))
+            .expect("request");
+        let response = client
+            .request(request)
+            .await
+            .expect("the shadowed service answers");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(
+            &body[..],
+            b"primary",
+            "the client gets the primary's answer"
+        );
+        assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
+        span.end();
+    });
+}
+
+/// The shadow run's span arrived in the client's trace, a child of the client's span, inside it.
+#[cfg(feature = "tower")]
+fn assert_shadow_trace_link(spans: &[Value]) {
+    let all = || serde_json::to_string_pretty(spans).unwrap_or_default();
+    let client = spans
+        .iter()
+        .find(|s| s["name"] == "client GET /items/7")
+        .unwrap_or_else(|| panic!("no client span; received:\n{}", all()));
+    let run = spans
+        .iter()
+        .find(|s| {
+            s["name"] == "darklaunch.experiment"
+                && s["attributes"]["darklaunch.experiment"] == "otlp-e2e-shadow"
+        })
+        .unwrap_or_else(|| panic!("no shadow experiment span; received:\n{}", all()));
+    assert_eq!(run["trace_id_hex"], client["trace_id_hex"], "{run}");
+    assert_eq!(run["parent_span_id_hex"], client["span_id_hex"], "{run}");
+    let time = |span: &Value, key: &str| {
+        span[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {span}"))
+    };
+    assert!(
+        time(client, "start_unix_nano") <= time(run, "start_unix_nano")
+            && time(run, "end_unix_nano") <= time(client, "end_unix_nano"),
+        "the run lies within the client's request: {client} {run}"
+    );
 }
 
 /// Each form's `darklaunch.experiment` span arrived with its request's trace id and the

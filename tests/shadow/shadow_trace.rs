@@ -504,3 +504,73 @@ async fn a_shadowed_write_is_refused_downstream_and_charges_once() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(results[0].has_mismatch());
 }
+
+/// With the OpenTelemetry publisher and the SDK's in-memory exporter: a client's request span
+/// sends its `traceparent` over real HTTP, and the exported `darklaunch.experiment` span of the
+/// shadowed request has the client span's trace id and span id as parent, and lies within it.
+#[cfg(feature = "opentelemetry")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exported_experiment_span_is_a_child_of_the_requests_span() {
+    use darklaunch::publish::otel::SpanPolicy;
+    use darklaunch::publish::OtelPublisher;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+    let exporter = InMemorySpanExporter::default();
+    let tracers = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let meters = SdkMeterProvider::builder().build();
+    let experiment: ShadowExperiment = Experiment::builder("otel-shadow")
+        .candidate_timeout(Duration::from_secs(5))
+        .publisher(
+            OtelPublisher::new()
+                .with_meter(meters.meter("darklaunch"))
+                .with_tracer(tracers.tracer("darklaunch"))
+                .with_span_policy(SpanPolicy::every_run()),
+        )
+        .build()
+        .unwrap();
+    let apps = apps(&experiment, |layer| layer).await;
+    let client = client();
+
+    let mut request_span = tracers.tracer("client").start("GET /items/7");
+    let context = request_span.span_context().clone();
+    let traceparent = format!("00-{}-{}-01", context.trace_id(), context.span_id());
+    let headers: &[(&str, &[u8])] = &[("traceparent", traceparent.as_bytes())];
+    let answer = send(&client, apps.shadowed, Method::GET, "/items/7", headers).await;
+    assert_eq!(answer, (StatusCode::OK, Bytes::from_static(b"primary")));
+    flush(&experiment).await;
+    request_span.end();
+
+    tracers.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let request = spans
+        .iter()
+        .find(|span| span.name == "GET /items/7")
+        .expect("the client's span");
+    let runs: Vec<_> = spans
+        .iter()
+        .filter(|span| span.name == "darklaunch.experiment")
+        .collect();
+    assert_eq!(runs.len(), 1, "{spans:#?}");
+    let run = runs[0];
+    assert_eq!(run.span_context.trace_id(), context.trace_id());
+    assert_eq!(run.parent_span_id, context.span_id());
+    assert!(
+        request.start_time <= run.start_time
+            && run.start_time <= run.end_time
+            && run.end_time <= request.end_time,
+        "request {:?}..{:?}, run {:?}..{:?}",
+        request.start_time,
+        request.end_time,
+        run.start_time,
+        run.end_time
+    );
+    // The candidate's copy carried the same trace.
+    let copy = apps.candidate.only();
+    let forwarded: TraceParent = copy["traceparent"].to_str().unwrap().parse().unwrap();
+    assert_eq!(forwarded.trace_id(), context.trace_id().to_bytes());
+}
