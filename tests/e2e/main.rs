@@ -6,7 +6,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod http;
+mod prom;
 
+mod dashboard_e2e;
 mod otlp_e2e;
 mod prometheus_e2e;
 mod report_browser;
