@@ -11,255 +11,66 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::http::{self, Server};
+use crate::http;
+use crate::prom::{labels, Instance, PrometheusServer, PROMETHEUS};
 use darklaunch::publish::OtelPublisher;
 use darklaunch::Experiment;
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
-use prometheus::{Encoder, TextEncoder};
 use serde_json::Value;
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 const EXPERIMENT: &str = "fleet-checkout";
 /// How long to wait for Prometheus to start, and then for the sums to appear.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// One service instance: its own meter provider, registry and `/metrics` endpoint.
-struct Instance {
-    provider: SdkMeterProvider,
-    server: Server,
-}
-
-impl Instance {
-    fn start(runtime: &tokio::runtime::Runtime) -> Self {
-        let registry = prometheus::Registry::new();
-        let exporter = opentelemetry_prometheus::exporter()
-            .with_registry(registry.clone())
-            .build()
-            .expect("prometheus exporter");
-        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
-        let server = runtime
-            .block_on(http::serve(move |method, target| {
-                if method != "GET" || target.split('?').next() != Some("/metrics") {
-                    return (404, "text/plain".into(), b"not found\n".to_vec());
-                }
-                let encoder = TextEncoder::new();
-                let mut body = Vec::new();
-                match encoder.encode(&registry.gather(), &mut body) {
-                    Ok(()) => (200, encoder.format_type().to_string(), body),
-                    Err(error) => (500, "text/plain".into(), error.to_string().into_bytes()),
-                }
-            }))
-            .expect("metrics server");
-        Self { provider, server }
+/// Runs the experiment: `matches` matching runs, `mismatches` mismatching ones (with a user
+/// in their context), `panics` runs whose candidate panics, and `sheds` runs whose
+/// (matching) candidate re-enters the experiment, which sheds the inner run.
+fn traffic(instance: &Instance, matches: usize, mismatches: usize, panics: usize, sheds: usize) {
+    let experiment: Experiment<u64> = Experiment::builder(EXPERIMENT)
+        .publisher(OtelPublisher::new().with_meter(instance.provider.meter("darklaunch")))
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    for i in 0..matches as u64 {
+        assert_eq!(experiment.run(|| i, || i), i);
     }
-
-    /// Runs the experiment: `matches` matching runs, `mismatches` mismatching ones (with a user
-    /// in their context), `panics` runs whose candidate panics, and `sheds` runs whose
-    /// (matching) candidate re-enters the experiment, which sheds the inner run.
-    fn traffic(&self, matches: usize, mismatches: usize, panics: usize, sheds: usize) {
-        let experiment: Experiment<u64> = Experiment::builder(EXPERIMENT)
-            .publisher(OtelPublisher::new().with_meter(self.provider.meter("darklaunch")))
-            .max_in_flight(1)
-            .build()
-            .unwrap();
-        for i in 0..matches as u64 {
-            assert_eq!(experiment.run(|| i, || i), i);
-        }
-        for i in 0..mismatches as u64 {
-            let got = experiment
-                .trial()
-                .context("user", "alice")
-                .control(|| i)
-                .candidate("candidate", || i + 1)
-                .run();
-            assert_eq!(got, i);
-        }
-        for _ in 0..panics {
-            assert_eq!(
-                experiment.run(|| 1, || -> u64 { panic!("candidate exploded") }),
-                1
-            );
-        }
-        for _ in 0..sheds {
-            assert_eq!(experiment.run(|| 7, || experiment.run(|| 7, || 8)), 7);
-        }
-        let stats = experiment.stats();
+    for i in 0..mismatches as u64 {
+        let got = experiment
+            .trial()
+            .context("user", "alice")
+            .control(|| i)
+            .candidate("candidate", || i + 1)
+            .run();
+        assert_eq!(got, i);
+    }
+    for _ in 0..panics {
         assert_eq!(
-            (
-                stats.matched,
-                stats.mismatched,
-                stats.candidate_errors,
-                stats.shed
-            ),
-            (
-                (matches + sheds) as u64,
-                mismatches as u64,
-                panics as u64,
-                sheds as u64
-            )
+            experiment.run(|| 1, || -> u64 { panic!("candidate exploded") }),
+            1
         );
     }
-}
-
-/// A Prometheus server and its temporary directory, killed and removed when dropped (also
-/// when the test fails).
-struct PrometheusServer {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl PrometheusServer {
-    fn start(targets: &[SocketAddr]) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "darklaunch-prometheus-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(dir.join("data")).unwrap();
-        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: darklaunch\n    static_configs:\n      \
-             - targets: [{}]\n",
-            targets.join(", ")
-        );
-        fs::write(dir.join("prometheus.yml"), config).unwrap();
-        let port = http::free_port().expect("a free port");
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let log = fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(PROMETHEUS)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        Self { child, dir, addr }
+    for _ in 0..sheds {
+        assert_eq!(experiment.run(|| 7, || experiment.run(|| 7, || 8)), 7);
     }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-
-    fn get(&self, target: &str) -> std::io::Result<http::Response> {
-        http::get(self.addr, target, Duration::from_secs(5))
-    }
-
-    fn wait_ready(&mut self, deadline: Instant) {
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited with {status}:\n{}", self.log());
-            }
-            if let Ok(response) = self.get("/-/ready") {
-                if response.status == 200 {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready in time:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Runs an instant query; returns `data.result`.
-    fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
-        let target = format!("/api/v1/query?query={}", http::encode_component(promql));
-        let response = self.get(&target).map_err(|e| e.to_string())?;
-        let json: Value = serde_json::from_str(&response.body)
-            .map_err(|e| format!("{e}: {} {}", response.status, response.body))?;
-        if json["status"] != "success" {
-            return Err(response.body);
-        }
-        Ok(json["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    /// Each series of an instant vector as (its labels, its value).
-    fn vector(&self, promql: &str) -> Result<BTreeMap<BTreeMap<String, String>, f64>, String> {
-        self.query(promql)?
-            .into_iter()
-            .map(|series| {
-                let labels = series["metric"]
-                    .as_object()
-                    .ok_or("no labels")?
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect();
-                let value = series["value"][1]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("no value")?;
-                Ok((labels, value))
-            })
-            .collect()
-    }
-
-    /// Polls `promql` until it returns `expected` or the deadline passes.
-    fn wait_for(
-        &self,
-        promql: &str,
-        expected: &BTreeMap<BTreeMap<String, String>, f64>,
-        deadline: Instant,
-    ) {
-        loop {
-            let got = self.vector(promql);
-            if got.as_ref() == Ok(expected) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                let targets = self
-                    .get("/api/v1/targets")
-                    .map(|r| r.body)
-                    .unwrap_or_default();
-                panic!(
-                    "{promql}\n  expected {expected:?}\n  got {got:?}\ntargets: {targets}\nlog:\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    let stats = experiment.stats();
+    assert_eq!(
+        (
+            stats.matched,
+            stats.mismatched,
+            stats.candidate_errors,
+            stats.shed
+        ),
+        (
+            (matches + sheds) as u64,
+            mismatches as u64,
+            panics as u64,
+            sheds as u64
+        )
+    );
 }
 
 #[test]
@@ -282,8 +93,8 @@ fn prometheus_sums_two_instances_by_experiment_candidate_and_outcome() {
     // Two instances, different traffic, same experiment.
     let a = Instance::start(&runtime);
     let b = Instance::start(&runtime);
-    a.traffic(5, 2, 0, 1);
-    b.traffic(3, 4, 1, 0);
+    traffic(&a, 5, 2, 0, 1);
+    traffic(&b, 3, 4, 1, 0);
 
     // What each instance serves: the exported names, and no context anywhere.
     let page = http::get(a.server.addr, "/metrics", Duration::from_secs(5)).unwrap();
