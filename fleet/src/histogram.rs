@@ -232,7 +232,7 @@ mod tests {
                 prop_assert_eq!(estimate, highest);
             } else {
                 let upper = bounds.iter().copied().find(|&b| truth <= b).unwrap();
-                let lower = bounds.iter().copied().filter(|&b| b < upper).last().unwrap_or(0.0);
+                let lower = bounds.iter().copied().rfind(|&b| b < upper).unwrap_or(0.0);
                 prop_assert!(lower <= estimate && estimate <= upper, "{} not in [{}, {}]", estimate, lower, upper);
             }
         }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use darklaunch::insight::{AnytimeBounds, Proportion, ReleaseStatus};
 
 use crate::error::FleetError;
-use crate::verdict::{FleetVerdict, QUANTILES};
+use crate::verdict::{FleetVerdict, QuantileComparison, QUANTILES};
 
 /// `text` with control characters escaped (names come from metric labels).
 pub fn escape(text: &str) -> String {
@@ -38,8 +38,10 @@ pub fn seconds(value: Option<f64>) -> String {
     let Some(value) = value.filter(|v| v.is_finite()) else {
         return String::from("n/a");
     };
+    if value == 0.0 {
+        return String::from("0 s");
+    }
     let (scaled, unit) = match value.abs() {
-        v if v == 0.0 => return String::from("0 s"),
         v if v < 1e-6 => (value * 1e9, "ns"),
         v if v < 1e-3 => (value * 1e6, "µs"),
         v if v < 1.0 => (value * 1e3, "ms"),
@@ -61,6 +63,9 @@ pub fn thousands(n: u64) -> String {
     }
     out
 }
+
+/// One cell of the latency table.
+type Cell = fn(&QuantileComparison) -> String;
 
 fn status_word(status: ReleaseStatus) -> &'static str {
     match status {
@@ -163,16 +168,12 @@ pub fn text(verdict: &FleetVerdict) -> String {
                 let _ = write!(out, " {name:>10}");
             }
             let _ = writeln!(out);
-            let rows: [(
-                &str,
-                Box<dyn Fn(&crate::verdict::QuantileComparison) -> String>,
-            ); 3] = [
-                ("candidate", Box::new(|q| seconds(q.candidate_seconds))),
-                ("control", Box::new(|q| seconds(q.control_seconds))),
-                (
-                    "ratio",
-                    Box::new(|q| q.ratio.map_or_else(|| "n/a".into(), |r| format!("{r:.2}×"))),
-                ),
+            let rows: [(&str, Cell); 3] = [
+                ("candidate", |q| seconds(q.candidate_seconds)),
+                ("control", |q| seconds(q.control_seconds)),
+                ("ratio", |q| {
+                    q.ratio.map_or_else(|| "n/a".into(), |r| format!("{r:.2}×"))
+                }),
             ];
             for (label, cell) in rows {
                 let _ = write!(out, "    {label:<12}");
