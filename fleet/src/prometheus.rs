@@ -42,7 +42,7 @@ pub trait PrometheusApi {
     fn has_metric(&self, metric: &str) -> Result<bool, FleetError>;
 }
 
-/// A Prometheus server over HTTP (`http://`, or `https://` with the crate's `tls` feature).
+/// A Prometheus server over plain HTTP (`http://`).
 #[derive(Debug)]
 pub struct HttpPrometheus {
     base: String,
@@ -61,7 +61,7 @@ impl HttpPrometheus {
             .or_else(|| base.strip_prefix("https://"))
         else {
             return Err(FleetError::Usage(format!(
-                "--prometheus {url:?}: give an http:// or https:// URL, e.g. http://127.0.0.1:9090"
+                "--prometheus {url:?}: give an http:// URL, e.g. http://127.0.0.1:9090"
             )));
         };
         if rest.is_empty() || rest.starts_with('/') {
@@ -69,10 +69,10 @@ impl HttpPrometheus {
                 "--prometheus {url:?}: the URL has no host"
             )));
         }
-        if base.starts_with("https://") && !cfg!(feature = "tls") {
+        if base.starts_with("https://") {
             return Err(FleetError::Usage(format!(
-                "--prometheus {url:?}: this build has no TLS; install with `--features tls` \
-                 for https:// URLs"
+                "--prometheus {url:?}: https is not supported yet; reach Prometheus over \
+                 plain http (in the cluster, or through a port-forward)"
             )));
         }
         if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -615,6 +615,7 @@ fn the_fleet_verdict_from_prometheus_equals_one_insight_over_all_runs() {
     let output = fleet(&verdict_args(&url, &[]));
     assert_eq!(code(&output), 1);
     let text = String::from_utf8_lossy(&output.stdout);
+    eprintln!("darklaunch-fleet verdict:\n{text}");
     for expected in [
         "candidate v2: NOT SAFE",
         "candidate v3: SAFE",
