@@ -46,15 +46,27 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
 fn verdict_command(args: &VerdictArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let result = prometheus::HttpPrometheus::new(&args.prometheus, args.timeout)
         .and_then(|api| fleet_verdict(&api, &args.selection(), &args.policy()));
-    let written = match &result {
+    report(&result, args.format, out, err)
+}
+
+/// Writes a verdict (to `out`) or a failure (to `err`, and as JSON to `out` with
+/// [`Format::Json`]); returns the exit status: the verdict's, the failure's, or
+/// [`Exit::Output`] when `out` cannot be written.
+pub fn report(
+    result: &Result<FleetVerdict, FleetError>,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let written = match result {
         Ok(verdict) => {
-            let body = match args.format {
+            let body = match format {
                 Format::Text => render::text(verdict),
                 Format::Json => render::json(verdict) + "\n",
             };
             // In text the warnings are part of the report; in JSON they are in the document,
             // and also said on stderr for whoever watches the job.
-            if args.format == Format::Json {
+            if format == Format::Json {
                 for warning in &verdict.warnings {
                     let _ = writeln!(
                         err,
@@ -71,7 +83,7 @@ fn verdict_command(args: &VerdictArgs, out: &mut dyn Write, err: &mut dyn Write)
                 "darklaunch-fleet: {}",
                 render::escape(&error.to_string())
             );
-            match args.format {
+            match format {
                 Format::Json => {
                     writeln!(out, "{}", render::json_error(error)).and_then(|()| out.flush())
                 }
@@ -90,5 +102,119 @@ fn verdict_command(args: &VerdictArgs, out: &mut dyn Write, err: &mut dyn Write)
         }
         (Ok(verdict), Ok(())) => Exit::of_status(verdict.status),
         (Err(error), Ok(())) => error.exit(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A writer that always fails, as a closed pipe does.
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    fn failure(error: FleetError, format: Format) -> (Exit, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let exit = report(&Err(error), format, &mut out, &mut err);
+        (
+            exit,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn failures_exit_with_their_codes_and_messages() {
+        let cases = [
+            (FleetError::Usage("x".into()), Exit::Usage, "usage error"),
+            (
+                FleetError::Unreachable {
+                    url: "http://p".into(),
+                    detail: "refused".into(),
+                },
+                Exit::Unreachable,
+                "unreachable",
+            ),
+            (
+                FleetError::Prometheus {
+                    request: "q".into(),
+                    detail: "bad".into(),
+                },
+                Exit::PrometheusError,
+                "Prometheus error",
+            ),
+            (
+                FleetError::NoSuchMetric {
+                    metric: "m_total".into(),
+                    url: "http://p".into(),
+                },
+                Exit::NoSuchMetric,
+                "no such metric",
+            ),
+            (
+                FleetError::NoData {
+                    what: "experiment \"e\"".into(),
+                },
+                Exit::NoData,
+                "no data",
+            ),
+        ];
+        for (error, exit, words) in cases {
+            let (got, out, err) = failure(error.clone(), Format::Text);
+            assert_eq!(got, exit);
+            assert!(out.is_empty());
+            assert!(err.contains(words), "{err}");
+            let (got, out, _) = failure(error, Format::Json);
+            assert_eq!(got, exit);
+            let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(json["error"]["exit_code"], exit.code());
+            assert_eq!(json["error"]["kind"], exit.name());
+        }
+        // Control characters in a message are escaped.
+        let (_, _, err) = failure(
+            FleetError::NoData {
+                what: "\u{1b}[2J".into(),
+            },
+            Format::Text,
+        );
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+
+    #[test]
+    fn an_unwritable_output_is_its_own_exit() {
+        let mut err = Vec::new();
+        let exit = report(
+            &Err(FleetError::NoData { what: "e".into() }),
+            Format::Json,
+            &mut Broken,
+            &mut err,
+        );
+        assert_eq!(exit, Exit::Output);
+        assert!(String::from_utf8(err).unwrap().contains("could not write"));
+    }
+
+    #[test]
+    fn a_bad_url_is_a_usage_error_before_any_request() {
+        let cli = Cli::try_parse_from([
+            "darklaunch-fleet",
+            "verdict",
+            "--prometheus",
+            "localhost:9090",
+            "--experiment",
+            "e",
+        ])
+        .unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run(cli, &mut out, &mut err), Exit::Usage);
+        assert!(String::from_utf8(err).unwrap().contains("http://"));
     }
 }

@@ -240,10 +240,19 @@ fn excerpt(text: &str) -> String {
 /// Checks the envelope: `data` on success, else what went wrong.
 fn envelope(status: u16, body: &str) -> Result<(serde_json::Value, Vec<String>), String> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|error| {
-        format!(
-            "HTTP {status}, not a Prometheus API answer ({error}): {}",
-            excerpt(body)
-        )
+        let hint = if status == 404 {
+            " (is --prometheus Prometheus's base URL?)"
+        } else {
+            ""
+        };
+        if body.trim().is_empty() {
+            format!("HTTP {status} with an empty body, not a Prometheus API answer{hint}")
+        } else {
+            format!(
+                "HTTP {status}, not a Prometheus API answer{hint} ({error}): {}",
+                excerpt(body)
+            )
+        }
     })?;
     match envelope.status.as_deref() {
         Some("success") => {}
@@ -437,6 +446,128 @@ mod tests {
         }
         let client = HttpPrometheus::new("http://127.0.0.1:9090/", Duration::from_secs(1)).unwrap();
         assert_eq!(client.url(), "http://127.0.0.1:9090");
+    }
+
+    /// A one-shot server on 127.0.0.1 that reads a request and answers `reply` (raw bytes),
+    /// or holds the connection open without answering when `reply` is `None`.
+    fn serve_once(reply: Option<Vec<u8>>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                match reply {
+                    Some(reply) => {
+                        let _ = stream.write_all(&reply);
+                    }
+                    None => std::thread::sleep(Duration::from_secs(3)),
+                }
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn http(status: &str, body: &[u8]) -> Vec<u8> {
+        let mut reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        reply.extend_from_slice(body);
+        reply
+    }
+
+    #[test]
+    fn the_client_reads_answers_and_errors() {
+        let ok = serve_once(Some(http("200 OK", OK.as_bytes())));
+        let client = HttpPrometheus::new(&ok, Duration::from_secs(5)).unwrap();
+        let (samples, warnings) = client.query("up").unwrap();
+        assert_eq!((samples.len(), warnings.len()), (4, 1));
+
+        let rejected = serve_once(Some(http(
+            "400 Bad Request",
+            br#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#,
+        )));
+        let error = HttpPrometheus::new(&rejected, Duration::from_secs(5))
+            .unwrap()
+            .query("up{")
+            .unwrap_err();
+        assert!(matches!(error, FleetError::Prometheus { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains("bad_data: 1:5: parse error"),
+            "{error}"
+        );
+
+        // Bodies beyond the cap are refused, not held.
+        let huge = format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[]}},"pad":"{}"}}"#,
+            "x".repeat(64 * 1024)
+        );
+        let big = serve_once(Some(http("200 OK", huge.as_bytes())));
+        let error = HttpPrometheus::new(&big, Duration::from_secs(5))
+            .unwrap()
+            .with_max_body(16 * 1024)
+            .query("up")
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("larger than 16384 bytes"),
+            "{error}"
+        );
+
+        // Not HTTP at all.
+        let garbage = serve_once(Some(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()));
+        let error = HttpPrometheus::new(&garbage, Duration::from_secs(5))
+            .unwrap()
+            .query("up")
+            .unwrap_err();
+        assert_eq!(
+            error.exit(),
+            crate::exit::Exit::PrometheusError,
+            "{error:?}"
+        );
+
+        // A server that never answers: a timeout, which is unreachable.
+        let silent = serve_once(None);
+        let error = HttpPrometheus::new(&silent, Duration::from_millis(300))
+            .unwrap()
+            .query("up")
+            .unwrap_err();
+        assert_eq!(error.exit(), crate::exit::Exit::Unreachable, "{error:?}");
+        assert!(error.to_string().contains("timed out"), "{error}");
+
+        // Nobody listening.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error =
+            HttpPrometheus::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2))
+                .unwrap()
+                .has_metric("darklaunch_runs_total")
+                .unwrap_err();
+        assert_eq!(error.exit(), crate::exit::Exit::Unreachable, "{error:?}");
+
+        let names = serve_once(Some(http(
+            "200 OK",
+            br#"{"status":"success","data":["darklaunch_runs_total"]}"#,
+        )));
+        assert!(HttpPrometheus::new(&names, Duration::from_secs(5))
+            .unwrap()
+            .has_metric("darklaunch_runs_total")
+            .unwrap());
+        let empty = serve_once(Some(http("404 Not Found", b"")));
+        let error = HttpPrometheus::new(&empty, Duration::from_secs(5))
+            .unwrap()
+            .query("up")
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("HTTP 404 with an empty body"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("base URL"), "{error}");
     }
 
     /// Prometheus's JSON for `samples`.
