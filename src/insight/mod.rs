@@ -60,6 +60,7 @@
 mod bounded;
 mod breakdown;
 mod collector;
+mod counts;
 pub(crate) mod format;
 mod grouping;
 mod guard_marks;
@@ -79,6 +80,7 @@ mod verdict;
 
 pub use breakdown::{BreakdownEntry, ABSENT, OTHER};
 pub use collector::{Insight, InsightOptions, StatusChange};
+pub use counts::{verdict_from_counts, CountsVerdict, OutcomeCounts};
 pub use guard_marks::{GuardMark, MAX_GUARD_MARKS};
 pub use latency::{LatencySummary, QuantilePoint};
 pub use paired::{PairedLatency, RatioInterval};
