@@ -147,9 +147,9 @@ mod stats;
 mod text;
 mod thread_slot;
 mod timer;
-pub mod trace;
 #[cfg(feature = "tower")]
 pub mod tower;
+pub mod trace;
 
 pub use background::{Background, BackgroundBuilder};
 pub use clock::{Clock, ManualClock};

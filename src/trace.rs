@@ -269,7 +269,11 @@ impl RunTrace {
     }
 
     /// A run trace from its parts, for publishers' own tests and for offline results.
-    pub fn new(parent: Option<TraceParent>, started: SystemTime, ended: Option<SystemTime>) -> Self {
+    pub fn new(
+        parent: Option<TraceParent>,
+        started: SystemTime,
+        ended: Option<SystemTime>,
+    ) -> Self {
         Self {
             parent,
             started,
@@ -341,7 +345,10 @@ mod tests {
         assert!(!unsampled.is_sampled());
         let cases = [
             (EXAMPLE.to_uppercase(), TraceParentError::Malformed),
-            (EXAMPLE.replacen("00", "ff", 1), TraceParentError::InvalidVersion),
+            (
+                EXAMPLE.replacen("00", "ff", 1),
+                TraceParentError::InvalidVersion,
+            ),
             (format!("{EXAMPLE}-extra"), TraceParentError::Malformed),
             (EXAMPLE[..54].to_owned(), TraceParentError::Malformed),
             (EXAMPLE.replace('-', "_"), TraceParentError::Malformed),
@@ -362,7 +369,9 @@ mod tests {
         // A later version keeps its first four fields and may carry more after a dash.
         let later: TraceParent = format!("cc{}-future", &EXAMPLE[2..]).parse().unwrap();
         assert_eq!(later.trace_id(), parent.trace_id());
-        assert!(format!("cc{}x", &EXAMPLE[2..]).parse::<TraceParent>().is_err());
+        assert!(format!("cc{}x", &EXAMPLE[2..])
+            .parse::<TraceParent>()
+            .is_err());
     }
 
     #[test]

@@ -61,6 +61,57 @@ pub struct InsightOptions {
     /// frequent of the first 20 distinct values seen, each with a ~36 KiB latency histogram);
     /// the rest are counted under [`OTHER`](super::OTHER).
     pub breakdown_values: usize,
+    /// Where the HTML report links a sample's trace id: a URL template with `{trace_id}` where
+    /// the id goes (default `None`: ids are shown, not linked). Set it with
+    /// [`trace_link`](Self::trace_link); [`Insight::try_with_options`] refuses a template that
+    /// is not an `http` or `https` URL with `{trace_id}` in it, and
+    /// [`Insight::with_options`] drops one.
+    pub trace_link: Option<String>,
+}
+
+/// What the trace link template holds in place of the trace id.
+pub(crate) const TRACE_ID_PLACEHOLDER: &str = "{trace_id}";
+
+/// The longest trace link template accepted, in bytes.
+const MAX_TRACE_LINK: usize = 2048;
+
+/// What is wrong with a trace link template, if anything.
+pub(crate) fn trace_link_problem(template: &str) -> Option<&'static str> {
+    let lower = template.get(..8).unwrap_or(template).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        Some("use an http:// or https:// URL")
+    } else if !template.contains(TRACE_ID_PLACEHOLDER) {
+        Some("put {trace_id} where the trace id goes")
+    } else if template.len() > MAX_TRACE_LINK {
+        Some("use a template of at most 2048 bytes")
+    } else if template
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '`'))
+    {
+        Some("use a URL without spaces, control characters, quotes or angle brackets")
+    } else {
+        None
+    }
+}
+
+impl InsightOptions {
+    /// Links each sample's trace id in the HTML report through `template`, an `http` or
+    /// `https` URL with `{trace_id}` where the id (32 lowercase hex digits) goes, e.g.
+    /// `https://tempo.example/trace/{trace_id}`. The template is checked when the insight is
+    /// made ([`Insight::try_with_options`]).
+    ///
+    /// ```
+    /// use darklaunch::insight::{Insight, InsightOptions};
+    ///
+    /// let options = InsightOptions::default().trace_link("https://tempo.example/trace/{trace_id}");
+    /// assert!(Insight::<u64>::try_with_options(options).is_ok());
+    /// let options = InsightOptions::default().trace_link("javascript:alert(1)//{trace_id}");
+    /// assert!(Insight::<u64>::try_with_options(options).is_err());
+    /// ```
+    pub fn trace_link(mut self, template: impl Into<String>) -> Self {
+        self.trace_link = Some(template.into());
+        self
+    }
 }
 
 impl Default for InsightOptions {
@@ -76,6 +127,7 @@ impl Default for InsightOptions {
             policy: ReleasePolicy::default(),
             breakdown_key: Some(String::from("route")),
             breakdown_values: 10,
+            trace_link: None,
         }
     }
 }
@@ -261,6 +313,14 @@ impl<T, E> Insight<T, E> {
                 return Err(crate::ConfigError::InvalidThreshold { setting, value });
             }
         }
+        if let Some(template) = &options.trace_link {
+            if let Some(problem) = trace_link_problem(template) {
+                return Err(crate::ConfigError::InvalidTraceLink {
+                    template: crate::text::capped(template, 256),
+                    problem,
+                });
+            }
+        }
         if policy.consecutive_evaluations == 0 {
             return Err(crate::ConfigError::ZeroCap {
                 setting: "ReleasePolicy::consecutive_evaluations",
@@ -282,7 +342,8 @@ impl<T, E> Insight<T, E> {
     }
 
     /// An insight with `options`. Zero caps are taken as 1; a confidence level outside (0, 1)
-    /// is taken as 0.95 and tolerances are clamped to [0, 1] (use
+    /// is taken as 0.95, tolerances are clamped to [0, 1] and a bad trace link template is
+    /// dropped (use
     /// [`try_with_options`](Self::try_with_options) to have them refused instead).
     pub fn with_options(mut options: InsightOptions) -> Self {
         let policy = &mut options.policy;
@@ -295,6 +356,13 @@ impl<T, E> Insight<T, E> {
             } else {
                 tolerance.clamp(0.0, 1.0)
             };
+        }
+        if options
+            .trace_link
+            .as_deref()
+            .is_some_and(|template| trace_link_problem(template).is_some())
+        {
+            options.trace_link = None;
         }
         options.max_groups = options.max_groups.max(1);
         options.max_candidates = options.max_candidates.max(1);
@@ -533,6 +601,7 @@ impl<T, E> Insight<T, E> {
             guard_events,
             guard_events_dropped,
             breakdown_key: options.breakdown_key.clone(),
+            trace_link: options.trace_link.clone(),
         }
     }
 }
@@ -548,6 +617,11 @@ where
         }
         // With a differ, values may carry redacted paths: samples show only the diff.
         self.link_differ(experiment.diffs_values());
+    }
+
+    /// True: samples carry the trace id of the run ([`MismatchSample::trace_id`](super::MismatchSample::trace_id)).
+    fn wants_trace(&self) -> bool {
+        true
     }
 
     fn guard(&self, event: &crate::guard::GuardEvent) {

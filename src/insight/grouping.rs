@@ -175,7 +175,18 @@ pub(crate) fn sample_of<T: Serialize, E: Display>(
         input: result
             .input()
             .map(|input| crate::insight::bounded::json_of_value(input.value(), max_value_chars).0),
+        trace_id: result.trace_id_hex().filter(|id| is_trace_id(id)),
     }
+}
+
+/// Whether `id` is a W3C trace id as darklaunch writes it: 32 lowercase hex digits, not all
+/// zeros.
+pub(crate) fn is_trace_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.bytes().any(|b| b != b'0')
 }
 
 /// A copy of `diff` that holds at most [`MAX_SAMPLE_DIFFERENCES`] differences (the rest are

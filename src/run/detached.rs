@@ -384,7 +384,15 @@ where
             .collect();
         // Already off the caller's path: judge and publish here.
         let calibrated = run.calibrated();
-        let prepared = prepare(&inner, context, control, observed, calibrated, None, run.take_trace());
+        let prepared = prepare(
+            &inner,
+            context,
+            control,
+            observed,
+            calibrated,
+            None,
+            run.take_trace(),
+        );
         run.end(prepared.publish(&inner));
     }
 
