@@ -257,33 +257,63 @@ struct HeldStatus {
 }
 
 /// The longest experiment or candidate name kept, in bytes.
-const MAX_NAME: usize = 256;
+pub(crate) const MAX_NAME: usize = 256;
 
-struct State {
-    experiment: String,
-    started: Option<(Instant, SystemTime)>,
-    runs: u64,
-    control: LatencyHistogram,
-    candidates: Vec<CandidateState>,
-    untracked: u64,
-    interval: Duration,
-    guards: GuardMarks,
+/// What an insight gathered; also what a [`Snapshot`](super::Snapshot) is turned back into to
+/// make its report.
+pub(crate) struct State {
+    pub(crate) experiment: String,
+    pub(crate) started: Option<(Instant, SystemTime)>,
+    pub(crate) runs: u64,
+    pub(crate) control: LatencyHistogram,
+    pub(crate) candidates: Vec<CandidateState>,
+    pub(crate) untracked: u64,
+    pub(crate) interval: Duration,
+    pub(crate) guards: GuardMarks,
     /// Per candidate, in the candidates' order.
     held: Vec<HeldStatus>,
 }
 
-struct CandidateState {
-    name: String,
-    runs: u64,
+impl State {
+    /// A state holding what a snapshot carries (no reported status held yet).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        experiment: String,
+        started: Option<(Instant, SystemTime)>,
+        runs: u64,
+        control: LatencyHistogram,
+        candidates: Vec<CandidateState>,
+        untracked: u64,
+        interval: Duration,
+        guards: GuardMarks,
+    ) -> Self {
+        Self {
+            experiment,
+            started,
+            runs,
+            control,
+            candidates,
+            untracked,
+            interval,
+            guards,
+            held: Vec::new(),
+        }
+    }
+}
+
+/// What an insight gathered about one candidate.
+pub(crate) struct CandidateState {
+    pub(crate) name: String,
+    pub(crate) runs: u64,
     /// Per verdict, by [`Verdict::index`].
-    counts: [u64; 6],
-    latency: LatencyHistogram,
+    pub(crate) counts: [u64; 6],
+    pub(crate) latency: LatencyHistogram,
     /// The candidate's duration over the control's, run by run.
-    paired: PairedRatios,
+    pub(crate) paired: PairedRatios,
     /// By the breakdown key's value, when there is one.
-    breakdown: Option<Breakdown>,
-    groups: Groups,
-    timeline: Timeline,
+    pub(crate) breakdown: Option<Breakdown>,
+    pub(crate) groups: Groups,
+    pub(crate) timeline: Timeline,
 }
 
 impl<T, E> Insight<T, E> {
@@ -345,31 +375,8 @@ impl<T, E> Insight<T, E> {
     /// is taken as 0.95, tolerances are clamped to [0, 1] and a bad trace link template is
     /// dropped (use
     /// [`try_with_options`](Self::try_with_options) to have them refused instead).
-    pub fn with_options(mut options: InsightOptions) -> Self {
-        let policy = &mut options.policy;
-        if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
-            policy.confidence = 0.95;
-        }
-        for tolerance in [&mut policy.mismatch_tolerance, &mut policy.error_tolerance] {
-            *tolerance = if tolerance.is_nan() {
-                0.0
-            } else {
-                tolerance.clamp(0.0, 1.0)
-            };
-        }
-        if options
-            .trace_link
-            .as_deref()
-            .is_some_and(|template| trace_link_problem(template).is_some())
-        {
-            options.trace_link = None;
-        }
-        options.max_groups = options.max_groups.max(1);
-        options.max_candidates = options.max_candidates.max(1);
-        options.max_timeline_points = options.max_timeline_points.max(1);
-        if options.timeline_interval.is_zero() {
-            options.timeline_interval = Duration::from_millis(1);
-        }
+    pub fn with_options(options: InsightOptions) -> Self {
+        let options = normalized(options);
         let state = State {
             experiment: String::new(),
             started: None,
@@ -485,8 +492,69 @@ impl<T, E> Insight<T, E> {
         // Taken before the insight's lock, which publications wait for.
         let noise = self.shared.noise.get().map(|model| model.snapshot());
         let mut state = self.lock();
-        let state = &mut *state;
         let now = crate::real_clock::wall();
+        evaluate(&mut state, noise, options, now, changes, true)
+    }
+
+    /// Calls `f` with what the insight gathered, its options and its noise model, under the
+    /// insight's lock (the noise model's snapshot is taken before it, as for a report).
+    pub(crate) fn with_state<R>(
+        &self,
+        f: impl FnOnce(&State, &InsightOptions, Option<(NoiseSnapshot, &NoiseModel)>) -> R,
+    ) -> R {
+        let noise = self
+            .shared
+            .noise
+            .get()
+            .map(|model| (model.snapshot(), &**model));
+        let state = self.lock();
+        f(&state, &self.shared.options, noise)
+    }
+}
+
+/// `options` with zero caps taken as 1, a confidence level outside (0, 1) as 0.95, tolerances
+/// clamped to [0, 1] and a bad trace link template dropped.
+pub(crate) fn normalized(mut options: InsightOptions) -> InsightOptions {
+    let policy = &mut options.policy;
+    if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
+        policy.confidence = 0.95;
+    }
+    for tolerance in [&mut policy.mismatch_tolerance, &mut policy.error_tolerance] {
+        *tolerance = if tolerance.is_nan() {
+            0.0
+        } else {
+            tolerance.clamp(0.0, 1.0)
+        };
+    }
+    if options
+        .trace_link
+        .as_deref()
+        .is_some_and(|template| trace_link_problem(template).is_some())
+    {
+        options.trace_link = None;
+    }
+    options.max_groups = options.max_groups.max(1);
+    options.max_candidates = options.max_candidates.max(1);
+    options.max_timeline_points = options.max_timeline_points.max(1);
+    if options.timeline_interval.is_zero() {
+        options.timeline_interval = Duration::from_millis(1);
+    }
+    options
+}
+
+/// The report on `state`: candidates evaluated with `options` and the paths `noise` classifies
+/// as noise. With `hold`, a candidate's reported status changes only once a new one has held
+/// for the policy's consecutive evaluations (changes are pushed to `changes`); without it, the
+/// reported status is this evaluation's.
+pub(crate) fn evaluate(
+    state: &mut State,
+    noise: Option<NoiseSnapshot>,
+    options: &InsightOptions,
+    now: SystemTime,
+    changes: &mut Vec<StatusChange>,
+    hold: bool,
+) -> Report {
+    {
         let control_latency = state.control.summary();
         let (guard_events, guard_events_dropped) = state.guards.snapshot();
         let policy = &options.policy;
@@ -548,6 +616,9 @@ impl<T, E> Insight<T, E> {
         let mut candidates = candidates;
         let required = options.policy.consecutive_evaluations.max(1);
         for (index, report) in candidates.iter_mut().enumerate() {
+            if !hold {
+                continue;
+            }
             if state.held.len() <= index {
                 state.held.push(HeldStatus {
                     reported: ReleaseStatus::Inconclusive,

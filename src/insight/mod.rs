@@ -72,6 +72,7 @@ mod proportion;
 mod ramp;
 mod report;
 mod sequence;
+mod snapshot;
 mod svg;
 mod terminal;
 mod timeline;
@@ -90,6 +91,7 @@ pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,
 };
 pub use sequence::{AnytimeBounds, ConfidenceSequence};
+pub use snapshot::{Snapshot, SnapshotError, MAX_NOISE_PATHS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use verdict::{ReleasePolicy, ReleaseStatus, ReleaseVerdict};
 
 // Noise calibration's old paths, deprecated since 0.2.0: see `deprecated.rs`.
