@@ -55,7 +55,7 @@
 //!         experiment.run(|| input * 2, || if input % 100 == 7 { input * 2 + 1 } else { input * 2 });
 //!     }
 //!     // What a process would serve at /snapshot.json, or write to a file.
-//!     snapshots.push(insight.snapshot().to_json());
+//!     snapshots.push(insight.snapshot().to_json()?);
 //! }
 //! // Somewhere else: decode, merge, render.
 //! let mut merged = Snapshot::from_json(&snapshots[0])?;
@@ -68,7 +68,9 @@
 //! let _html = report.to_html();
 //!
 //! // A snapshot of another experiment is refused.
-//! let other: Insight<u64> = Insight::new();
+//! let other = Insight::new();
+//! let tax: Experiment<u64> = Experiment::builder("tax-v2").publisher(other.clone()).build()?;
+//! tax.run(|| 1, || 1);
 //! let refused = merged.merge(&other.snapshot());
 //! assert!(matches!(refused, Err(darklaunch::insight::SnapshotError::DifferentExperiment { .. })));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
