@@ -634,3 +634,89 @@ impl Limits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// `plain` (V2 bytes) deflated and framed as HDR's V2 deflate serialization, in base64.
+    fn framed(plain: &[u8]) -> String {
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(plain).unwrap();
+        let compressed = encoder.finish().unwrap();
+        let mut bytes = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+        bytes.extend((compressed.len() as u32).to_be_bytes());
+        bytes.extend(compressed);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    fn header(payload_len: u32, digits: u32, high: u64) -> Vec<u8> {
+        let mut plain = V2_COOKIE.to_be_bytes().to_vec();
+        plain.extend(payload_len.to_be_bytes());
+        plain.extend(0u32.to_be_bytes());
+        plain.extend(digits.to_be_bytes());
+        plain.extend(1u64.to_be_bytes());
+        plain.extend(high.to_be_bytes());
+        plain.extend(1.0f64.to_be_bytes());
+        plain
+    }
+
+    #[test]
+    fn a_histogram_round_trips() {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, HIGHEST_NANOS, 3).unwrap();
+        for value in [1, 10, 1_000, 1_000_000, HIGHEST_NANOS] {
+            histogram.record(value).unwrap();
+        }
+        let text = encode_histogram("test", &histogram).unwrap();
+        let decoded = decode_histogram("test", &text, HIGHEST_NANOS, 3).unwrap();
+        assert_eq!(decoded, histogram);
+        // Fewer digits allowed than it has: refused.
+        assert!(decode_histogram("test", &text, HIGHEST_NANOS, 2).is_err());
+        // Another range expected: refused.
+        assert!(decode_histogram("test", &text, HIGHEST_RATIO, 3).is_err());
+    }
+
+    #[test]
+    fn a_count_whose_negation_overflows_is_refused_not_a_panic() {
+        // One varint of u64::MAX: HDR's decoder would negate i64::MIN.
+        let payload = [0xff; 9];
+        let mut plain = header(payload.len() as u32, 3, HIGHEST_NANOS);
+        plain.extend(payload);
+        let error = decode_histogram("test", &framed(&plain), HIGHEST_NANOS, 3).unwrap_err();
+        assert!(error.to_string().contains("out of range"), "{error}");
+    }
+
+    #[test]
+    fn a_payload_length_beyond_the_bytes_is_refused_before_anything_is_allocated() {
+        // Claims 4 GiB of payload in a few bytes.
+        let plain = header(u32::MAX, 3, HIGHEST_NANOS);
+        let error = decode_histogram("test", &framed(&plain), HIGHEST_NANOS, 3).unwrap_err();
+        assert!(error.to_string().contains("payload length"), "{error}");
+        // A bomb: far more zeros than any histogram of the range holds.
+        let mut plain = header(0, 3, HIGHEST_NANOS);
+        plain.extend(vec![0u8; 2_000_000]);
+        let error = decode_histogram("test", &framed(&plain), HIGHEST_NANOS, 3).unwrap_err();
+        assert!(error.to_string().contains("larger"), "{error}");
+        // An absurd range or precision.
+        let plain = header(0, 5, u64::MAX / 2);
+        assert!(decode_histogram("test", &framed(&plain), HIGHEST_NANOS, 3).is_err());
+        let plain = header(0, 0, HIGHEST_NANOS);
+        assert!(decode_histogram("test", &framed(&plain), HIGHEST_NANOS, 3).is_err());
+    }
+
+    #[test]
+    fn the_varint_scanner_reads_hdr_varints() {
+        let values: Vec<u64> = varints(&[
+            0x01, 0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ])
+        .collect();
+        assert_eq!(values, [1, 128, u64::MAX]);
+        assert_eq!(
+            varints(&[0x80]).count(),
+            0,
+            "a truncated varint is left out"
+        );
+    }
+}
