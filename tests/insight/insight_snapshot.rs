@@ -166,8 +166,11 @@ struct Essentials {
     runs: u64,
     control: (u64, Vec<(u64, Duration)>, Duration),
     candidates: Vec<CandidateEssentials>,
-    noise: Option<(u64, u64, Vec<(String, u64, u64, bool)>)>,
+    noise: Option<NoiseEssentials>,
 }
+
+/// Comparisons, calibrations, and per path: raw, noise, classification.
+type NoiseEssentials = (u64, u64, Vec<(String, u64, u64, bool)>);
 
 #[derive(Debug, PartialEq)]
 struct CandidateEssentials {
@@ -467,7 +470,8 @@ fn truncated_or_corrupt_snapshots_are_errors() {
 #[test]
 fn counts_that_do_not_add_up_are_refused() {
     let (_, snapshot) = sample_snapshot();
-    let tamper: [(&str, fn(&mut Value)); 6] = [
+    type Tamper = fn(&mut Value);
+    let tamper: [(&str, Tamper); 6] = [
         ("runs", |v| {
             v["runs"] = Value::from(v["runs"].as_u64().unwrap() + 1)
         }),
