@@ -19,6 +19,9 @@
 //!   ([`ReleaseVerdict`]).
 //! - **Reports** ([`Report`]): terminal tables and a self-contained HTML page with inline SVG
 //!   charts that opens with no network.
+//! - **Snapshots** ([`Snapshot`]): what an insight gathered, serialized (versioned JSON, HDR
+//!   histograms in their own serialization) and merged exactly across the processes of a fleet
+//!   into one report.
 //!
 //! ```
 //! use darklaunch::insight::{Insight, ReleaseStatus};

@@ -1,80 +1,6 @@
 //! Mergeable snapshots of an [`Insight`](super::Insight): one experiment's view, taken in each
-//! process of a fleet, serialized, merged, and rendered as one [`Report`](super::Report).
-//!
-//! A [`Snapshot`] carries what the insight gathered, not what it concluded:
-//!
-//! - the counts per candidate and verdict, the sampled runs and the untracked results;
-//! - the control's and each candidate's latency histogram, the paired latency ratios and the
-//!   breakdown's histograms, in HDR histogram's own serialization (V2 with deflate, base64 in
-//!   JSON);
-//! - the mismatch groups as gathered, each with its shape, the calibration keys of each shape
-//!   entry, its count, first and last sighting and capped samples (with their trace ids);
-//! - noise calibration's window counts (per path, candidate and control-vs-control
-//!   differences, and the totals) with the thresholds they are judged by;
-//! - the timeline, guard events, and the caps the insight kept them under.
-//!
-//! **What merging is exact for.** Counts add, histograms add (HDR `add`: percentiles of the
-//! merge are those of one histogram fed every value), groups merge by shape (counts add, first
-//! sighting the earliest, last the latest, samples the earliest ones up to the cap), noise
-//! counts add and each path is classified again from the merged counts, and the report judges
-//! the groups again with that classification. So a report of merged snapshots says what one
-//! insight fed every run would have said, with these exceptions: where a cap was reached
-//! (groups beyond the cap are counted as ungrouped, samples beyond it dropped, breakdown values
-//! beyond the tracked ones counted as [`OTHER`](super::OTHER), noise paths beyond
-//! [`MAX_NOISE_PATHS`] dropped), where a noise window slid (each process's window covers its
-//! own latest comparisons), the timeline (intervals are placed by each snapshot's wall-clock
-//! start, so the totals are exact but a run may land one interval off), guard events (the
-//! latest [`MAX_GUARD_MARKS`](super::MAX_GUARD_MARKS) kept) and the reported status, which
-//! is the evaluation of the merged counts, without the live insight's
-//! [`consecutive_evaluations`](super::ReleasePolicy::consecutive_evaluations) hysteresis.
-//!
-//! **What is refused.** [`from_json`](Snapshot::from_json) refuses another format or version,
-//! bad JSON, bad base64, histogram bytes that do not decode to a histogram of the insight's
-//! range and precision, counts that do not add up, and collections larger than the caps of the
-//! insight options it is given; [`merge`](Snapshot::merge) refuses a snapshot of another
-//! experiment and one whose noise thresholds differ. Each is a [`SnapshotError`], never a panic
-//! and never a silent merge.
-//!
-//! **What it may show.** A snapshot carries the same samples as the report (after `clean`,
-//! redaction and the size caps): treat it as the report. Serve it only where the report may be
-//! seen ([`live`](super::live) serves it behind the same bearer token).
-//!
-//! ```
-//! use darklaunch::insight::{Insight, Snapshot};
-//! use darklaunch::Experiment;
-//!
-//! // Two processes running the same experiment, each with its own insight.
-//! let mut snapshots = Vec::new();
-//! for process in 0..2u64 {
-//!     let insight = Insight::new();
-//!     let experiment: Experiment<u64> = Experiment::builder("pricing-v2")
-//!         .publisher(insight.clone())
-//!         .build()?;
-//!     for n in 0..500u64 {
-//!         let input = process * 500 + n;
-//!         experiment.run(|| input * 2, || if input % 100 == 7 { input * 2 + 1 } else { input * 2 });
-//!     }
-//!     // What a process would serve at /snapshot.json, or write to a file.
-//!     snapshots.push(insight.snapshot().to_json()?);
-//! }
-//! // Somewhere else: decode, merge, render.
-//! let mut merged = Snapshot::from_json(&snapshots[0])?;
-//! merged.merge(&Snapshot::from_json(&snapshots[1])?)?;
-//! let report = merged.report();
-//! assert_eq!(report.runs, 1_000);
-//! assert_eq!(report.candidates[0].mismatched, 10);
-//! assert_eq!(report.candidates[0].groups[0].count, 10);
-//! println!("{}", report.to_terminal());
-//! let _html = report.to_html();
-//!
-//! // A snapshot of another experiment is refused.
-//! let other = Insight::new();
-//! let tax: Experiment<u64> = Experiment::builder("tax-v2").publisher(other.clone()).build()?;
-//! tax.run(|| 1, || 1);
-//! let refused = merged.merge(&other.snapshot());
-//! assert!(matches!(refused, Err(darklaunch::insight::SnapshotError::DifferentExperiment { .. })));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! process of a fleet, serialized, merged, and rendered as one report. The format, merging and
+//! rendering are documented on [`Snapshot`].
 
 mod capture;
 mod check;
@@ -105,8 +31,84 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// [`Insight::snapshot`](super::Insight::snapshot): serializable
 /// ([`to_json`](Self::to_json), [`from_json`](Self::from_json)), mergeable with snapshots of the
 /// same experiment from other processes ([`merge`](Self::merge)), and rendered as the same
-/// [`Report`](super::Report) an insight makes ([`report`](Self::report)). See the
-/// [module docs](self) for what merging is exact for.
+/// [`Report`](super::Report) an insight makes ([`report`](Self::report)): one experiment's
+/// view, taken in each process of a fleet, merged into one report.
+/// process of a fleet, serialized, merged, and rendered as one [`Report`](super::Report).
+///
+/// A [`Snapshot`] carries what the insight gathered, not what it concluded:
+///
+/// - the counts per candidate and verdict, the sampled runs and the untracked results;
+/// - the control's and each candidate's latency histogram, the paired latency ratios and the
+///   breakdown's histograms, in HDR histogram's own serialization (V2 with deflate, base64 in
+///   JSON);
+/// - the mismatch groups as gathered, each with its shape, the calibration keys of each shape
+///   entry, its count, first and last sighting and capped samples (with their trace ids);
+/// - noise calibration's window counts (per path, candidate and control-vs-control
+///   differences, and the totals) with the thresholds they are judged by;
+/// - the timeline, guard events, and the caps the insight kept them under.
+///
+/// **What merging is exact for.** Counts add, histograms add (HDR `add`: percentiles of the
+/// merge are those of one histogram fed every value), groups merge by shape (counts add, first
+/// sighting the earliest, last the latest, samples the earliest ones up to the cap), noise
+/// counts add and each path is classified again from the merged counts, and the report judges
+/// the groups again with that classification. So a report of merged snapshots says what one
+/// insight fed every run would have said, with these exceptions: where a cap was reached
+/// (groups beyond the cap are counted as ungrouped, samples beyond it dropped, breakdown values
+/// beyond the tracked ones counted as [`OTHER`](super::OTHER), noise paths beyond
+/// [`MAX_NOISE_PATHS`] dropped), where a noise window slid (each process's window covers its
+/// own latest comparisons), the timeline (intervals are placed by each snapshot's wall-clock
+/// start, so the totals are exact but a run may land one interval off), guard events (the
+/// latest [`MAX_GUARD_MARKS`](super::MAX_GUARD_MARKS) kept) and the reported status, which
+/// is the evaluation of the merged counts, without the live insight's
+/// [`consecutive_evaluations`](super::ReleasePolicy::consecutive_evaluations) hysteresis.
+///
+/// **What is refused.** [`from_json`](Snapshot::from_json) refuses another format or version,
+/// bad JSON, bad base64, histogram bytes that do not decode to a histogram of the insight's
+/// range and precision, counts that do not add up, and collections larger than the caps of the
+/// insight options it is given; [`merge`](Snapshot::merge) refuses a snapshot of another
+/// experiment and one whose noise thresholds differ. Each is a [`SnapshotError`], never a panic
+/// and never a silent merge.
+///
+/// **What it may show.** A snapshot carries the same samples as the report (after `clean`,
+/// redaction and the size caps): treat it as the report. Serve it only where the report may be
+/// seen (the live report service, feature `tower`, serves it behind the same bearer token).
+///
+/// ```
+/// use darklaunch::insight::{Insight, Snapshot};
+/// use darklaunch::Experiment;
+///
+/// // Two processes running the same experiment, each with its own insight.
+/// let mut snapshots = Vec::new();
+/// for process in 0..2u64 {
+///     let insight = Insight::new();
+///     let experiment: Experiment<u64> = Experiment::builder("pricing-v2")
+///         .publisher(insight.clone())
+///         .build()?;
+///     for n in 0..500u64 {
+///         let input = process * 500 + n;
+///         experiment.run(|| input * 2, || if input % 100 == 7 { input * 2 + 1 } else { input * 2 });
+///     }
+///     // What a process would serve at /snapshot.json, or write to a file.
+///     snapshots.push(insight.snapshot().to_json()?);
+/// }
+/// // Somewhere else: decode, merge, render.
+/// let mut merged = Snapshot::from_json(&snapshots[0])?;
+/// merged.merge(&Snapshot::from_json(&snapshots[1])?)?;
+/// let report = merged.report();
+/// assert_eq!(report.runs, 1_000);
+/// assert_eq!(report.candidates[0].mismatched, 10);
+/// assert_eq!(report.candidates[0].groups[0].count, 10);
+/// println!("{}", report.to_terminal());
+/// let _html = report.to_html();
+///
+/// // A snapshot of another experiment is refused.
+/// let other = Insight::new();
+/// let tax: Experiment<u64> = Experiment::builder("tax-v2").publisher(other.clone()).build()?;
+/// tax.run(|| 1, || 1);
+/// let refused = merged.merge(&other.snapshot());
+/// assert!(matches!(refused, Err(darklaunch::insight::SnapshotError::DifferentExperiment { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub(crate) experiment: String,
