@@ -111,6 +111,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The insight's trace link template (`InsightOptions::trace_link`) is wrong.
+    #[error("trace link template \"{template}\" is invalid: {problem}")]
+    InvalidTraceLink {
+        /// The template given (cut to 256 bytes).
+        template: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// A ramp's schedule of serving shares is wrong.
     #[error("ramp schedule is invalid: {problem}")]
     InvalidRamp {

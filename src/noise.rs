@@ -132,8 +132,14 @@ impl NoiseCalibration {
         Ok(())
     }
 
+    /// The relative and absolute thresholds, for insight snapshots that classify merged counts.
+    #[cfg(feature = "insight")]
+    pub(crate) fn thresholds(&self) -> (f64, f64) {
+        (self.relative_threshold, self.absolute_threshold)
+    }
+
     /// Whether a path with these window counts is reported (true) or explained by noise.
-    fn reported(&self, raw: u64, noise: f64, comparisons: u64) -> bool {
+    pub(crate) fn reported(&self, raw: u64, noise: f64, comparisons: u64) -> bool {
         let raw = raw as f64;
         let gap = (raw - noise).abs();
         raw > noise
@@ -396,6 +402,12 @@ impl NoiseModel {
             comparisons: AtomicU64::new(0),
             window: Mutex::new(Window::default()),
         }
+    }
+
+    /// The settings, for insight snapshots.
+    #[cfg(feature = "insight")]
+    pub(crate) fn settings(&self) -> &NoiseCalibration {
+        &self.settings
     }
 
     /// Whether this sampled run should run the control a second time.

@@ -17,7 +17,7 @@ pub const OTHER: &str = "(other)";
 /// The longest value kept, in bytes.
 const MAX_VALUE: usize = 256;
 /// Significant digits of a value's latency histogram (percentiles within 1 %, ~36 KiB each).
-const DIGITS: u8 = 2;
+pub(crate) const DIGITS: u8 = 2;
 
 /// Outcomes and latency of one candidate for one value of the breakdown key.
 #[derive(Clone, Debug, Serialize)]
@@ -42,15 +42,17 @@ pub struct BreakdownEntry {
     pub latency: LatencySummary,
 }
 
-struct ValueState {
-    value: String,
-    runs: u64,
-    counts: [u64; 6],
-    latency: LatencyHistogram,
+/// One value's runs, counts by verdict and latency.
+#[derive(Clone, Debug)]
+pub(crate) struct ValueState {
+    pub(crate) value: String,
+    pub(crate) runs: u64,
+    pub(crate) counts: [u64; 6],
+    pub(crate) latency: LatencyHistogram,
 }
 
 impl ValueState {
-    fn new(value: String) -> Self {
+    pub(crate) fn new(value: String) -> Self {
         Self {
             value,
             runs: 0,
@@ -73,10 +75,10 @@ impl ValueState {
         }
     }
 
-    fn merge(&mut self, other: &ValueState) {
-        self.runs += other.runs;
+    pub(crate) fn merge(&mut self, other: &ValueState) {
+        self.runs = self.runs.saturating_add(other.runs);
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
-            *mine += theirs;
+            *mine = mine.saturating_add(theirs);
         }
         self.latency.merge(&other.latency);
     }
@@ -84,6 +86,7 @@ impl ValueState {
 
 /// One candidate's breakdown: at most twice the reported values are tracked (so that the top
 /// ones can be told), the rest counted under [`OTHER`].
+#[derive(Clone, Debug)]
 pub(crate) struct Breakdown {
     values: Vec<ValueState>,
     other: Option<ValueState>,
@@ -97,6 +100,52 @@ impl Breakdown {
             values: Vec::new(),
             other: None,
             tracked: top.max(1).saturating_mul(2),
+        }
+    }
+
+    /// The tracked values, the [`OTHER`] counts and how many values are tracked.
+    pub(crate) fn parts(&self) -> (&[ValueState], Option<&ValueState>, usize) {
+        (&self.values, self.other.as_ref(), self.tracked)
+    }
+
+    /// A breakdown of these values (at most `tracked` of them; the caller checks).
+    pub(crate) fn from_parts(
+        values: Vec<ValueState>,
+        other: Option<ValueState>,
+        tracked: usize,
+    ) -> Self {
+        Self {
+            values,
+            other,
+            tracked: tracked.max(1),
+        }
+    }
+
+    /// Adds `other`'s counts, value by value: values new to this breakdown are tracked while
+    /// there is room, the rest counted under [`OTHER`].
+    pub(crate) fn merge(&mut self, other: &Breakdown) {
+        for theirs in &other.values {
+            let position = self
+                .values
+                .iter()
+                .position(|mine| mine.value == theirs.value);
+            match position {
+                Some(position) => self.values[position].merge(theirs),
+                None if self.values.len() < self.tracked => {
+                    let mut fresh = ValueState::new(theirs.value.clone());
+                    fresh.merge(theirs);
+                    self.values.push(fresh);
+                }
+                None => self
+                    .other
+                    .get_or_insert_with(|| ValueState::new(OTHER.to_string()))
+                    .merge(theirs),
+            }
+        }
+        if let Some(theirs) = &other.other {
+            self.other
+                .get_or_insert_with(|| ValueState::new(OTHER.to_string()))
+                .merge(theirs);
         }
     }
 

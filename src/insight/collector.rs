@@ -61,6 +61,57 @@ pub struct InsightOptions {
     /// frequent of the first 20 distinct values seen, each with a ~36 KiB latency histogram);
     /// the rest are counted under [`OTHER`](super::OTHER).
     pub breakdown_values: usize,
+    /// Where the HTML report links a sample's trace id: a URL template with `{trace_id}` where
+    /// the id goes (default `None`: ids are shown, not linked). Set it with
+    /// [`trace_link`](Self::trace_link); [`Insight::try_with_options`] refuses a template that
+    /// is not an `http` or `https` URL with `{trace_id}` in it, and
+    /// [`Insight::with_options`] drops one.
+    pub trace_link: Option<String>,
+}
+
+/// What the trace link template holds in place of the trace id.
+pub(crate) const TRACE_ID_PLACEHOLDER: &str = "{trace_id}";
+
+/// The longest trace link template accepted, in bytes.
+const MAX_TRACE_LINK: usize = 2048;
+
+/// What is wrong with a trace link template, if anything.
+pub(crate) fn trace_link_problem(template: &str) -> Option<&'static str> {
+    let lower = template.get(..8).unwrap_or(template).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        Some("use an http:// or https:// URL")
+    } else if !template.contains(TRACE_ID_PLACEHOLDER) {
+        Some("put {trace_id} where the trace id goes")
+    } else if template.len() > MAX_TRACE_LINK {
+        Some("use a template of at most 2048 bytes")
+    } else if template
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '`'))
+    {
+        Some("use a URL without spaces, control characters, quotes or angle brackets")
+    } else {
+        None
+    }
+}
+
+impl InsightOptions {
+    /// Links each sample's trace id in the HTML report through `template`, an `http` or
+    /// `https` URL with `{trace_id}` where the id (32 lowercase hex digits) goes, e.g.
+    /// `https://tempo.example/trace/{trace_id}`. The template is checked when the insight is
+    /// made ([`Insight::try_with_options`]).
+    ///
+    /// ```
+    /// use darklaunch::insight::{Insight, InsightOptions};
+    ///
+    /// let options = InsightOptions::default().trace_link("https://tempo.example/trace/{trace_id}");
+    /// assert!(Insight::<u64>::try_with_options(options).is_ok());
+    /// let options = InsightOptions::default().trace_link("javascript:alert(1)//{trace_id}");
+    /// assert!(Insight::<u64>::try_with_options(options).is_err());
+    /// ```
+    pub fn trace_link(mut self, template: impl Into<String>) -> Self {
+        self.trace_link = Some(template.into());
+        self
+    }
 }
 
 impl Default for InsightOptions {
@@ -76,6 +127,7 @@ impl Default for InsightOptions {
             policy: ReleasePolicy::default(),
             breakdown_key: Some(String::from("route")),
             breakdown_values: 10,
+            trace_link: None,
         }
     }
 }
@@ -205,33 +257,63 @@ struct HeldStatus {
 }
 
 /// The longest experiment or candidate name kept, in bytes.
-const MAX_NAME: usize = 256;
+pub(crate) const MAX_NAME: usize = 256;
 
-struct State {
-    experiment: String,
-    started: Option<(Instant, SystemTime)>,
-    runs: u64,
-    control: LatencyHistogram,
-    candidates: Vec<CandidateState>,
-    untracked: u64,
-    interval: Duration,
-    guards: GuardMarks,
+/// What an insight gathered; also what a [`Snapshot`](super::Snapshot) is turned back into to
+/// make its report.
+pub(crate) struct State {
+    pub(crate) experiment: String,
+    pub(crate) started: Option<(Instant, SystemTime)>,
+    pub(crate) runs: u64,
+    pub(crate) control: LatencyHistogram,
+    pub(crate) candidates: Vec<CandidateState>,
+    pub(crate) untracked: u64,
+    pub(crate) interval: Duration,
+    pub(crate) guards: GuardMarks,
     /// Per candidate, in the candidates' order.
     held: Vec<HeldStatus>,
 }
 
-struct CandidateState {
-    name: String,
-    runs: u64,
+impl State {
+    /// A state holding what a snapshot carries (no reported status held yet).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        experiment: String,
+        started: Option<(Instant, SystemTime)>,
+        runs: u64,
+        control: LatencyHistogram,
+        candidates: Vec<CandidateState>,
+        untracked: u64,
+        interval: Duration,
+        guards: GuardMarks,
+    ) -> Self {
+        Self {
+            experiment,
+            started,
+            runs,
+            control,
+            candidates,
+            untracked,
+            interval,
+            guards,
+            held: Vec::new(),
+        }
+    }
+}
+
+/// What an insight gathered about one candidate.
+pub(crate) struct CandidateState {
+    pub(crate) name: String,
+    pub(crate) runs: u64,
     /// Per verdict, by [`Verdict::index`].
-    counts: [u64; 6],
-    latency: LatencyHistogram,
+    pub(crate) counts: [u64; 6],
+    pub(crate) latency: LatencyHistogram,
     /// The candidate's duration over the control's, run by run.
-    paired: PairedRatios,
+    pub(crate) paired: PairedRatios,
     /// By the breakdown key's value, when there is one.
-    breakdown: Option<Breakdown>,
-    groups: Groups,
-    timeline: Timeline,
+    pub(crate) breakdown: Option<Breakdown>,
+    pub(crate) groups: Groups,
+    pub(crate) timeline: Timeline,
 }
 
 impl<T, E> Insight<T, E> {
@@ -261,6 +343,14 @@ impl<T, E> Insight<T, E> {
                 return Err(crate::ConfigError::InvalidThreshold { setting, value });
             }
         }
+        if let Some(template) = &options.trace_link {
+            if let Some(problem) = trace_link_problem(template) {
+                return Err(crate::ConfigError::InvalidTraceLink {
+                    template: crate::text::capped(template, 256),
+                    problem,
+                });
+            }
+        }
         if policy.consecutive_evaluations == 0 {
             return Err(crate::ConfigError::ZeroCap {
                 setting: "ReleasePolicy::consecutive_evaluations",
@@ -282,26 +372,11 @@ impl<T, E> Insight<T, E> {
     }
 
     /// An insight with `options`. Zero caps are taken as 1; a confidence level outside (0, 1)
-    /// is taken as 0.95 and tolerances are clamped to [0, 1] (use
+    /// is taken as 0.95, tolerances are clamped to [0, 1] and a bad trace link template is
+    /// dropped (use
     /// [`try_with_options`](Self::try_with_options) to have them refused instead).
-    pub fn with_options(mut options: InsightOptions) -> Self {
-        let policy = &mut options.policy;
-        if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
-            policy.confidence = 0.95;
-        }
-        for tolerance in [&mut policy.mismatch_tolerance, &mut policy.error_tolerance] {
-            *tolerance = if tolerance.is_nan() {
-                0.0
-            } else {
-                tolerance.clamp(0.0, 1.0)
-            };
-        }
-        options.max_groups = options.max_groups.max(1);
-        options.max_candidates = options.max_candidates.max(1);
-        options.max_timeline_points = options.max_timeline_points.max(1);
-        if options.timeline_interval.is_zero() {
-            options.timeline_interval = Duration::from_millis(1);
-        }
+    pub fn with_options(options: InsightOptions) -> Self {
+        let options = normalized(options);
         let state = State {
             experiment: String::new(),
             started: None,
@@ -417,8 +492,69 @@ impl<T, E> Insight<T, E> {
         // Taken before the insight's lock, which publications wait for.
         let noise = self.shared.noise.get().map(|model| model.snapshot());
         let mut state = self.lock();
-        let state = &mut *state;
         let now = crate::real_clock::wall();
+        evaluate(&mut state, noise, options, now, changes, true)
+    }
+
+    /// Calls `f` with what the insight gathered, its options and its noise model, under the
+    /// insight's lock (the noise model's snapshot is taken before it, as for a report).
+    pub(crate) fn with_state<R>(
+        &self,
+        f: impl FnOnce(&State, &InsightOptions, Option<(NoiseSnapshot, &NoiseModel)>) -> R,
+    ) -> R {
+        let noise = self
+            .shared
+            .noise
+            .get()
+            .map(|model| (model.snapshot(), &**model));
+        let state = self.lock();
+        f(&state, &self.shared.options, noise)
+    }
+}
+
+/// `options` with zero caps taken as 1, a confidence level outside (0, 1) as 0.95, tolerances
+/// clamped to [0, 1] and a bad trace link template dropped.
+pub(crate) fn normalized(mut options: InsightOptions) -> InsightOptions {
+    let policy = &mut options.policy;
+    if !(policy.confidence > 0.0 && policy.confidence < 1.0) {
+        policy.confidence = 0.95;
+    }
+    for tolerance in [&mut policy.mismatch_tolerance, &mut policy.error_tolerance] {
+        *tolerance = if tolerance.is_nan() {
+            0.0
+        } else {
+            tolerance.clamp(0.0, 1.0)
+        };
+    }
+    if options
+        .trace_link
+        .as_deref()
+        .is_some_and(|template| trace_link_problem(template).is_some())
+    {
+        options.trace_link = None;
+    }
+    options.max_groups = options.max_groups.max(1);
+    options.max_candidates = options.max_candidates.max(1);
+    options.max_timeline_points = options.max_timeline_points.max(1);
+    if options.timeline_interval.is_zero() {
+        options.timeline_interval = Duration::from_millis(1);
+    }
+    options
+}
+
+/// The report on `state`: candidates evaluated with `options` and the paths `noise` classifies
+/// as noise. With `hold`, a candidate's reported status changes only once a new one has held
+/// for the policy's consecutive evaluations (changes are pushed to `changes`); without it, the
+/// reported status is this evaluation's.
+pub(crate) fn evaluate(
+    state: &mut State,
+    noise: Option<NoiseSnapshot>,
+    options: &InsightOptions,
+    now: SystemTime,
+    changes: &mut Vec<StatusChange>,
+    hold: bool,
+) -> Report {
+    {
         let control_latency = state.control.summary();
         let (guard_events, guard_events_dropped) = state.guards.snapshot();
         let policy = &options.policy;
@@ -480,6 +616,9 @@ impl<T, E> Insight<T, E> {
         let mut candidates = candidates;
         let required = options.policy.consecutive_evaluations.max(1);
         for (index, report) in candidates.iter_mut().enumerate() {
+            if !hold {
+                continue;
+            }
             if state.held.len() <= index {
                 state.held.push(HeldStatus {
                     reported: ReleaseStatus::Inconclusive,
@@ -533,6 +672,7 @@ impl<T, E> Insight<T, E> {
             guard_events,
             guard_events_dropped,
             breakdown_key: options.breakdown_key.clone(),
+            trace_link: options.trace_link.clone(),
         }
     }
 }
@@ -548,6 +688,11 @@ where
         }
         // With a differ, values may carry redacted paths: samples show only the diff.
         self.link_differ(experiment.diffs_values());
+    }
+
+    /// True: samples carry the trace id of the run ([`MismatchSample::trace_id`](super::MismatchSample::trace_id)).
+    fn wants_trace(&self) -> bool {
+        true
     }
 
     fn guard(&self, event: &crate::guard::GuardEvent) {

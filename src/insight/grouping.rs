@@ -21,7 +21,7 @@ use crate::text::{capped, capped_display};
 
 /// The most calibration keys kept per shape entry (an entry such as `$.pair[*]` may come from
 /// several keys: `$.pair[0]`, `$.pair[1]`).
-const MAX_KEYS_PER_ENTRY: usize = 16;
+pub(crate) const MAX_KEYS_PER_ENTRY: usize = 16;
 
 /// The most entries a shape keeps; further differing paths become one `…` entry.
 pub(crate) const MAX_SHAPE_ENTRIES: usize = 32;
@@ -175,7 +175,18 @@ pub(crate) fn sample_of<T: Serialize, E: Display>(
         input: result
             .input()
             .map(|input| crate::insight::bounded::json_of_value(input.value(), max_value_chars).0),
+        trace_id: result.trace_id_hex().filter(|id| is_trace_id(id)),
     }
+}
+
+/// Whether `id` is a W3C trace id as darklaunch writes it: 32 lowercase hex digits, not all
+/// zeros.
+pub(crate) fn is_trace_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.bytes().any(|b| b != b'0')
 }
 
 /// A copy of `diff` that holds at most [`MAX_SAMPLE_DIFFERENCES`] differences (the rest are
@@ -307,6 +318,30 @@ impl Groups {
         group.last_seen = now;
         if group.samples.len() < limits.samples_per_group {
             group.samples.push(sample());
+        }
+    }
+
+    /// Each group as gathered (not judged again), with the calibration keys of each shape
+    /// entry.
+    pub(crate) fn export(&self) -> Vec<(MismatchGroup, Vec<Vec<String>>)> {
+        self.groups
+            .values()
+            .map(|state| (state.group.clone(), state.keys.clone()))
+            .collect()
+    }
+
+    /// Groups as exported (shapes distinct, each with one key list per shape entry; the caller
+    /// checks), and the mismatches that found no group.
+    pub(crate) fn import(
+        groups: impl IntoIterator<Item = (MismatchGroup, Vec<Vec<String>>)>,
+        ungrouped: u64,
+    ) -> Self {
+        Self {
+            groups: groups
+                .into_iter()
+                .map(|(group, keys)| (group.shape.clone(), GroupState { group, keys }))
+                .collect(),
+            ungrouped,
         }
     }
 

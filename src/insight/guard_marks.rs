@@ -60,6 +60,16 @@ impl GuardMarks {
         });
     }
 
+    /// These marks (the latest [`MAX_GUARD_MARKS`] of them kept, the rest counted as dropped).
+    pub(crate) fn from_parts(mut marks: Vec<GuardMark>, dropped: u64) -> Self {
+        let excess = marks.len().saturating_sub(MAX_GUARD_MARKS);
+        marks.drain(..excess);
+        Self {
+            marks: marks.into(),
+            dropped: dropped.saturating_add(excess as u64),
+        }
+    }
+
     /// The kept marks, oldest first, and how many older ones were dropped.
     pub(crate) fn snapshot(&self) -> (Vec<GuardMark>, u64) {
         (self.marks.iter().cloned().collect(), self.dropped)

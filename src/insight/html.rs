@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::diff::Diff;
 use crate::insight::format::{duration_text, percent_text, range_text, thousands, utc_text};
+use crate::insight::grouping::is_trace_id;
 use crate::insight::report::{CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry};
 use crate::insight::svg;
 use crate::insight::verdict::ReleaseStatus;
@@ -288,8 +289,13 @@ impl Report {
             out.push_str("<p class=\"empty\">No candidate results yet.</p>\n");
         }
         let noise_paths = self.noise_paths();
+        // Checked again here: the report's fields are public.
+        let trace_link = self
+            .trace_link
+            .as_deref()
+            .filter(|template| crate::insight::collector::trace_link_problem(template).is_none());
         for candidate in &self.candidates {
-            candidate_groups(candidate, &noise_paths, out);
+            candidate_groups(candidate, &noise_paths, trace_link, out);
         }
         out.push_str("</section>\n");
     }
@@ -352,7 +358,12 @@ fn shape_html(shape: &[ShapeEntry]) -> String {
         .join(", ")
 }
 
-fn candidate_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut String) {
+fn candidate_groups(
+    candidate: &CandidateReport,
+    noise_paths: &[&str],
+    trace_link: Option<&str>,
+    out: &mut String,
+) {
     let count = candidate.groups.len();
     let _ = writeln!(
         out,
@@ -389,12 +400,18 @@ fn candidate_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut
         );
     }
     for (index, group) in candidate.groups.iter().enumerate() {
-        group_samples(index, group, noise_paths, out);
+        group_samples(index, group, noise_paths, trace_link, out);
     }
     out.push_str("</div>\n");
 }
 
-fn group_samples(index: usize, group: &MismatchGroup, noise_paths: &[&str], out: &mut String) {
+fn group_samples(
+    index: usize,
+    group: &MismatchGroup,
+    noise_paths: &[&str],
+    trace_link: Option<&str>,
+    out: &mut String,
+) {
     let _ = writeln!(
         out,
         "<div class=\"group\">\n<h4>Group {}: {} <span class=\"meta\">({} mismatches)</span></h4>",
@@ -406,18 +423,43 @@ fn group_samples(index: usize, group: &MismatchGroup, noise_paths: &[&str], out:
         out.push_str("<p class=\"empty\">No samples kept.</p>\n");
     }
     for (number, sample) in group.samples.iter().enumerate() {
-        sample_html(number, sample, noise_paths, out);
+        sample_html(number, sample, noise_paths, trace_link, out);
     }
     out.push_str("</div>\n");
 }
 
-fn sample_html(number: usize, sample: &MismatchSample, noise_paths: &[&str], out: &mut String) {
-    let _ = writeln!(
+fn sample_html(
+    number: usize,
+    sample: &MismatchSample,
+    noise_paths: &[&str],
+    trace_link: Option<&str>,
+    out: &mut String,
+) {
+    let _ = write!(
         out,
-        "<div class=\"sample\">\n<p><strong>Sample {}</strong> <span class=\"meta\">seen {}</span></p>",
+        "<div class=\"sample\">\n<p><strong>Sample {}</strong> <span class=\"meta\">seen {}</span>",
         number + 1,
         escape(&utc_text(sample.seen_at))
     );
+    if let Some(trace_id) = &sample.trace_id {
+        out.push_str(" <span class=\"trace\">trace ");
+        match trace_link.filter(|_| is_trace_id(trace_id)) {
+            Some(template) => {
+                let href = trace_href(template, trace_id);
+                let _ = write!(
+                    out,
+                    "<a href=\"{}\" rel=\"noopener noreferrer\"><code>{}</code></a>",
+                    escape(&href),
+                    escape(trace_id)
+                );
+            }
+            None => {
+                let _ = write!(out, "<code>{}</code>", escape(trace_id));
+            }
+        }
+        out.push_str("</span>");
+    }
+    out.push_str("</p>\n");
     if sample.context.is_empty() {
         out.push_str("<p class=\"context empty\">no context</p>\n");
     } else {
@@ -449,6 +491,14 @@ fn sample_html(number: usize, sample: &MismatchSample, noise_paths: &[&str], out
         }
     }
     out.push_str("</div>\n");
+}
+
+/// The link to a trace: `template` (checked when the insight was configured:
+/// [`trace_link_problem`](crate::insight::collector::trace_link_problem)) with `{trace_id}`
+/// replaced by `trace_id` (32 lowercase hex digits, nothing to escape in a URL). The caller
+/// escapes the whole for the attribute.
+fn trace_href(template: &str, trace_id: &str) -> String {
+    template.replace(crate::insight::collector::TRACE_ID_PLACEHOLDER, trace_id)
 }
 
 /// A JSON value in a diff cell, or "absent".
@@ -557,6 +607,7 @@ mod tests {
             guard_events: Vec::new(),
             guard_events_dropped: 0,
             breakdown_key: None,
+            trace_link: None,
         }
     }
 
@@ -691,6 +742,7 @@ mod tests {
                     diff: Some(diff),
                     note: Some(String::from("<note>\u{1b}[2J")),
                     input: None,
+                    trace_id: None,
                 },
                 MismatchSample {
                     seen_at: crate::real_clock::wall(),
@@ -700,6 +752,7 @@ mod tests {
                     diff: None,
                     note: None,
                     input: None,
+                    trace_id: None,
                 },
             ],
         });

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// The highest latency tracked exactly: one hour. Longer durations are recorded as one hour
 /// (the exact maximum is kept aside).
-const HIGHEST_NANOS: u64 = 3_600_000_000_000;
+pub(crate) const HIGHEST_NANOS: u64 = 3_600_000_000_000;
 
 /// The quantiles a summary lists, for latency-by-percentile charts.
 const CHART_QUANTILES: [f64; 13] = [
@@ -30,6 +30,17 @@ impl LatencyHistogram {
         let histogram = Histogram::new_with_bounds(1, HIGHEST_NANOS, digits)
             .expect("1 ns to one hour with 1 to 5 significant digits is a valid range");
         Self { histogram, max: 0 }
+    }
+
+    /// A histogram of these values (one covering 1 ns to one hour, as checked by the snapshot
+    /// codec) and exact maximum.
+    pub(crate) fn from_parts(histogram: Histogram<u64>, max: u64) -> Self {
+        Self { histogram, max }
+    }
+
+    /// The histogram and the exact maximum.
+    pub(crate) fn parts(&self) -> (&Histogram<u64>, u64) {
+        (&self.histogram, self.max)
     }
 
     pub(crate) fn record(&mut self, latency: Duration) {

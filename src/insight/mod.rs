@@ -19,6 +19,9 @@
 //!   ([`ReleaseVerdict`]).
 //! - **Reports** ([`Report`]): terminal tables and a self-contained HTML page with inline SVG
 //!   charts that opens with no network.
+//! - **Snapshots** ([`Snapshot`]): what an insight gathered, serialized (versioned JSON, HDR
+//!   histograms in their own serialization) and merged exactly across the processes of a fleet
+//!   into one report.
 //!
 //! ```
 //! use darklaunch::insight::{Insight, ReleaseStatus};
@@ -73,6 +76,7 @@ mod proportion;
 mod ramp;
 mod report;
 mod sequence;
+mod snapshot;
 mod svg;
 mod terminal;
 mod timeline;
@@ -92,6 +96,7 @@ pub use report::{
     CandidateReport, MismatchGroup, MismatchSample, Report, ShapeEntry, TimelinePoint,
 };
 pub use sequence::{AnytimeBounds, ConfidenceSequence};
+pub use snapshot::{Snapshot, SnapshotError, MAX_NOISE_PATHS, SNAPSHOT_FORMAT, SNAPSHOT_VERSION};
 pub use verdict::{ReleasePolicy, ReleaseStatus, ReleaseVerdict};
 
 // Noise calibration's old paths, deprecated since 0.2.0: see `deprecated.rs`.

@@ -14,7 +14,7 @@ use crate::insight::proportion::Z_95;
 /// Ratios are kept as integers of this many parts per one (four decimal places) ...
 const SCALE: f64 = 10_000.0;
 /// ... from 1/10,000 to 1,000,000× (slower or faster ratios are clamped there).
-const HIGHEST: u64 = 10_000_000_000;
+pub(crate) const HIGHEST: u64 = 10_000_000_000;
 
 /// The paired ratios of one candidate, in bounded memory (an HDR histogram, 3 significant
 /// digits).
@@ -29,6 +29,23 @@ impl PairedRatios {
             histogram: Histogram::new_with_bounds(1, HIGHEST, 3)
                 .expect("1 to 10^10 with 3 significant digits is a valid range"),
         }
+    }
+
+    /// Ratios already recorded (a histogram of 1 to [`HIGHEST`], as checked by the snapshot
+    /// codec).
+    pub(crate) fn from_histogram(histogram: Histogram<u64>) -> Self {
+        Self { histogram }
+    }
+
+    /// The ratios' histogram.
+    pub(crate) fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+
+    /// Adds `other`'s ratios.
+    pub(crate) fn merge(&mut self, other: &PairedRatios) {
+        // The same bounds: adding cannot fail on range.
+        let _ = self.histogram.add(&other.histogram);
     }
 
     /// Records one run's candidate and control durations, in nanoseconds; a run whose control

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diff::Diff;
 use crate::insight::latency::LatencySummary;
@@ -45,6 +45,9 @@ pub struct Report {
     pub guard_events_dropped: u64,
     /// The context key of each candidate's `breakdown`, if any.
     pub breakdown_key: Option<String>,
+    /// The template samples' trace ids are linked through in the HTML report
+    /// ([`InsightOptions::trace_link`](super::InsightOptions::trace_link)), if any.
+    pub trace_link: Option<String>,
 }
 
 impl Report {
@@ -146,7 +149,7 @@ pub struct MismatchGroup {
 }
 
 /// One entry of a diff shape.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ShapeEntry {
     /// The path with array indices folded, e.g. `$.items[*].price`.
     pub path: String,
@@ -155,7 +158,7 @@ pub struct ShapeEntry {
 }
 
 /// One recorded mismatch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MismatchSample {
     /// When it was published.
@@ -183,6 +186,11 @@ pub struct MismatchSample {
     /// The run's recorded input ([`crate::input`]) as compact JSON, as it was kept (cleaned,
     /// redacted, capped), cut to `max_value_chars` bytes here; `None` when the run kept none.
     pub input: Option<String>,
+    /// The id of the caller's distributed trace the run was part of (32 lowercase hex
+    /// digits), when it was inside one ([`ExperimentResult::trace_id_hex`](crate::ExperimentResult::trace_id_hex));
+    /// the HTML report links it through
+    /// [`InsightOptions::trace_link`](super::InsightOptions::trace_link).
+    pub trace_id: Option<String>,
 }
 
 /// Runs and mismatches of one candidate during one interval.

@@ -347,5 +347,8 @@ fn render_groups(candidate: &CandidateReport, noise_paths: &[&str], out: &mut St
         if let Some(input) = &sample.input {
             let _ = writeln!(out, "    input: {}", esc(input));
         }
+        if let Some(trace_id) = &sample.trace_id {
+            let _ = writeln!(out, "    trace: {}", esc(trace_id));
+        }
     }
 }

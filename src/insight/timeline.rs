@@ -13,6 +13,16 @@ pub(crate) struct Timeline {
 }
 
 impl Timeline {
+    /// A timeline of these `(runs, mismatches)` per interval.
+    pub(crate) fn from_points(points: Vec<(u64, u64)>) -> Self {
+        Self { points }
+    }
+
+    /// `(runs, mismatches)` per interval.
+    pub(crate) fn raw_points(&self) -> &[(u64, u64)] {
+        &self.points
+    }
+
     /// Counts one run at interval `index`.
     pub(crate) fn count(&mut self, index: usize, mismatch: bool) {
         if self.points.len() <= index {

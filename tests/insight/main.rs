@@ -17,6 +17,7 @@ mod insight_guards;
 mod insight_paired;
 mod insight_ramp;
 mod insight_redaction;
+mod insight_snapshot;
 mod insight_statistics;
 mod insight_stress;
 mod insight_synthetic;

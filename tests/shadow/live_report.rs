@@ -1,6 +1,7 @@
 //! The insight served live over real HTTP (axum on 127.0.0.1, hyper's client): the HTML
 //! report, the JSON report, verdict documents and gate status codes for a safe, an unsafe and
-//! an inconclusive candidate, the bearer token, and a document that carries numbers only.
+//! an inconclusive candidate, the bearer token, and a document that carries numbers only; the
+//! mergeable snapshot, behind the same token.
 
 #![cfg(all(feature = "tower", feature = "insight"))]
 
@@ -9,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use axum::Router;
 use bytes::Bytes;
 use darklaunch::insight::live::ReportService;
-use darklaunch::insight::{Insight, InsightOptions, ReleasePolicy};
+use darklaunch::insight::{Insight, InsightOptions, ReleasePolicy, Snapshot};
 use darklaunch::Experiment;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -163,6 +164,7 @@ async fn without_the_right_token_every_path_is_401() {
     for path in [
         "/darklaunch/",
         "/darklaunch/report.json",
+        "/darklaunch/snapshot.json",
         "/darklaunch/gate/clean",
         "/darklaunch/verdict/clean",
     ] {
@@ -181,4 +183,38 @@ async fn without_the_right_token_every_path_is_401() {
             assert!(body.is_empty(), "{path} {token:?}: a 401 says nothing more");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_is_served_behind_the_token_and_merges() {
+    let served = insight();
+    let service = ReportService::new(served.clone()).bearer_token(TOKEN);
+    let addr = serve(Router::new().nest_service("/darklaunch", service)).await;
+    let (status, headers, body) =
+        get(addr, Method::GET, "/darklaunch/snapshot.json", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["cache-control"], "no-store");
+    let snapshot = Snapshot::from_json(&body).expect("the served snapshot decodes");
+    assert_eq!(snapshot.experiment(), "live");
+    assert_eq!(snapshot.runs(), 1_000);
+    // Two processes' snapshots (here: the same one twice) merge into twice the counts.
+    let mut merged = snapshot.clone();
+    merged.merge(&snapshot).unwrap();
+    let report = merged.report();
+    let broken = report
+        .candidates
+        .iter()
+        .find(|c| c.name == "broken")
+        .unwrap();
+    assert_eq!(broken.runs, 2_000);
+    assert_eq!(broken.mismatched, 400);
+    assert_eq!(
+        served.report().candidates[1].mismatched * 2,
+        broken.mismatched
+    );
+    let (status, _, body) = get(addr, Method::HEAD, "/darklaunch/snapshot.json", Some(TOKEN)).await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 0));
+    let (status, _, body) = get(addr, Method::GET, "/darklaunch/snapshot.json", None).await;
+    assert_eq!((status, body.len()), (StatusCode::UNAUTHORIZED, 0));
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `/` | the HTML report |
 //! | `/report.json` | the [`Report`](crate::insight::Report), serialized |
+//! | `/snapshot.json` | the insight's mergeable [`Snapshot`](crate::insight::Snapshot) ([`Snapshot::to_json`](crate::insight::Snapshot::to_json)): it carries the report's samples, so it is behind the same token |
 //! | `/verdict/{candidate}` | the candidate's [`VerdictDocument`], always `200 OK` (for Argo Rollouts' web metric provider and dashboards) |
 //! | `/gate/{candidate}` | the same document, with a status code that gates: `200` when *safe*, `412 Precondition Failed` when *not safe*, `425 Too Early` when *inconclusive* (a Flagger webhook passes on 2xx only) |
 //!
@@ -129,6 +130,14 @@ impl<T, E> ReportService<T, E> {
                     error("the report could not be serialized"),
                 ),
             }
+        } else if path.ends_with("/snapshot.json") {
+            match self.insight.snapshot().to_json() {
+                Ok(body) => json(StatusCode::OK, body),
+                Err(_) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    error("the snapshot could not be serialized"),
+                ),
+            }
         } else if let Some(candidate) = segment_after(path, "/verdict/") {
             self.verdict(&candidate, false)
         } else if let Some(candidate) = segment_after(path, "/gate/") {
@@ -145,7 +154,7 @@ impl<T, E> ReportService<T, E> {
             json(
                 StatusCode::NOT_FOUND,
                 error(
-                    "no such page: try /, /report.json, /verdict/{candidate} or /gate/{candidate}",
+                    "no such page: try /, /report.json, /snapshot.json, /verdict/{candidate} or /gate/{candidate}",
                 ),
             )
         };
