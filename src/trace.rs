@@ -340,6 +340,9 @@ mod tests {
     fn the_recommendations_examples_and_refusals() {
         let parent: TraceParent = EXAMPLE.parse().unwrap();
         assert!(parent.is_remote() && parent.is_sampled());
+        assert_eq!(parent.flags(), 1);
+        let flagged: TraceParent = EXAMPLE.replace("-01", "-03").parse().unwrap();
+        assert_eq!((flagged.flags(), flagged.is_sampled()), (3, true));
         assert_eq!(parent.to_string(), EXAMPLE);
         let unsampled: TraceParent = EXAMPLE.replace("-01", "-00").parse().unwrap();
         assert!(!unsampled.is_sampled());

@@ -364,19 +364,25 @@ fn run_traces_carry_the_real_start_and_end() {
 fn with_tracing_opentelemetry_the_current_tracing_span_is_the_parent() {
     use tracing_subscriber::layer::SubscriberExt as _;
 
-    let traces = Traces::new();
-    let experiment = traces.experiment("trace-tracing");
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(traces.app()));
-    tracing::subscriber::with_default(subscriber, || {
-        let request = tracing::info_span!("request");
-        let _entered = request.enter();
-        assert_eq!(experiment.run(|| slow(1), || 1), 1);
-        assert_eq!(experiment.run_detached_blocking(|| 1, || 2), 1);
-        assert!(experiment
-            .flush_blocking(Duration::from_secs(5))
-            .is_complete());
-    });
-    let spans = traces.spans();
-    children_of_the_request(&spans, 2);
+    // With context activation (the layer's default) an entered span is also OpenTelemetry's
+    // current context; without it, only the `tracing` span knows its OpenTelemetry context.
+    for activation in [true, false] {
+        let traces = Traces::new();
+        let experiment = traces.experiment("trace-tracing");
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(traces.app())
+            .with_context_activation(activation);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request");
+            let _entered = request.enter();
+            assert_eq!(experiment.run(|| slow(1), || 1), 1);
+            assert_eq!(experiment.run_detached_blocking(|| 1, || 2), 1);
+            assert!(experiment
+                .flush_blocking(Duration::from_secs(5))
+                .is_complete());
+        });
+        let spans = traces.spans();
+        children_of_the_request(&spans, 2);
+    }
 }
