@@ -315,7 +315,8 @@ mod tests {
     #[test]
     fn failures_name_the_source_and_have_their_codes() {
         let good = snapshot("e", 10, 0);
-        let cases: Vec<(Vec<(&str, Vec<u8>)>, Exit, &str)> = vec![
+        type Case<'a> = (Vec<(&'a str, Vec<u8>)>, Exit, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 vec![
                     ("a.json", good.clone()),

@@ -13,9 +13,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 
 use axum::Router;
-use darklaunch::insight::live::ReportService;
 use darklaunch::diff::DiffOptions;
+use darklaunch::insight::live::ReportService;
 use darklaunch::insight::{Insight, Report, Snapshot};
+use darklaunch::noise::NoiseCalibration;
 use darklaunch::Experiment;
 use serde::Serialize;
 
@@ -237,8 +238,16 @@ fn merging_snapshot_files_counts_what_one_insight_fed_every_run_counts() {
     let union = fleet.union.report();
     assert_eq!(union.runs, 3_000);
     let v2 = union.candidates.iter().find(|c| c.name == "v2").unwrap();
-    let shapes: Vec<_> = v2.groups.iter().map(|g| (g.shape.clone(), g.count)).collect();
-    assert_eq!((v2.mismatched, v2.errors, v2.groups.len()), (180, 30, 2), "{shapes:?}");
+    let shapes: Vec<_> = v2
+        .groups
+        .iter()
+        .map(|g| (g.shape.clone(), g.count))
+        .collect();
+    assert_eq!(
+        (v2.mismatched, v2.errors, v2.groups.len()),
+        (180, 30, 2),
+        "{shapes:?}"
+    );
     // Every instance saw a part only.
     for insight in &fleet.instances {
         assert!(insight.report().runs < 3_000);
@@ -494,6 +503,10 @@ fn bad_sources_have_their_codes_and_name_the_source() {
     let other = fleet_snapshot_of("tax-v2", &dir);
     let missing = dir.join("missing.json").display().to_string();
     let big = write("big.json", &vec![b' '; 5_000]);
+    let (strict, lax) = (
+        calibrated_snapshot(0.1, &dir),
+        calibrated_snapshot(0.5, &dir),
+    );
 
     for (args, exit, words) in [
         (
@@ -510,6 +523,11 @@ fn bad_sources_have_their_codes_and_name_the_source() {
             vec![&good[..], &other[..]],
             14,
             vec![&other[..], "tax-v2", EXPERIMENT, "the experiment of"],
+        ),
+        (
+            vec![&strict[..], &lax[..]],
+            14,
+            vec![&lax[..], "noise calibration thresholds"],
         ),
         (vec![], 15, vec!["no sources"]),
         (
@@ -545,6 +563,32 @@ fn bad_sources_have_their_codes_and_name_the_source() {
     let output = run_with(&["-"], Some(b""), &[]);
     assert_eq!(code(&output), 13, "{}", stderr(&output));
     assert!(stderr(&output).contains("stdin"));
+}
+
+/// A snapshot of [`EXPERIMENT`] calibrating noise with `threshold`, written to `dir`.
+fn calibrated_snapshot(threshold: f64, dir: &Path) -> String {
+    let insight = Insight::new();
+    let experiment: Experiment<Reply> = Experiment::builder(EXPERIMENT)
+        .calibrate_noise(
+            NoiseCalibration::new()
+                .percent(100.0)
+                .relative_threshold(threshold),
+        )
+        .publisher(insight.clone())
+        .build()
+        .unwrap();
+    for n in 0..50u64 {
+        let reply = Reply { total: n, tax: n };
+        experiment
+            .trial()
+            .control(|| reply.clone())
+            .calibration(|| reply.clone())
+            .candidate("v3", || reply.clone())
+            .run();
+    }
+    let path = dir.join(format!("calibrated-{threshold}.json"));
+    std::fs::write(&path, insight.snapshot().to_json().unwrap()).unwrap();
+    path.display().to_string()
 }
 
 fn fleet_snapshot_of(experiment: &str, dir: &Path) -> String {
