@@ -36,7 +36,7 @@ pub enum Command {
     /// Merge insight snapshots of one experiment from many instances into one report.
     ///
     /// Each SOURCE is a snapshot file (written from Snapshot::to_json), - for stdin, or the
-    /// http:// URL of an instance's live report service's <mount>/snapshot.json. The sources
+    /// http:// URL of an instance's live report service's `<mount>/snapshot.json`. The sources
     /// are read one after another and merged into the first (which decides the experiment);
     /// the merged report is printed as text, as the HTML report, or as the merged snapshot
     /// itself (--format json), which merges again. The exit status is the merged report's
@@ -98,7 +98,7 @@ impl fmt::Debug for Token {
 /// `darklaunch-fleet merge`'s options.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Snapshot files, - for stdin, or http:// URLs of instances' <mount>/snapshot.json.
+    /// Snapshot files, - for stdin, or http:// URLs of instances' `<mount>/snapshot.json`.
     #[arg(value_name = "SOURCE")]
     pub sources: Vec<String>,
 
@@ -121,7 +121,7 @@ pub struct MergeArgs {
     pub output: Option<PathBuf>,
 
     /// Link samples' trace ids in the HTML report through this template, an http(s) URL with
-    /// {trace_id} where the id goes, e.g. https://tempo.example/trace/{trace_id}.
+    /// {trace_id} where the id goes, e.g. `https://tempo.example/trace/{trace_id}`.
     #[arg(long, value_name = "TEMPLATE", value_parser = trace_link)]
     pub trace_link: Option<String>,
 

@@ -321,6 +321,7 @@ fn merging_snapshot_files_counts_what_one_insight_fed_every_run_counts() {
     let output = run(&[&files[0], "--output", "/nonexistent/dir/report.txt"]);
     assert_eq!(code(&output), 8, "{}", stderr(&output));
     assert!(stderr(&output).contains("could not write"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -365,6 +366,7 @@ fn the_exit_status_is_the_merged_verdict() {
         "0.01",
     ]);
     assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Serves each insight's `ReportService` (behind the token) under `/darklaunch` on its own
@@ -482,6 +484,51 @@ fn merging_live_instances_over_http_with_the_token() {
     let output = run(&[&urls[0], "--token", TOKEN, "--max-bytes", "1000"]);
     assert_eq!(code(&output), 9, "{}", stderr(&output));
     assert!(stderr(&output).contains("larger than 1000 bytes"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server on 127.0.0.1 that answers every connection with `response` (after reading the
+/// request's head); returns its URL for `path`.
+fn canned(response: &'static [u8], path: &str) -> String {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match std::io::Read::read(&mut stream, &mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let _ = stream.write_all(response);
+        }
+    });
+    format!("http://{addr}{path}")
+}
+
+#[test]
+fn other_http_answers_are_http_errors() {
+    for (response, words) in [
+        (
+            &b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nboom"[..],
+            "HTTP 500: boom",
+        ),
+        (
+            b"HTTP/1.1 302 Found\r\nlocation: http://elsewhere.example/snapshot.json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            "a redirect to http://elsewhere.example/snapshot.json",
+        ),
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "not a usable HTTP answer"),
+    ] {
+        let url = canned(response, "/darklaunch/snapshot.json");
+        let output = run(&[&url, "--token", TOKEN, "--timeout", "5s"]);
+        assert_eq!(code(&output), 12, "{words}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains(words) && message.contains(&url), "{message}");
+        assert!(!message.contains(TOKEN), "{message}");
+    }
 }
 
 #[test]
@@ -563,6 +610,7 @@ fn bad_sources_have_their_codes_and_name_the_source() {
     let output = run_with(&["-"], Some(b""), &[]);
     assert_eq!(code(&output), 13, "{}", stderr(&output));
     assert!(stderr(&output).contains("stdin"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A snapshot of [`EXPERIMENT`] calibrating noise with `threshold`, written to `dir`.
