@@ -15,6 +15,13 @@ use darklaunch::insight::ReleaseStatus;
 /// | 6 | no such metric: Prometheus has never stored the metric asked for |
 /// | 7 | no data: the metric exists, but not for this experiment (or candidate, or window) |
 /// | 8 | the output could not be written |
+/// | 9 | `merge`: a source could not be read (a file missing or unreadable, over the size cap) |
+/// | 10 | `merge`: a source URL could not be reached (connection refused, unknown host, timeout) |
+/// | 11 | `merge`: a source URL refused the token (HTTP 401 or 403: missing or wrong token) |
+/// | 12 | `merge`: a source URL answered another HTTP error (404, 500, a redirect, not HTTP) |
+/// | 13 | `merge`: a source is not a valid snapshot (truncated, not JSON, corrupt) |
+/// | 14 | `merge`: snapshots that cannot be merged (another experiment, version or noise settings) |
+/// | 15 | `merge`: no sources given |
 ///
 /// *No data* is never *safe*: an experiment Prometheus knows nothing about exits 7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,11 +44,25 @@ pub enum Exit {
     NoData,
     /// 8: writing the output failed.
     Output,
+    /// 9: a `merge` source could not be read (a file missing or unreadable, or over the cap).
+    SourceUnreadable,
+    /// 10: a `merge` source URL could not be reached.
+    SourceUnreachable,
+    /// 11: a `merge` source URL refused the bearer token (HTTP 401 or 403).
+    SourceToken,
+    /// 12: a `merge` source URL answered another HTTP error, or not HTTP.
+    SourceHttp,
+    /// 13: a `merge` source is not a valid snapshot.
+    InvalidSnapshot,
+    /// 14: the snapshots cannot be merged (another experiment, version or noise settings).
+    CannotMerge,
+    /// 15: `merge` was given no sources.
+    NoSources,
 }
 
 impl Exit {
     /// Every exit status, in code order.
-    pub const ALL: [Exit; 9] = [
+    pub const ALL: [Exit; 16] = [
         Exit::Safe,
         Exit::NotSafe,
         Exit::Usage,
@@ -51,6 +72,13 @@ impl Exit {
         Exit::NoSuchMetric,
         Exit::NoData,
         Exit::Output,
+        Exit::SourceUnreadable,
+        Exit::SourceUnreachable,
+        Exit::SourceToken,
+        Exit::SourceHttp,
+        Exit::InvalidSnapshot,
+        Exit::CannotMerge,
+        Exit::NoSources,
     ];
 
     /// The numeric exit code.
@@ -65,11 +93,20 @@ impl Exit {
             Exit::NoSuchMetric => 6,
             Exit::NoData => 7,
             Exit::Output => 8,
+            Exit::SourceUnreadable => 9,
+            Exit::SourceUnreachable => 10,
+            Exit::SourceToken => 11,
+            Exit::SourceHttp => 12,
+            Exit::InvalidSnapshot => 13,
+            Exit::CannotMerge => 14,
+            Exit::NoSources => 15,
         }
     }
 
     /// A short name: `safe`, `not_safe`, `usage`, `undecided`, `unreachable`,
-    /// `prometheus_error`, `no_such_metric`, `no_data`, `output`.
+    /// `prometheus_error`, `no_such_metric`, `no_data`, `output`, `source_unreadable`,
+    /// `source_unreachable`, `source_token`, `source_http`, `invalid_snapshot`, `cannot_merge`,
+    /// `no_sources`.
     pub fn name(self) -> &'static str {
         match self {
             Exit::Safe => "safe",
@@ -81,6 +118,13 @@ impl Exit {
             Exit::NoSuchMetric => "no_such_metric",
             Exit::NoData => "no_data",
             Exit::Output => "output",
+            Exit::SourceUnreadable => "source_unreadable",
+            Exit::SourceUnreachable => "source_unreachable",
+            Exit::SourceToken => "source_token",
+            Exit::SourceHttp => "source_http",
+            Exit::InvalidSnapshot => "invalid_snapshot",
+            Exit::CannotMerge => "cannot_merge",
+            Exit::NoSources => "no_sources",
         }
     }
 
@@ -111,7 +155,14 @@ Exit status:
   5  Prometheus error: an error answer, or a response that is not a query result
   6  no such metric: Prometheus has never stored the metric
   7  no data for the experiment (or candidate, or window); never 'safe'
-  8  the output could not be written";
+  8  the output could not be written
+  9  merge: a source could not be read (file missing or unreadable, over --max-bytes)
+ 10  merge: a source URL unreachable (connection refused, unknown host, timeout)
+ 11  merge: a source URL refused the token (HTTP 401/403): give --token or --token-env
+ 12  merge: a source URL answered another HTTP error (404, 500, a redirect, not HTTP)
+ 13  merge: a source is not a valid snapshot (truncated, not JSON, corrupt)
+ 14  merge: snapshots that cannot be merged (another experiment, version, noise settings)
+ 15  merge: no sources given";
 
 #[cfg(test)]
 mod tests {
@@ -121,12 +172,12 @@ mod tests {
     #[test]
     fn codes_are_distinct_in_order_and_documented() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, (0..9).collect::<Vec<u8>>());
+        assert_eq!(codes, (0..16).collect::<Vec<u8>>());
         let names: HashSet<&str> = Exit::ALL.iter().map(|e| e.name()).collect();
         assert_eq!(names.len(), Exit::ALL.len());
         for exit in Exit::ALL {
             assert!(
-                EXIT_CODES_HELP.contains(&format!("\n  {}  ", exit.code())),
+                EXIT_CODES_HELP.contains(&format!("\n{:>3}  ", exit.code())),
                 "{exit:?} is not in the help"
             );
         }

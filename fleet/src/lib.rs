@@ -11,9 +11,15 @@
 //! `histogram_quantile` computes them. The exit status tells a CI or rollout job what to do
 //! ([`Exit`]).
 //!
+//! `darklaunch-fleet merge` reads the insight snapshots of many instances (files, stdin, or
+//! each instance's live report service at `<mount>/snapshot.json`), merges them with
+//! [`darklaunch::insight::Snapshot::merge`] into what one insight fed every run would have
+//! gathered, and prints the merged report (terminal text or HTML) or the merged snapshot.
+//!
 //! The binary is a thin shell over [`run`]; the pieces are public for tests and for tools
 //! built on them: [`promql`] builds the queries, [`prometheus`] talks to the server and parses
-//! its answers, [`histogram`] computes bucket quantiles, [`verdict`] judges, [`render`] prints.
+//! its answers, [`histogram`] computes bucket quantiles, [`verdict`] judges, [`render`] prints,
+//! [`source`] reads snapshot sources and [`merge`] merges them.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,23 +28,37 @@ pub mod cli;
 pub mod error;
 pub mod exit;
 pub mod histogram;
+pub mod merge;
 pub mod prometheus;
 pub mod promql;
 pub mod render;
+pub mod source;
 pub mod verdict;
 
 use std::io::Write;
 
-pub use cli::{Cli, Command, Format, VerdictArgs};
+pub use cli::{Cli, Command, Format, MergeArgs, ReportFormat, VerdictArgs};
 pub use error::FleetError;
 pub use exit::Exit;
 pub use verdict::{fleet_verdict, FleetVerdict};
 
 /// Runs a parsed command line, writing the result to `out` and messages to `err`; returns
-/// the exit status.
+/// the exit status. `merge -` reads the process's standard input.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let stdin = std::io::stdin();
+    run_with_stdin(cli, &mut stdin.lock(), out, err)
+}
+
+/// [`run`], with `stdin` as the standard input (what `merge -` reads).
+pub fn run_with_stdin(
+    cli: Cli,
+    stdin: &mut dyn std::io::Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
     match cli.command {
         Command::Verdict(args) => verdict_command(&args, out, err),
+        Command::Merge(args) => merge::merge_command(&args, stdin, out, err),
     }
 }
 

@@ -14,6 +14,21 @@ use crate::error::FleetError;
 /// answer larger than this is refused rather than held.
 pub const MAX_BODY: u64 = 8 * 1024 * 1024;
 
+/// The tool's HTTP client (plain HTTP, no TLS): every request gives up after `timeout`, an
+/// HTTP error status is an answer to look at rather than an error, and redirects are followed
+/// only when `follow_redirects` (snapshot fetches do not follow them: a bearer token goes only
+/// where it was meant to).
+pub(crate) fn http_agent(timeout: Duration, follow_redirects: bool) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("darklaunch-fleet/", env!("CARGO_PKG_VERSION")));
+    if !follow_redirects {
+        config = config.max_redirects(0);
+    }
+    config.build().into()
+}
+
 /// One series of an instant vector: its labels and its value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
@@ -81,12 +96,7 @@ impl HttpPrometheus {
                  spaces"
             )));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .user_agent(concat!("darklaunch-fleet/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let agent = http_agent(timeout, true);
         Ok(Self {
             base,
             agent,
@@ -216,7 +226,7 @@ struct VectorSample {
 const QUOTED: usize = 200;
 
 /// `text` cut to [`QUOTED`] bytes on a character boundary, control characters escaped.
-fn excerpt(text: &str) -> String {
+pub(crate) fn excerpt(text: &str) -> String {
     let mut end = text.len().min(QUOTED);
     while !text.is_char_boundary(end) {
         end -= 1;
