@@ -375,6 +375,29 @@ mod tests {
         assert!(format!("cc{}x", &EXAMPLE[2..])
             .parse::<TraceParent>()
             .is_err());
+        // A later version may be as long as the cap, not longer.
+        let longest = format!(
+            "cc{}-{}",
+            &EXAMPLE[2..],
+            "x".repeat(MAX_TRACEPARENT_LEN - 56)
+        );
+        assert_eq!(longest.len(), MAX_TRACEPARENT_LEN);
+        assert!(longest.parse::<TraceParent>().is_ok());
+        assert!(format!("{longest}x").parse::<TraceParent>().is_err());
+    }
+
+    #[test]
+    fn debug_shows_the_ids_in_hex() {
+        let parent: TraceParent = EXAMPLE.parse().unwrap();
+        let shown = format!("{parent:?}");
+        assert!(
+            shown.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("00f067aa0ba902b7") && shown.contains("remote: true"),
+            "{shown}"
+        );
     }
 
     #[test]
