@@ -386,3 +386,41 @@ fn with_tracing_opentelemetry_the_current_tracing_span_is_the_parent() {
         children_of_the_request(&spans, 2);
     }
 }
+
+#[test]
+fn the_parent_is_where_the_run_began_not_where_it_is_published() {
+    use darklaunch::Publisher as _;
+
+    let traces = Traces::new();
+    let experiment = traces.experiment("trace-began");
+    // Begun outside any span, finished inside one: still a root span.
+    let run = experiment.begin().unwrap();
+    traces.app().in_span("request", |_| {
+        run.run(|| 1, SyncCandidates::new().add("v2", || 1));
+    });
+    // A result built by hand has no trace: published inside a span, it is that span's child.
+    let publisher = traces.publisher(SpanPolicy::every_run());
+    traces.app().in_span("hand-built", |_| {
+        let result = darklaunch::ExperimentResult::<u32>::new(
+            "trace-hand-built",
+            darklaunch::Context::new(),
+            darklaunch::Observation::new("control", Duration::ZERO, darklaunch::Outcome::Value(1)),
+            Vec::new(),
+        );
+        publisher.publish(&result);
+    });
+    let spans = traces.spans();
+    let experiments = named(&spans, "darklaunch.experiment");
+    assert_eq!(experiments.len(), 2, "{spans:#?}");
+    let begun = experiments
+        .iter()
+        .find(|span| {
+            span.span_context.trace_id() != named(&spans, "hand-built")[0].span_context.trace_id()
+        })
+        .expect("the seam's run");
+    assert_eq!(begun.parent_span_id, SpanId::INVALID, "{begun:#?}");
+    let hand_built = named(&spans, "hand-built")[0];
+    assert!(experiments
+        .iter()
+        .any(|span| span.parent_span_id == hand_built.span_context.span_id()));
+}

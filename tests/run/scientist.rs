@@ -251,10 +251,11 @@ fn a_candidate_of_another_type_is_judged_by_a_cross_type_comparator_and_diffed_b
     );
 }
 
-/// Spins for `millis` of wall time: CPU time close to it.
+/// Spins until the thread has used `millis` of CPU time (by the OS's own count: a loaded
+/// machine may give it less CPU than wall time).
 #[cfg(feature = "cpu-time")]
 fn spin(millis: u64) -> u8 {
-    let start = std::time::Instant::now();
+    let start = cpu_time::ThreadTime::now();
     let mut x = 0u64;
     while start.elapsed() < Duration::from_millis(millis) {
         x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
