@@ -13,7 +13,12 @@
 //!    ([`SampledRun::trace_parent`](crate::SampledRun::trace_parent)), such as the shadow layer's
 //!    request's W3C `traceparent` header.
 //!
-//! Sampled-out calls capture nothing: no context lookup and no clock read.
+//! Only publishers that use the run's real start and end
+//! ([`Publisher::wants_run_times`](crate::publish::Publisher::wants_run_times): the
+//! OpenTelemetry publisher) make the run read the wall clock at its start and end; the others
+//! (ids in JSON lines, `tracing` events and insight samples) cost a context lookup, and a run
+//! outside any trace then keeps no trace at all. Sampled-out calls capture nothing: no context
+//! lookup and no clock read.
 
 use std::fmt;
 use std::time::SystemTime;
@@ -235,30 +240,32 @@ impl fmt::Debug for TraceParent {
     }
 }
 
-/// Where one run sits in the caller's trace, and when it really ran.
+/// Where one run sits in the caller's trace, and when it really ran (when a publisher
+/// [wants the times](crate::Publisher::wants_run_times)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunTrace {
     parent: Option<TraceParent>,
-    started: SystemTime,
+    started: Option<SystemTime>,
     ended: Option<SystemTime>,
 }
 
 impl RunTrace {
-    /// A run starting now, a child of `parent` (or of the calling thread's current span when
-    /// `parent` is `None`).
+    /// A run starting now, a child of the calling thread's current span; with `timed`, its
+    /// start is read from the wall clock.
     #[inline]
-    pub(crate) fn start(parent: Option<TraceParent>) -> Self {
+    pub(crate) fn start(timed: bool) -> Self {
         Self {
-            parent: TraceParent::current().or(parent),
-            started: crate::real_clock::wall(),
+            parent: TraceParent::current(),
+            started: timed.then(crate::real_clock::wall),
             ended: None,
         }
     }
 
-    /// Marks the run's end (its last behaviour finished) now, unless it was marked before.
+    /// Marks the run's end (its last behaviour finished) now, if the run is timed and its end
+    /// was not marked before.
     #[inline]
     pub(crate) fn end(&mut self) {
-        if self.ended.is_none() {
+        if self.started.is_some() && self.ended.is_none() {
             self.ended = Some(crate::real_clock::wall());
         }
     }
@@ -271,7 +278,7 @@ impl RunTrace {
     /// A run trace from its parts, for publishers' own tests and for offline results.
     pub fn new(
         parent: Option<TraceParent>,
-        started: SystemTime,
+        started: Option<SystemTime>,
         ended: Option<SystemTime>,
     ) -> Self {
         Self {
@@ -291,12 +298,14 @@ impl RunTrace {
         self.parent.as_ref().map(TraceParent::trace_id_hex)
     }
 
-    /// When the run was sampled in, by the wall clock.
-    pub fn started(&self) -> SystemTime {
+    /// When the run was sampled in, by the wall clock; `None` unless a publisher of the
+    /// experiment [wants run times](crate::Publisher::wants_run_times).
+    pub fn started(&self) -> Option<SystemTime> {
         self.started
     }
 
-    /// When the run's last behaviour finished, by the wall clock (`None` until it is known).
+    /// When the run's last behaviour finished, by the wall clock (`None` until it is known, and
+    /// for an untimed run).
     pub fn ended(&self) -> Option<SystemTime> {
         self.ended
     }

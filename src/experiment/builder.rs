@@ -646,12 +646,18 @@ impl<T, E, C> ExperimentBuilder<T, E, C> {
         for publisher in &inner.settings.publishers {
             inner.guarded(Operation::Publish, None, || publisher.attach(&attachment));
         }
-        let traces = inner.settings.publishers.iter().any(|publisher| {
-            inner
-                .guarded(Operation::Publish, None, || publisher.wants_trace())
-                .unwrap_or(false)
-        });
+        let asks = |question: fn(&dyn Publisher<T, E>) -> bool| {
+            inner.settings.publishers.iter().any(|publisher| {
+                inner
+                    .guarded(Operation::Publish, None, || {
+                        publisher.wants_trace() && question(&**publisher)
+                    })
+                    .unwrap_or(false)
+            })
+        };
+        let (traces, trace_times) = (asks(|_| true), asks(|p| p.wants_run_times()));
         inner.settings.traces = traces;
+        inner.settings.trace_times = trace_times;
         Ok(Experiment {
             inner: Arc::new(inner),
         })

@@ -64,6 +64,8 @@ pub(crate) struct Settings<T, E> {
     pub(crate) publishers: Vec<Box<dyn Publisher<T, E>>>,
     /// Whether a publisher wants each sampled run's trace (decided by `build`).
     pub(crate) traces: bool,
+    /// Whether a publisher wants each traced run's real start and end (decided by `build`).
+    pub(crate) trace_times: bool,
     pub(crate) before_run: Option<Box<dyn Fn() + Send + Sync>>,
     pub(crate) candidate_timeout: Option<Duration>,
     pub(crate) max_in_flight: usize,
@@ -120,6 +122,7 @@ impl<T, E> Settings<T, E> {
             differ: None,
             publishers: Vec::new(),
             traces: false,
+            trace_times: false,
             before_run: None,
             candidate_timeout: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,

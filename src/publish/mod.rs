@@ -84,6 +84,14 @@ pub trait Publisher<T, E = Infallible>: Send + Sync {
     fn wants_trace(&self) -> bool {
         false
     }
+
+    /// Whether this publisher also uses a run's real start and end
+    /// ([`RunTrace::started`](crate::trace::RunTrace::started), `ended`): then the experiment
+    /// reads the wall clock when each sampled run starts and ends. Only asked of publishers
+    /// that [want traces](Self::wants_trace); the default says no.
+    fn wants_run_times(&self) -> bool {
+        false
+    }
 }
 
 impl<T, E, F> Publisher<T, E> for F

@@ -44,7 +44,8 @@ impl<T, E> Recorder<T, E> {
     }
 
     /// The same recorder, asking experiments to capture each run's
-    /// [trace](ExperimentResult::trace) (see [`Publisher::wants_trace`]).
+    /// [trace](ExperimentResult::trace), with its real start and end (see
+    /// [`Publisher::wants_trace`] and [`Publisher::wants_run_times`]).
     pub fn with_traces(mut self) -> Self {
         self.traces = true;
         self
@@ -137,6 +138,10 @@ where
     }
 
     fn wants_trace(&self) -> bool {
+        self.traces
+    }
+
+    fn wants_run_times(&self) -> bool {
         self.traces
     }
 }

@@ -57,7 +57,11 @@ impl<T, E> Inner<T, E> {
         Some(PendingRun {
             inner: self.clone(),
             ended: false,
-            trace: self.capture_trace(),
+            // Always a trace when one is wanted: the seam may be given a parent later.
+            trace: self
+                .settings
+                .traces
+                .then(|| Box::new(RunTrace::start(self.settings.trace_times))),
         })
     }
 
@@ -84,12 +88,15 @@ impl<T, E> Inner<T, E> {
         Some(run.traced(self.capture_trace()))
     }
 
-    /// The run's place in the caller's trace, captured now when a publisher wants it.
+    /// The run's place in the caller's trace, captured now when a publisher wants it; nothing
+    /// for an untimed run outside any trace, which has nothing to tell.
     #[inline]
     fn capture_trace(&self) -> Option<Box<RunTrace>> {
-        self.settings
-            .traces
-            .then(|| Box::new(RunTrace::start(None)))
+        if !self.settings.traces {
+            return None;
+        }
+        let trace = RunTrace::start(self.settings.trace_times);
+        (trace.parent().is_some() || trace.started().is_some()).then(|| Box::new(trace))
     }
 
     /// Ends a run as shed and tells the publishers.

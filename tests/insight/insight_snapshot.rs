@@ -554,7 +554,11 @@ fn traced_mismatch() -> ExperimentResult<u64> {
             Verdict::Mismatch,
         )],
     )
-    .with_trace(RunTrace::new(Some(parent), SystemTime::UNIX_EPOCH, None))
+    .with_trace(RunTrace::new(
+        Some(parent),
+        Some(SystemTime::UNIX_EPOCH),
+        None,
+    ))
 }
 
 #[test]

@@ -354,8 +354,11 @@ fn run_traces_carry_the_real_start_and_end() {
             Some(request.trace_id().to_string().as_str())
         );
         let ended = trace.ended().expect("ended before it was published");
-        assert!(before <= trace.started() && trace.started() <= ended);
-        assert!(ended.duration_since(trace.started()).unwrap() >= Duration::from_millis(5));
+        let started = trace
+            .started()
+            .expect("timed: the OTel publisher wants run times");
+        assert!(before <= started && started <= ended);
+        assert!(ended.duration_since(started).unwrap() >= Duration::from_millis(5));
     });
 }
 
@@ -423,4 +426,34 @@ fn the_parent_is_where_the_run_began_not_where_it_is_published() {
     assert!(experiments
         .iter()
         .any(|span| span.parent_span_id == hand_built.span_context.span_id()));
+}
+
+/// Only a publisher that wants the run's times makes it read the wall clock: two reads a run
+/// (its start and end) for the OpenTelemetry publisher, none for ids-only publishers.
+#[cfg(all(feature = "test-probes", feature = "serde"))]
+#[test]
+fn only_publishers_that_want_run_times_make_a_run_read_the_wall_clock() {
+    let traces = Traces::new();
+    let reads_per_run = |experiment: &Experiment<u32>| {
+        experiment.run(|| 1, || 1); // bind lazily made instruments first
+        let before = darklaunch::probe::real_clock_reads();
+        traces.app().in_span("request", |_| {
+            for _ in 0..10 {
+                experiment.run(|| 1, || 1);
+            }
+        });
+        (darklaunch::probe::real_clock_reads() - before) / 10
+    };
+    let bare: Experiment<u32> = Experiment::builder("reads-bare").build().unwrap();
+    let ids_only: Experiment<u32> = Experiment::builder("reads-ids")
+        .publisher(darklaunch::publish::JsonLinesPublisher::new(std::io::sink()))
+        .build()
+        .unwrap();
+    let timed: Experiment<u32> = Experiment::builder("reads-timed")
+        .publisher(traces.publisher(SpanPolicy::noteworthy_only()))
+        .build()
+        .unwrap();
+    let bare_reads = reads_per_run(&bare);
+    assert_eq!(reads_per_run(&ids_only), bare_reads);
+    assert_eq!(reads_per_run(&timed), bare_reads + 2);
 }

@@ -349,6 +349,11 @@ impl<T, E> Publisher<T, E> for OtelPublisher {
     fn wants_trace(&self) -> bool {
         true
     }
+
+    /// Yes: the span starts and ends with the run.
+    fn wants_run_times(&self) -> bool {
+        true
+    }
 }
 
 impl Inner {
