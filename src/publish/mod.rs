@@ -77,10 +77,10 @@ pub trait Publisher<T, E = Infallible>: Send + Sync {
         let _ = experiment;
     }
 
-    /// Whether this publisher uses a run's [`trace`](ExperimentResult::trace): its parent span
-    /// and real start and end. An experiment captures them on its sampled runs when one of its
-    /// publishers says yes (a context lookup and two wall-clock reads a run); the default says
-    /// no.
+    /// Whether this publisher uses a run's [`trace`](ExperimentResult::trace): the span it ran
+    /// in. An experiment captures it on its sampled runs when one of its publishers says yes (a
+    /// context lookup a run; the real start and end only for [`wants_run_times`](Self::wants_run_times));
+    /// the default says no.
     fn wants_trace(&self) -> bool {
         false
     }

@@ -30,8 +30,8 @@
 //!   the seam, such as the shadow layer's request `traceparent`), in every run form, detached
 //!   ones included although they are published on a background worker; a run outside any
 //!   trace is a root span. It starts when the run was sampled in and ends when its last
-//!   behaviour finished, by the wall clock (not when it was published). Attributes: `darklaunch.experiment`,
-//!   `darklaunch.matched` (every candidate matched) and every context entry as
+//!   behaviour finished, by the wall clock (not when it was published). Attributes:
+//!   `darklaunch.experiment`, `darklaunch.matched` (every candidate matched) and every context entry as
 //!   `darklaunch.context.<key>`. Context goes to traces only.
 //! * a span event [`darklaunch.mismatch`](MISMATCH_EVENT) per mismatched candidate, with
 //!   `darklaunch.candidate`, `darklaunch.control.outcome` and `darklaunch.candidate.outcome`
