@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use darklaunch::publish::otel::SpanPolicy;
 use darklaunch::publish::OtelPublisher;
 use darklaunch::trace::TraceParent;
-use darklaunch::{Experiment, Sampler, SyncCandidates};
+use darklaunch::{Candidates, Experiment, Sampler, SyncCandidates};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TraceContextExt as _, Tracer as _, TracerProvider as _};
@@ -135,7 +135,7 @@ fn run_and_trial_run_spans_are_children_of_the_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_async_and_run_detached_spans_are_children_of_the_request() {
+async fn run_async_run_detached_and_the_seams_spans_are_children_of_the_request() {
     let traces = Traces::new();
     let experiment = traces.experiment("trace-async");
     let request = Context::current_with_span(traces.app().start("request"));
@@ -163,13 +163,32 @@ async fn run_async_and_run_detached_spans_are_children_of_the_request() {
             .run_detached()
             .await;
         assert_eq!(got, 1);
+        let got = experiment
+            .trial()
+            .control(async { 1 })
+            .candidate("v2", async { 1 })
+            .run_async()
+            .await;
+        assert_eq!(got, 1);
+        // The seam: begun in the request, its candidates run concurrently or detached.
+        let run = experiment.begin().unwrap();
+        let got = run
+            .run_async(async { 1 }, Candidates::new().add("v2", async { 1 }))
+            .await;
+        assert_eq!(got, 1);
+        let run = experiment.begin().unwrap();
+        assert!(run.detach(
+            darklaunch::Outcome::Value(1),
+            Duration::from_micros(10),
+            Candidates::new().add("v2", async { 1 }),
+        ));
         assert!(experiment.flush(Duration::from_secs(5)).await.is_complete());
     }
     .with_context(request.clone())
     .await;
     request.span().end();
     let spans = traces.spans();
-    let runs = children_of_the_request(&spans, 3);
+    let runs = children_of_the_request(&spans, 6);
     // The detached mismatch's span lasts until its candidate finished, 20 ms after it began.
     let detached = runs
         .iter()
