@@ -15,12 +15,12 @@
 #![cfg(all(feature = "opentelemetry", feature = "serde"))]
 
 use crate::common;
+use crate::namespace;
 
 use std::fs;
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -73,122 +73,18 @@ fn spans_reach_a_real_otlp_receiver() {
     if std::env::var_os(INNER_ENV).is_some() {
         return; // only `INNER_TEST` runs inside the namespace
     }
-    if let Err(reason) = prerequisites() {
-        skip_or_fail(&reason);
+    if let Err(reason) = namespace::prerequisites("from oteltest.sink import HttpSink") {
+        common::skip_or_fail("otlp_e2e::spans_reach_a_real_otlp_receiver", &reason);
         return;
     }
-
-    let exe = std::env::current_exe().expect("path of this test binary");
-    let mut command = Command::new("unshare");
-    command
-        .args(["-n", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
-        .arg(&exe)
-        .args(["--exact", INNER_TEST, "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(INNER_ENV, "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    // The exporter talks to 127.0.0.1 directly; no proxy exists inside the namespace.
-    for proxy in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        command.env_remove(proxy);
-    }
-
-    let started = Instant::now();
-    let (status, stdout, stderr) = run_bounded(command, INNER_DEADLINE);
-    let output = format!("--- inner stdout ---\n{stdout}\n--- inner stderr ---\n{stderr}");
-    let Some(status) = status else {
-        panic!("the namespaced run did not finish within {INNER_DEADLINE:?}\n{output}");
-    };
-    assert!(
-        status.success(),
-        "the namespaced run failed: {status}\n{output}"
+    namespace::run_inside(
+        "otlp_e2e",
+        INNER_TEST,
+        INNER_ENV,
+        INNER_PASSED,
+        INNER_DEADLINE,
+        |_| {},
     );
-    assert!(
-        stdout.contains(INNER_PASSED) && stdout.contains("1 passed"),
-        "the namespaced run did not run its assertions (no marker, or not exactly one test ran)\n{output}"
-    );
-    eprintln!(
-        "otlp_e2e: namespaced run passed in {:.1?}",
-        started.elapsed()
-    );
-    eprint!("{output}");
-}
-
-/// `Err(reason)` if this machine cannot run the test.
-fn prerequisites() -> Result<(), String> {
-    let namespace = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up"])
-        .stdin(Stdio::null())
-        .output();
-    match namespace {
-        Err(e) => return Err(format!("`unshare` could not be started: {e}")),
-        Ok(out) if !out.status.success() => {
-            return Err(format!(
-                "`unshare -n sh -c 'ip link set lo up'` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-        Ok(_) => {}
-    }
-    let oteltest = Command::new("python3")
-        .args(["-c", "from oteltest.sink import HttpSink"])
-        .stdin(Stdio::null())
-        .output();
-    match oteltest {
-        Err(e) => Err(format!("`python3` could not be started: {e}")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "`python3 -c 'from oteltest.sink import HttpSink'` failed \
-             (install it: python3 -m pip install oteltest): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Ok(_) => Ok(()),
-    }
-}
-
-fn skip_or_fail(reason: &str) {
-    common::skip_or_fail("otlp_e2e::spans_reach_a_real_otlp_receiver", reason);
-}
-
-/// Runs `command` to completion or until `deadline` (then kills it): exit status (`None` on
-/// timeout), stdout, stderr.
-fn run_bounded(mut command: Command, deadline: Duration) -> (Option<ExitStatus>, String, String) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start `unshare` (util-linux)");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait().expect("wait for the namespaced run") {
-            Some(status) => break Some(status),
-            None if started.elapsed() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    (status, stdout, stderr)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,14 +21,14 @@
 #![cfg(all(feature = "opentelemetry", feature = "serde"))]
 
 use crate::common;
+use crate::namespace;
 use crate::telemetry_example::{self as example, Destination, OtlpProtocol, Signal, Target};
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -145,7 +145,7 @@ fn telemetry_example_exports_over_grpc_and_http_protobuf() {
         return; // only `INNER_TEST` runs inside the namespace
     }
     let test = "otlp_protocols_e2e::telemetry_example_exports_over_grpc_and_http_protobuf";
-    if let Err(reason) = prerequisites() {
+    if let Err(reason) = namespace::prerequisites("from oteltest.sink import GrpcSink, HttpSink") {
         common::skip_or_fail(test, &reason);
         return;
     }
@@ -158,73 +158,24 @@ fn telemetry_example_exports_over_grpc_and_http_protobuf() {
         }
     };
 
-    let exe = std::env::current_exe().expect("path of this test binary");
-    let mut command = Command::new("unshare");
-    command
-        .args(["-n", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
-        .arg(&exe)
-        .args(["--exact", INNER_TEST, "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(INNER_ENV, "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if let Some(binary) = &binary {
-        command.env(BINARY_ENV, binary);
-    }
-    for name in std::env::vars().map(|(name, _)| name) {
-        if name.starts_with("OTEL_") || name.to_ascii_lowercase().ends_with("_proxy") {
-            command.env_remove(name);
-        }
-    }
-    let started = Instant::now();
-    let (status, stdout, stderr) = run_bounded(command, INNER_DEADLINE);
-    let output = format!("--- inner stdout ---\n{stdout}\n--- inner stderr ---\n{stderr}");
-    let Some(status) = status else {
-        panic!("the namespaced run did not finish within {INNER_DEADLINE:?}\n{output}");
-    };
-    assert!(
-        status.success(),
-        "the namespaced run failed: {status}\n{output}"
+    namespace::run_inside(
+        "otlp_protocols_e2e",
+        INNER_TEST,
+        INNER_ENV,
+        INNER_PASSED,
+        INNER_DEADLINE,
+        |command| {
+            if let Some(binary) = &binary {
+                command.env(BINARY_ENV, binary);
+            }
+            // The example must read only the variables the inner test gives it.
+            for name in std::env::vars().map(|(name, _)| name) {
+                if name.starts_with("OTEL_") {
+                    command.env_remove(name);
+                }
+            }
+        },
     );
-    assert!(
-        stdout.contains(INNER_PASSED) && stdout.contains("1 passed"),
-        "the namespaced run did not run its assertions\n{output}"
-    );
-    eprintln!(
-        "otlp_protocols_e2e: namespaced run passed in {:.1?}",
-        started.elapsed()
-    );
-    eprint!("{output}");
-}
-
-fn prerequisites() -> Result<(), String> {
-    let namespace = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up"])
-        .stdin(Stdio::null())
-        .output();
-    match namespace {
-        Err(e) => return Err(format!("`unshare` could not be started: {e}")),
-        Ok(out) if !out.status.success() => {
-            return Err(format!(
-                "`unshare -n sh -c 'ip link set lo up'` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-        Ok(_) => {}
-    }
-    let check = "from oteltest.sink import GrpcSink, HttpSink";
-    match Command::new("python3")
-        .args(["-c", check])
-        .stdin(Stdio::null())
-        .output()
-    {
-        Err(e) => Err(format!("`python3` could not be started: {e}")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "`python3 -c '{check}'` failed (install it: python3 -m pip install oteltest): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Ok(_) => Ok(()),
-    }
 }
 
 /// The compiled example beside this test binary (`target/<profile>/examples/telemetry`), if
@@ -248,42 +199,6 @@ fn example_binary() -> Result<PathBuf, String> {
         )),
         (Err(_), _) => Err(format!("{} is missing: {build}", binary.display())),
     }
-}
-
-/// Runs `command` to completion or until `deadline` (then kills it).
-fn run_bounded(mut command: Command, deadline: Duration) -> (Option<ExitStatus>, String, String) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start `unshare` (util-linux)");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait().expect("wait for the namespaced run") {
-            Some(status) => break Some(status),
-            None if started.elapsed() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    (
-        status,
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
