@@ -404,72 +404,64 @@ fn shadow_request_inside_trace(provider: &SdkTracerProvider) {
 /// The shadow run's span arrived in the client's trace, a child of the client's span, inside it.
 #[cfg(feature = "tower")]
 fn assert_shadow_trace_link(spans: &[Value]) {
-    let all = || serde_json::to_string_pretty(spans).unwrap_or_default();
-    let client = spans
-        .iter()
-        .find(|s| s["name"] == "client GET /items/7")
-        .unwrap_or_else(|| panic!("no client span; received:\n{}", all()));
-    let run = spans
-        .iter()
-        .find(|s| {
+    let client = find_span(spans, "the client's span", |s| {
+        s["name"] == "client GET /items/7"
+    });
+    let run = find_span(spans, "the shadow run's span", |s| {
+        s["name"] == "darklaunch.experiment"
+            && s["attributes"]["darklaunch.experiment"] == "otlp-e2e-shadow"
+    });
+    assert_child_within(client, run, "shadow layer");
+}
+
+/// Each form's `darklaunch.experiment` span arrived with its request's trace id and the
+/// request's span as parent, and lies within the request's time.
+fn assert_trace_links(spans: &[Value]) {
+    for form in FORMS {
+        let request = find_span(spans, &format!("the request span of {form}"), |s| {
+            s["name"] == format!("request {form}")
+        });
+        let run = find_span(spans, &format!("the experiment span of {form}"), |s| {
             s["name"] == "darklaunch.experiment"
-                && s["attributes"]["darklaunch.experiment"] == "otlp-e2e-shadow"
-        })
-        .unwrap_or_else(|| panic!("no shadow experiment span; received:\n{}", all()));
-    assert_eq!(run["trace_id_hex"], client["trace_id_hex"], "{run}");
-    assert_eq!(run["parent_span_id_hex"], client["span_id_hex"], "{run}");
+                && s["attributes"]["darklaunch.context.form"] == form
+        });
+        assert_eq!(
+            request["parent_span_id_hex"], "",
+            "{form}: the request is a root: {request}"
+        );
+        assert_child_within(request, run, form);
+    }
+}
+
+/// The one received span `wanted` describes.
+fn find_span<'a>(spans: &'a [Value], wanted: &str, is: impl Fn(&Value) -> bool) -> &'a Value {
+    spans.iter().find(|span| is(span)).unwrap_or_else(|| {
+        let all = serde_json::to_string_pretty(spans).unwrap_or_default();
+        panic!("no span is {wanted}; received:\n{all}")
+    })
+}
+
+/// `run` is in `request`'s trace, a child of `request`'s span, and lies within its time.
+fn assert_child_within(request: &Value, run: &Value, what: &str) {
+    assert_eq!(
+        run["trace_id_hex"], request["trace_id_hex"],
+        "{what}: {run}"
+    );
+    assert_eq!(
+        run["parent_span_id_hex"], request["span_id_hex"],
+        "{what}: {run}"
+    );
     let time = |span: &Value, key: &str| {
         span[key]
             .as_u64()
             .unwrap_or_else(|| panic!("{key}: {span}"))
     };
     assert!(
-        time(client, "start_unix_nano") <= time(run, "start_unix_nano")
-            && time(run, "end_unix_nano") <= time(client, "end_unix_nano"),
-        "the run lies within the client's request: {client} {run}"
+        time(request, "start_unix_nano") <= time(run, "start_unix_nano")
+            && time(run, "start_unix_nano") <= time(run, "end_unix_nano")
+            && time(run, "end_unix_nano") <= time(request, "end_unix_nano"),
+        "{what}: the run lies within its request: {request} {run}"
     );
-}
-
-/// Each form's `darklaunch.experiment` span arrived with its request's trace id and the
-/// request's span as parent, and lies within the request's time.
-fn assert_trace_links(spans: &[Value]) {
-    let all = || serde_json::to_string_pretty(spans).unwrap_or_default();
-    for form in FORMS {
-        let request = spans
-            .iter()
-            .find(|s| s["name"] == format!("request {form}"))
-            .unwrap_or_else(|| panic!("no request span for {form}; received:\n{}", all()));
-        let run = spans
-            .iter()
-            .find(|s| {
-                s["name"] == "darklaunch.experiment"
-                    && s["attributes"]["darklaunch.context.form"] == form
-            })
-            .unwrap_or_else(|| panic!("no experiment span for {form}; received:\n{}", all()));
-        assert_eq!(
-            run["trace_id_hex"], request["trace_id_hex"],
-            "{form}: {run}"
-        );
-        assert_eq!(
-            run["parent_span_id_hex"], request["span_id_hex"],
-            "{form}: {run}"
-        );
-        assert_eq!(
-            request["parent_span_id_hex"], "",
-            "{form}: the request is a root: {request}"
-        );
-        let time = |span: &Value, key: &str| {
-            span[key]
-                .as_u64()
-                .unwrap_or_else(|| panic!("{key}: {span}"))
-        };
-        assert!(
-            time(request, "start_unix_nano") <= time(run, "start_unix_nano")
-                && time(run, "start_unix_nano") <= time(run, "end_unix_nano")
-                && time(run, "end_unix_nano") <= time(request, "end_unix_nano"),
-            "{form}: the run lies within its request: {request} {run}"
-        );
-    }
 }
 
 fn mismatch_events(span: &Value) -> Vec<&Value> {
