@@ -104,6 +104,12 @@ fn children_of_the_request(spans: &[SpanData], runs: usize) -> Vec<&SpanData> {
     experiments
 }
 
+/// The span covers at least `at_least` of real time: its run's behaviours took that long.
+fn assert_lasted_at_least(span: &SpanData, at_least: Duration) {
+    let lasted = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(lasted >= at_least, "{lasted:?} < {at_least:?}: {span:#?}");
+}
+
 fn slow(value: u32) -> u32 {
     std::thread::sleep(Duration::from_millis(5));
     value
@@ -130,8 +136,7 @@ fn run_and_trial_run_spans_are_children_of_the_request() {
         .iter()
         .min_by_key(|span| span.start_time)
         .expect("two runs");
-    let lasted = first.end_time.duration_since(first.start_time).unwrap();
-    assert!(lasted >= Duration::from_millis(5), "{lasted:?}");
+    assert_lasted_at_least(first, Duration::from_millis(5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,11 +199,7 @@ async fn run_async_run_detached_and_the_seams_spans_are_children_of_the_request(
         .iter()
         .find(|span| span.events.iter().any(|e| e.name == "darklaunch.mismatch"))
         .expect("the detached mismatch");
-    let lasted = detached
-        .end_time
-        .duration_since(detached.start_time)
-        .unwrap();
-    assert!(lasted >= Duration::from_millis(20), "{lasted:?}");
+    assert_lasted_at_least(detached, Duration::from_millis(20));
 }
 
 #[test]
@@ -223,11 +224,7 @@ fn run_detached_blocking_spans_are_children_of_the_request() {
         .iter()
         .find(|span| !span.events.is_empty())
         .expect("the mismatch");
-    let lasted = mismatch
-        .end_time
-        .duration_since(mismatch.start_time)
-        .unwrap();
-    assert!(lasted >= Duration::from_millis(5), "{lasted:?}");
+    assert_lasted_at_least(mismatch, Duration::from_millis(5));
 }
 
 #[test]
