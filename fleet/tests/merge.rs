@@ -5,12 +5,14 @@
 //! counts (runs, verdict counts per candidate, groups), and its report say the same verdicts.
 //! Then every failure, each with its exit code and a message naming the source.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Once;
 
 use axum::Router;
 use darklaunch::diff::DiffOptions;
@@ -31,25 +33,6 @@ struct Reply {
     tax: u64,
 }
 
-/// Keeps the expected candidate panics off stderr.
-fn silence_expected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !text.contains(PANIC) {
-                default(info);
-            }
-        }));
-    });
-}
-
 /// Several instances' insights and one insight fed every instance's runs.
 struct Fleet {
     instances: Vec<Insight<Reply>>,
@@ -60,7 +43,7 @@ struct Fleet {
 /// agrees; with `broken`, candidate `v2` also runs: it gets the total wrong on 4 % of runs,
 /// the tax on 2 %, and panics on 1 %.
 fn fleet(experiment: &str, instances: usize, runs: u64, broken: bool) -> Fleet {
-    silence_expected_panics();
+    common::silence_expected_panics(&[PANIC]);
     let union = Insight::new();
     let insights: Vec<Insight<Reply>> = (0..instances).map(|_| Insight::new()).collect();
     let experiments: Vec<Experiment<Reply>> = insights

@@ -10,6 +10,9 @@
 //! Needs `/usr/bin/prometheus` (Debian package `prometheus`). Without it the test says loudly
 //! that it skipped, unless `CI` is set: then it fails.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
@@ -17,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,39 +43,6 @@ const BUCKETS: [f64; 12] = [
     1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4,
 ];
 const PANIC: &str = "v2 exploded (expected by the fleet test)";
-
-/// Says loudly that the test skipped, or fails when `CI` is set.
-fn skip_or_fail(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "prometheus_fleet cannot run: {reason} (CI is set, so this is a failure, not a skip)"
-        );
-    }
-    eprintln!(
-        "\n************************************************************\n\
-         SKIPPED: prometheus_fleet: {reason}\n\
-         ************************************************************\n"
-    );
-}
-
-/// Keeps the expected candidate panics off stderr.
-fn silence_expected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !text.contains(PANIC) {
-                default(info);
-            }
-        }));
-    });
-}
 
 /// A port that was free a moment ago on 127.0.0.1.
 fn free_port() -> u16 {
@@ -474,12 +444,13 @@ fn candidate<'a>(report: &'a Report, name: &str) -> &'a CandidateReport {
 #[test]
 fn the_fleet_verdict_from_prometheus_equals_one_insight_over_all_runs() {
     if !Path::new(PROMETHEUS).exists() {
-        skip_or_fail(&format!(
-            "{PROMETHEUS} is missing (apt-get install prometheus)"
-        ));
+        common::skip_or_fail(
+            "prometheus_fleet",
+            &format!("{PROMETHEUS} is missing (apt-get install prometheus)"),
+        );
         return;
     }
-    silence_expected_panics();
+    common::silence_expected_panics(&[PANIC]);
     let started = Instant::now();
 
     // One insight sees the union of every instance's runs, judged by the same policy as the
@@ -737,9 +708,10 @@ fn the_fleet_verdict_from_prometheus_equals_one_insight_over_all_runs() {
 #[test]
 fn a_prometheus_with_nothing_scraped_has_no_such_metric() {
     if !Path::new(PROMETHEUS).exists() {
-        skip_or_fail(&format!(
-            "{PROMETHEUS} is missing (apt-get install prometheus)"
-        ));
+        common::skip_or_fail(
+            "prometheus_fleet",
+            &format!("{PROMETHEUS} is missing (apt-get install prometheus)"),
+        );
         return;
     }
     let mut prometheus = PrometheusServer::start(&[]);
