@@ -57,10 +57,11 @@ pub(super) fn start_span<T, E>(
 /// The run's start and end: its real ones when its trace was captured; otherwise it ends now
 /// and starts the longest behaviour's duration before.
 fn extent<T, E>(result: &ExperimentResult<T, E>) -> (SystemTime, SystemTime) {
-    if let Some(started) = result.trace().and_then(|trace| trace.started()) {
-        let ended = result.trace().and_then(|trace| trace.ended());
-        let end = ended.unwrap_or_else(crate::real_clock::wall);
-        return (started, end.max(started));
+    if let Some(trace) = result.trace() {
+        if let Some(started) = trace.started() {
+            let end = trace.ended().unwrap_or_else(crate::real_clock::wall);
+            return (started, end.max(started));
+        }
     }
     let end = crate::real_clock::wall();
     let longest = result
